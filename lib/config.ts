@@ -1,0 +1,53 @@
+/**
+ * Runtime configuration, read once from the environment. The CDK stack sets these for each
+ * Lambda; the local runner and the tests set the `local` flavour. Nothing here holds a secret.
+ */
+export interface Config {
+  /** `aws` uses the AWS adapters; `local` uses the local twins (files under .local/, in-process bus). */
+  readonly adapters: 'aws' | 'local';
+  readonly region: string;
+  readonly tableName: string;
+  /** DynamoDB endpoint override (DynamoDB Local); unset in AWS. */
+  readonly dynamoEndpoint: string | undefined;
+  /** S3 bucket for raw mail, bodies and attachments (aws). */
+  readonly blobBucket: string | undefined;
+  /** Directory for the local blob store (local). */
+  readonly blobDir: string;
+  /** Every secret this system writes is named under this prefix; IAM is scoped to it. */
+  readonly secretPrefix: string;
+  /** Directory of the local encrypted secret store (local). */
+  readonly secretDir: string;
+  /** SES v2 endpoint override (aws-ses-v2-local); unset in AWS. */
+  readonly sesEndpoint: string | undefined;
+  readonly sesConfigurationSet: string | undefined;
+  readonly eventBusName: string;
+  readonly scheduleGroup: string;
+  readonly schedulerRoleArn: string | undefined;
+  readonly pollerArn: string | undefined;
+  /** Verified sender used for notification emails. */
+  readonly notificationSender: string;
+  /** Name of the JWT claim holding the caller's studio (tenant) id. */
+  readonly studioClaim: string;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const adapters = env.STUDIO_MAIL_ADAPTERS === 'local' ? 'local' : 'aws';
+  return {
+    adapters,
+    region: env.AWS_REGION ?? 'us-east-1',
+    tableName: env.TABLE_NAME ?? 'studio-mail',
+    dynamoEndpoint: env.DYNAMODB_ENDPOINT || undefined,
+    blobBucket: env.BLOB_BUCKET || undefined,
+    blobDir: env.BLOB_DIR ?? '.local/blobs',
+    secretPrefix: env.SECRET_PREFIX ?? 'studio-mail/',
+    secretDir: env.SECRET_DIR ?? '.local/secrets',
+    sesEndpoint: env.SES_ENDPOINT || undefined,
+    sesConfigurationSet: env.SES_CONFIGURATION_SET || undefined,
+    eventBusName: env.EVENT_BUS_NAME ?? 'default',
+    scheduleGroup: env.SCHEDULE_GROUP ?? 'studio-mail',
+    schedulerRoleArn: env.SCHEDULER_ROLE_ARN || undefined,
+    pollerArn: env.POLLER_ARN || undefined,
+    notificationSender: env.NOTIFICATION_SENDER ?? 'notifications@studio-mail.local',
+    studioClaim: env.STUDIO_CLAIM ?? 'custom:studioId',
+  };
+}

@@ -1,0 +1,567 @@
+/**
+ * Repositories over the single table. Each takes the Table as a dependency; none knows about
+ * HTTP. Writes that must not overwrite (create) or must find the item (update/delete) are
+ * conditional, and a failed condition becomes a named ConflictError or NotFoundError.
+ */
+import type { z } from 'zod';
+import { ConflictError, NotFoundError } from '#lib/domain/errors';
+import * as m from '#lib/domain/model';
+import * as k from './keys.ts';
+import { ConditionFailed, type Item, type Page, type Table, type TxItem } from './table.ts';
+
+export interface Meta {
+  version: number;
+  createdAt: string;
+  updatedAt: string;
+}
+export type Stored<T> = T & Meta;
+
+const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'entity'] as const;
+
+/** Drops key attributes and validates the stored shape, so callers never see table internals. */
+function fromItem<S extends z.ZodType>(schema: S, item: Item): Stored<z.output<S>> {
+  const { version, createdAt, updatedAt, ...rest } = item as Item & Meta;
+  for (const a of KEY_ATTRS) delete rest[a];
+  return { ...(schema.parse(rest) as object), version, createdAt, updatedAt } as Stored<z.output<S>>;
+}
+
+const now = () => new Date().toISOString();
+
+/**
+ * Reference data and settings kept in the studio's own partition (PK = ST#sid, SK = KIND#id):
+ * small, read often, listed whole.
+ */
+export class RefRepository<S extends z.ZodType> {
+  constructor(
+    protected readonly table: Table,
+    /** SK prefix, e.g. `DEPT`. */
+    readonly kind: string,
+    readonly schema: S,
+    /** Human name used in error messages, e.g. `department`. */
+    readonly label: string,
+  ) {}
+
+  protected key(sid: string, id: string) {
+    return { PK: k.studioPk(sid), SK: k.refSk(this.kind, id) };
+  }
+
+  async create(sid: string, id: string, value: z.input<S>): Promise<Stored<z.output<S>>> {
+    const parsed = this.schema.parse(value) as Item;
+    const at = now();
+    const item = {
+      ...parsed,
+      ...this.key(sid, id),
+      entity: this.kind,
+      version: 1,
+      createdAt: at,
+      updatedAt: at,
+    };
+    try {
+      await this.table.put(item, { expression: 'attribute_not_exists(PK)' });
+    } catch (error) {
+      if (error instanceof ConditionFailed)
+        throw new ConflictError(`A ${this.label} with id "${id}" already exists.`);
+      throw error;
+    }
+    return fromItem(this.schema, item);
+  }
+
+  async get(sid: string, id: string): Promise<Stored<z.output<S>> | undefined> {
+    const item = await this.table.get(this.key(sid, id));
+    return item ? fromItem(this.schema, item) : undefined;
+  }
+
+  async require(sid: string, id: string): Promise<Stored<z.output<S>>> {
+    const found = await this.get(sid, id);
+    if (!found) throw new NotFoundError(this.label, id);
+    return found;
+  }
+
+  async list(sid: string): Promise<Stored<z.output<S>>[]> {
+    const items = await this.table.queryAll({
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+      ExpressionAttributeValues: { ':pk': k.studioPk(sid), ':sk': `${this.kind}#` },
+    });
+    return items.map((i) => fromItem(this.schema, i));
+  }
+
+  /**
+   * Replaces the whole record. With `expectedVersion` the write fails with a ConflictError when
+   * someone else saved in between (optimistic locking).
+   */
+  async replace(
+    sid: string,
+    id: string,
+    value: z.input<S>,
+    expectedVersion?: number,
+  ): Promise<Stored<z.output<S>>> {
+    const current = await this.require(sid, id);
+    if (expectedVersion !== undefined && expectedVersion !== current.version) {
+      throw new ConflictError(
+        `The ${this.label} "${id}" was changed by someone else (version ${current.version}, you sent ${expectedVersion}); reload and try again.`,
+      );
+    }
+    const parsed = this.schema.parse(value) as Item;
+    const item = {
+      ...parsed,
+      ...this.key(sid, id),
+      entity: this.kind,
+      version: current.version + 1,
+      createdAt: current.createdAt,
+      updatedAt: now(),
+    };
+    try {
+      await this.table.put(item, {
+        expression: '#v = :v',
+        names: { '#v': 'version' },
+        values: { ':v': current.version },
+      });
+    } catch (error) {
+      if (error instanceof ConditionFailed) {
+        throw new ConflictError(
+          `The ${this.label} "${id}" was changed at the same time; reload and try again.`,
+        );
+      }
+      throw error;
+    }
+    return fromItem(this.schema, item);
+  }
+
+  /** Creates or replaces; for singletons such as company settings. */
+  async upsert(sid: string, id: string, value: z.input<S>): Promise<Stored<z.output<S>>> {
+    const current = await this.get(sid, id);
+    return current ? this.replace(sid, id, value, current.version) : this.create(sid, id, value);
+  }
+
+  async delete(sid: string, id: string): Promise<Stored<z.output<S>>> {
+    try {
+      const old = await this.table.delete(this.key(sid, id), 'attribute_exists(PK)');
+      return fromItem(this.schema, old ?? {});
+    } catch (error) {
+      if (error instanceof ConditionFailed) throw new NotFoundError(this.label, id);
+      throw error;
+    }
+  }
+}
+
+/** Clients, with one lookup item per email address so that incoming mail finds its client. */
+export class ClientRepository extends RefRepository<typeof m.client> {
+  constructor(table: Table) {
+    super(table, 'CLIENT', m.client, 'client');
+  }
+
+  protected override key(sid: string, id: string) {
+    return { PK: k.clientTimelinePk(sid, id), SK: 'CLIENT' };
+  }
+
+  private addressItems(sid: string, c: m.Client) {
+    const unique = [...new Set(c.emails.map((e) => e.address.toLowerCase()))];
+    return unique.map((address) => ({ PK: k.addressPk(sid, address), SK: `CLIENT#${c.id}`, clientId: c.id }));
+  }
+
+  private record(sid: string, c: m.Client, meta: Meta) {
+    return {
+      ...c,
+      ...this.key(sid, c.id),
+      entity: this.kind,
+      GSI1PK: k.clientListPk(sid),
+      GSI1SK: `${c.lastName.toLowerCase()}#${c.firstName.toLowerCase()}#${c.id}`,
+      ...meta,
+    };
+  }
+
+  override async create(sid: string, id: string, value: z.input<typeof m.client>) {
+    const c = m.client.parse({ ...value, id });
+    const at = now();
+    const item = this.record(sid, c, { version: 1, createdAt: at, updatedAt: at });
+    try {
+      await this.table.transact([
+        { Put: { Item: item, ConditionExpression: 'attribute_not_exists(PK)' } },
+        ...this.addressItems(sid, c).map((Item) => ({ Put: { Item } })),
+      ]);
+    } catch (error) {
+      if (error instanceof ConditionFailed)
+        throw new ConflictError(`A client with id "${id}" already exists.`);
+      throw error;
+    }
+    return fromItem(m.client, item);
+  }
+
+  override async replace(sid: string, id: string, value: z.input<typeof m.client>, expectedVersion?: number) {
+    const current = await this.require(sid, id);
+    if (expectedVersion !== undefined && expectedVersion !== current.version) {
+      throw new ConflictError(`The client "${id}" was changed by someone else; reload and try again.`);
+    }
+    const c = m.client.parse({ ...value, id });
+    const item = this.record(sid, c, {
+      version: current.version + 1,
+      createdAt: current.createdAt,
+      updatedAt: now(),
+    });
+    const keep = new Set(this.addressItems(sid, c).map((a) => a.PK));
+    const stale = this.addressItems(sid, current).filter((a) => !keep.has(a.PK));
+    try {
+      await this.table.transact([
+        {
+          Put: {
+            Item: item,
+            ConditionExpression: '#v = :v',
+            ExpressionAttributeNames: { '#v': 'version' },
+            ExpressionAttributeValues: { ':v': current.version },
+          },
+        },
+        ...this.addressItems(sid, c).map((Item) => ({ Put: { Item } })),
+        ...stale.map((a) => ({ Delete: { Key: { PK: a.PK, SK: a.SK } } })),
+      ]);
+    } catch (error) {
+      if (error instanceof ConditionFailed)
+        throw new ConflictError(`The client "${id}" was changed at the same time.`);
+      throw error;
+    }
+    return fromItem(m.client, item);
+  }
+
+  override async delete(sid: string, id: string) {
+    const current = await this.require(sid, id);
+    try {
+      await this.table.transact([
+        { Delete: { Key: this.key(sid, id), ConditionExpression: 'attribute_exists(PK)' } },
+        ...this.addressItems(sid, current).map((a) => ({ Delete: { Key: { PK: a.PK, SK: a.SK } } })),
+      ]);
+    } catch (error) {
+      if (error instanceof ConditionFailed) throw new NotFoundError('client', id);
+      throw error;
+    }
+    return current;
+  }
+
+  /** Clients ordered by last name, a page at a time. */
+  async page(sid: string, limit = 50, cursor?: string): Promise<Page<Stored<m.Client>>> {
+    const page = await this.table.query(
+      {
+        IndexName: 'GSI1',
+        KeyConditionExpression: 'GSI1PK = :pk',
+        ExpressionAttributeValues: { ':pk': k.clientListPk(sid) },
+        Limit: limit,
+      },
+      cursor,
+    );
+    return { items: page.items.map((i) => fromItem(m.client, i)), nextCursor: page.nextCursor };
+  }
+
+  /** Ids of the clients that have this address (case-insensitive). */
+  async findByAddress(sid: string, address: string): Promise<string[]> {
+    const items = await this.table.queryAll<{ clientId: string }>({
+      KeyConditionExpression: 'PK = :pk',
+      ExpressionAttributeValues: { ':pk': k.addressPk(sid, address) },
+    });
+    return items.map((i) => i.clientId);
+  }
+}
+
+/** Per-box lease and failure streak (PK = box partition, SK = STATE). */
+export class BoxStateRepository {
+  constructor(private readonly table: Table) {}
+
+  private key(sid: string, boxId: string) {
+    return { PK: k.boxPk(sid, boxId), SK: 'STATE' };
+  }
+
+  async get(sid: string, boxId: string): Promise<m.BoxState> {
+    const item = await this.table.get(this.key(sid, boxId));
+    return m.boxState.parse(item ? stripKeys(item) : { boxId });
+  }
+
+  /**
+   * Takes the box's lease for `ms` unless another live run holds it. Returns false when the box is
+   * busy, so a second overlapping poll stops without touching the mailbox.
+   */
+  async acquireLease(
+    sid: string,
+    boxId: string,
+    owner: string,
+    ms: number,
+    at = Date.now(),
+  ): Promise<boolean> {
+    try {
+      await this.table.update({
+        Key: this.key(sid, boxId),
+        UpdateExpression: 'SET boxId = :b, leaseOwner = :o, leaseExpiresAt = :exp, lastRunAt = :now',
+        ConditionExpression:
+          'attribute_not_exists(leaseExpiresAt) OR leaseExpiresAt < :at OR leaseOwner = :o',
+        ExpressionAttributeValues: {
+          ':b': boxId,
+          ':o': owner,
+          ':exp': at + ms,
+          ':at': at,
+          ':now': new Date(at).toISOString(),
+        },
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionFailed) return false;
+      throw error;
+    }
+  }
+
+  async releaseLease(sid: string, boxId: string, owner: string): Promise<void> {
+    try {
+      await this.table.update({
+        Key: this.key(sid, boxId),
+        UpdateExpression: 'REMOVE leaseOwner, leaseExpiresAt',
+        ConditionExpression: 'leaseOwner = :o',
+        ExpressionAttributeValues: { ':o': owner },
+      });
+    } catch (error) {
+      if (!(error instanceof ConditionFailed)) throw error;
+      // Someone else took over after our lease expired; theirs stays.
+    }
+  }
+
+  async recordOutcome(sid: string, boxId: string, ok: boolean, alertKind?: string): Promise<m.BoxState> {
+    const at = new Date().toISOString();
+    const out = await this.table.update({
+      Key: this.key(sid, boxId),
+      UpdateExpression: ok
+        ? 'SET boxId = :b, consecutiveFailures = :zero, lastSuccessAt = :at REMOVE lastAlertKind'
+        : 'SET boxId = :b, consecutiveFailures = if_not_exists(consecutiveFailures, :zero) + :one, lastAlertKind = :k',
+      ExpressionAttributeValues: ok
+        ? { ':b': boxId, ':zero': 0, ':at': at }
+        : { ':b': boxId, ':zero': 0, ':one': 1, ':k': alertKind ?? 'unknown' },
+    });
+    return m.boxState.parse(stripKeys(out ?? { boxId }));
+  }
+}
+
+/** Poll runs of a box, newest first (PK = box partition, SK = RUN#startedAt#id). */
+export class RunRepository {
+  constructor(private readonly table: Table) {}
+
+  async put(sid: string, r: m.Run): Promise<void> {
+    const parsed = m.run.parse(r);
+    await this.table.put({
+      ...parsed,
+      PK: k.boxPk(sid, r.boxId),
+      SK: `RUN#${r.startedAt}#${r.id}`,
+      entity: 'RUN',
+    });
+  }
+
+  async list(sid: string, boxId: string, limit = 20, cursor?: string): Promise<Page<m.Run>> {
+    const page = await this.table.query(
+      {
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+        ExpressionAttributeValues: { ':pk': k.boxPk(sid, boxId), ':sk': 'RUN#' },
+        ScanIndexForward: false,
+        Limit: limit,
+      },
+      cursor,
+    );
+    return { items: page.items.map((i) => m.run.parse(stripKeys(i))), nextCursor: page.nextCursor };
+  }
+}
+
+/**
+ * Messages in and out. The item is small metadata; bodies and raw MIME live in the blob store.
+ * GSI1 lists a client's timeline or the unassigned/quarantined lists by date; GSI2 lists a thread.
+ * A lookup item per Message-ID header lets replies find their thread.
+ */
+export class MessageRepository {
+  constructor(private readonly table: Table) {}
+
+  private item(sid: string, msg: m.Message) {
+    const listPk =
+      msg.status === 'quarantined'
+        ? k.quarantinePk(sid)
+        : msg.clientId
+          ? k.clientTimelinePk(sid, msg.clientId)
+          : k.unassignedPk(sid);
+    return {
+      ...msg,
+      PK: k.messagePk(sid, msg.id),
+      SK: 'MSG',
+      entity: 'MSG',
+      GSI1PK: listPk,
+      GSI1SK: `${msg.date}#${msg.id}`,
+      GSI2PK: k.threadPk(sid, msg.threadId),
+      GSI2SK: `${msg.date}#${msg.id}`,
+    };
+  }
+
+  /** Writes for a new message: the message and its Message-ID lookup, created together or not at all. */
+  createWrites(sid: string, msg: m.Message) {
+    const parsed = m.message.parse(msg);
+    const writes: TxItem[] = [
+      { Put: { Item: this.item(sid, parsed), ConditionExpression: 'attribute_not_exists(PK)' } },
+    ];
+    if (parsed.messageId) {
+      writes.push({
+        Put: {
+          Item: {
+            PK: k.messageIdPk(sid, parsed.messageId),
+            SK: `MSG#${parsed.id}`,
+            entity: 'MID',
+            id: parsed.id,
+            threadId: parsed.threadId,
+            clientId: parsed.clientId,
+            direction: parsed.direction,
+          },
+        },
+      });
+    }
+    return writes;
+  }
+
+  async create(sid: string, msg: m.Message): Promise<m.Message> {
+    try {
+      await this.table.transact(this.createWrites(sid, msg));
+    } catch (error) {
+      if (error instanceof ConditionFailed)
+        throw new ConflictError(`A message with id "${msg.id}" already exists.`);
+      throw error;
+    }
+    return m.message.parse(msg);
+  }
+
+  /** Overwrites the metadata (status change, reprocessing, client assignment). */
+  async save(sid: string, msg: m.Message): Promise<void> {
+    await this.table.put(this.item(sid, m.message.parse(msg)), { expression: 'attribute_exists(PK)' });
+  }
+
+  async get(sid: string, id: string): Promise<m.Message | undefined> {
+    const item = await this.table.get({ PK: k.messagePk(sid, id), SK: 'MSG' });
+    return item ? m.message.parse(stripKeys(item)) : undefined;
+  }
+
+  async require(sid: string, id: string): Promise<m.Message> {
+    const found = await this.get(sid, id);
+    if (!found) throw new NotFoundError('message', id);
+    return found;
+  }
+
+  /** Messages we know under this Message-ID header (several when a sender reused one). */
+  async findByMessageId(
+    sid: string,
+    messageId: string,
+  ): Promise<{ id: string; threadId: string; clientId?: string; direction: 'in' | 'out' }[]> {
+    return this.table.queryAll({
+      KeyConditionExpression: 'PK = :pk',
+      ExpressionAttributeValues: { ':pk': k.messageIdPk(sid, messageId) },
+    });
+  }
+
+  private async listBy(pk: string, limit: number, cursor?: string): Promise<Page<m.Message>> {
+    const page = await this.table.query(
+      {
+        IndexName: 'GSI1',
+        KeyConditionExpression: 'GSI1PK = :pk',
+        ExpressionAttributeValues: { ':pk': pk },
+        ScanIndexForward: false,
+        Limit: limit,
+      },
+      cursor,
+    );
+    return { items: page.items.map((i) => m.message.parse(stripKeys(i))), nextCursor: page.nextCursor };
+  }
+
+  listForClient(sid: string, clientId: string, limit = 50, cursor?: string) {
+    return this.listBy(k.clientTimelinePk(sid, clientId), limit, cursor);
+  }
+  listUnassigned(sid: string, limit = 50, cursor?: string) {
+    return this.listBy(k.unassignedPk(sid), limit, cursor);
+  }
+  listQuarantined(sid: string, limit = 50, cursor?: string) {
+    return this.listBy(k.quarantinePk(sid), limit, cursor);
+  }
+
+  async listThread(sid: string, threadId: string): Promise<m.Message[]> {
+    const items = await this.table.queryAll({
+      IndexName: 'GSI2',
+      KeyConditionExpression: 'GSI2PK = :pk',
+      ExpressionAttributeValues: { ':pk': k.threadPk(sid, threadId) },
+    });
+    return items.map((i) => m.message.parse(stripKeys(i)));
+  }
+}
+
+/** Tasks, listed newest first per studio through GSI1. */
+export class TaskRepository {
+  constructor(private readonly table: Table) {}
+
+  createWrite(sid: string, t: m.Task, at = now()) {
+    const parsed = m.task.parse(t);
+    return {
+      Put: {
+        Item: {
+          ...parsed,
+          createdAt: at,
+          PK: k.taskPk(sid, parsed.id),
+          SK: 'TASK',
+          entity: 'TASK',
+          GSI1PK: k.taskListPk(sid),
+          GSI1SK: `${at}#${parsed.id}`,
+        },
+        ConditionExpression: 'attribute_not_exists(PK)',
+      },
+    };
+  }
+
+  async create(sid: string, t: m.Task): Promise<m.Task & { createdAt: string }> {
+    const write = this.createWrite(sid, t);
+    try {
+      await this.table.transact([write]);
+    } catch (error) {
+      if (error instanceof ConditionFailed)
+        throw new ConflictError(`A task with id "${t.id}" already exists.`);
+      throw error;
+    }
+    return { ...m.task.parse(t), createdAt: write.Put.Item.createdAt };
+  }
+
+  async list(sid: string, limit = 50, cursor?: string): Promise<Page<m.Task & { createdAt: string }>> {
+    const page = await this.table.query(
+      {
+        IndexName: 'GSI1',
+        KeyConditionExpression: 'GSI1PK = :pk',
+        ExpressionAttributeValues: { ':pk': k.taskListPk(sid) },
+        ScanIndexForward: false,
+        Limit: limit,
+      },
+      cursor,
+    );
+    return {
+      items: page.items.map((i) => ({ ...m.task.parse(stripKeys(i)), createdAt: String(i.createdAt) })),
+      nextCursor: page.nextCursor,
+    };
+  }
+}
+
+function stripKeys(item: Item): Item {
+  const rest = { ...item };
+  for (const a of KEY_ATTRS) delete rest[a];
+  return rest;
+}
+
+/** Every repository, built once over one Table. */
+export function makeRepositories(table: Table) {
+  return {
+    table,
+    companyEmail: new RefRepository(table, 'SETTINGS', m.companyEmailSettings, 'company email settings'),
+    userEmail: new RefRepository(table, 'USEREMAIL', m.userEmailSettings, 'user email settings'),
+    departments: new RefRepository(table, 'DEPT', m.department, 'department'),
+    users: new RefRepository(table, 'USER', m.user, 'user'),
+    signatures: new RefRepository(table, 'SIG', m.signature, 'signature'),
+    taskTypes: new RefRepository(table, 'TASKTYPE', m.lookup, 'task type'),
+    taskStatuses: new RefRepository(table, 'TASKSTATUS', m.lookup, 'task status'),
+    emailTypes: new RefRepository(table, 'EMAILTYPE', m.lookup, 'email type'),
+    emailStatuses: new RefRepository(table, 'EMAILSTATUS', m.lookup, 'email status'),
+    formLetters: new RefRepository(table, 'FORMLETTER', m.formLetter, 'form letter'),
+    emailBoxes: new RefRepository(table, 'BOX', m.emailBox, 'email box'),
+    clients: new ClientRepository(table),
+    boxState: new BoxStateRepository(table),
+    runs: new RunRepository(table),
+    messages: new MessageRepository(table),
+    tasks: new TaskRepository(table),
+  };
+}
+export type Repositories = ReturnType<typeof makeRepositories>;

@@ -1,0 +1,195 @@
+/**
+ * Thin wrapper over the DynamoDB document client for the single table (docs/data-model.md).
+ * It turns a failed condition into a ConflictError that the repository names, and pages
+ * queries with an opaque cursor.
+ */
+import {
+  ConditionalCheckFailedException,
+  type DynamoDBClient,
+  TransactionCanceledException,
+} from '@aws-sdk/client-dynamodb';
+import {
+  DeleteCommand,
+  DynamoDBDocumentClient,
+  GetCommand,
+  PutCommand,
+  QueryCommand,
+  type QueryCommandInput,
+  TransactWriteCommand,
+  type TransactWriteCommandInput,
+  UpdateCommand,
+  type UpdateCommandInput,
+} from '@aws-sdk/lib-dynamodb';
+import { ValidationError } from '#lib/domain/errors';
+
+export type Item = Record<string, unknown>;
+export interface Key {
+  PK: string;
+  SK: string;
+}
+/** One write of a transaction; the table name is filled in by Table.transact. */
+export type TxItem =
+  | {
+      Put: {
+        Item: Item;
+        ConditionExpression?: string;
+        ExpressionAttributeNames?: Record<string, string>;
+        ExpressionAttributeValues?: Item;
+      };
+    }
+  | {
+      Delete: {
+        Key: Key;
+        ConditionExpression?: string;
+        ExpressionAttributeNames?: Record<string, string>;
+        ExpressionAttributeValues?: Item;
+      };
+    }
+  | {
+      Update: {
+        Key: Key;
+        UpdateExpression: string;
+        ConditionExpression?: string;
+        ExpressionAttributeNames?: Record<string, string>;
+        ExpressionAttributeValues?: Item;
+      };
+    }
+  | {
+      ConditionCheck: {
+        Key: Key;
+        ConditionExpression: string;
+        ExpressionAttributeNames?: Record<string, string>;
+        ExpressionAttributeValues?: Item;
+      };
+    };
+
+export interface Page<T> {
+  items: T[];
+  /** Opaque; pass back as `cursor` to read the next page. Absent on the last page. */
+  nextCursor?: string;
+}
+
+/** Raised when a conditional write fails; repositories turn it into a ConflictError or NotFoundError. */
+export class ConditionFailed extends Error {
+  override readonly name = 'ConditionFailed';
+}
+
+export class Table {
+  readonly doc: DynamoDBDocumentClient;
+  constructor(
+    client: DynamoDBClient,
+    readonly name: string,
+  ) {
+    this.doc = DynamoDBDocumentClient.from(client, {
+      marshallOptions: { removeUndefinedValues: true, convertClassInstanceToMap: false },
+    });
+  }
+
+  async get<T = Item>(key: Key, consistent = true): Promise<T | undefined> {
+    const out = await this.doc.send(
+      new GetCommand({ TableName: this.name, Key: key, ConsistentRead: consistent }),
+    );
+    return out.Item as T | undefined;
+  }
+
+  async put(
+    item: Item & Key,
+    condition?: { expression: string; names?: Record<string, string>; values?: Item },
+  ) {
+    await this.guard(() =>
+      this.doc.send(
+        new PutCommand({
+          TableName: this.name,
+          Item: item,
+          ConditionExpression: condition?.expression,
+          ExpressionAttributeNames: condition?.names,
+          ExpressionAttributeValues: condition?.values,
+        }),
+      ),
+    );
+  }
+
+  async update(input: Omit<UpdateCommandInput, 'TableName'>): Promise<Item | undefined> {
+    const out = await this.guard(() =>
+      this.doc.send(new UpdateCommand({ ReturnValues: 'ALL_NEW', ...input, TableName: this.name })),
+    );
+    return out.Attributes;
+  }
+
+  async delete(key: Key, condition?: string): Promise<Item | undefined> {
+    const out = await this.guard(() =>
+      this.doc.send(
+        new DeleteCommand({
+          TableName: this.name,
+          Key: key,
+          ConditionExpression: condition,
+          ReturnValues: 'ALL_OLD',
+        }),
+      ),
+    );
+    return out.Attributes;
+  }
+
+  async query<T = Item>(
+    input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>,
+    cursor?: string,
+  ): Promise<Page<T>> {
+    const out = await this.doc.send(
+      new QueryCommand({ ...input, TableName: this.name, ExclusiveStartKey: decodeCursor(cursor) }),
+    );
+    return {
+      items: (out.Items ?? []) as T[],
+      nextCursor: out.LastEvaluatedKey ? encodeCursor(out.LastEvaluatedKey) : undefined,
+    };
+  }
+
+  /** Reads every page; for small partitions only (reference data, a box's markers). */
+  async queryAll<T = Item>(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<T[]> {
+    const all: T[] = [];
+    let cursor: string | undefined;
+    do {
+      const page = await this.query<T>(input, cursor);
+      all.push(...page.items);
+      cursor = page.nextCursor;
+    } while (cursor);
+    return all;
+  }
+
+  async transact(items: TxItem[]): Promise<void> {
+    const withTable = items.map((i) => {
+      const [[kind, body]] = Object.entries(i) as [[string, Item]];
+      return { [kind]: { ...body, TableName: this.name } };
+    }) as TransactWriteCommandInput['TransactItems'];
+    await this.guard(() => this.doc.send(new TransactWriteCommand({ TransactItems: withTable })));
+  }
+
+  private async guard<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) throw new ConditionFailed(error.message);
+      if (
+        error instanceof TransactionCanceledException &&
+        error.CancellationReasons?.some((r) => r.Code === 'ConditionalCheckFailed')
+      ) {
+        throw new ConditionFailed(error.message);
+      }
+      throw error;
+    }
+  }
+}
+
+function encodeCursor(key: Item): string {
+  return Buffer.from(JSON.stringify(key)).toString('base64url');
+}
+
+function decodeCursor(cursor: string | undefined): Item | undefined {
+  if (!cursor) return undefined;
+  try {
+    const parsed: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (parsed && typeof parsed === 'object' && !Array.isArray(parsed)) return parsed as Item;
+  } catch {
+    // fall through to the validation error
+  }
+  throw ValidationError.field('cursor', 'is not a cursor this API returned; start again without it.');
+}

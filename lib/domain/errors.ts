@@ -1,0 +1,70 @@
+/**
+ * Small named errors. Domain code throws these; the HTTP edge maps each to a status code
+ * (lib/http/errors.ts). Messages are written for a person and never contain a secret.
+ */
+export interface FieldIssue {
+  /** Dotted path of the offending field, e.g. `connection.port`. */
+  field: string;
+  message: string;
+}
+
+export class AppError extends Error {
+  override readonly name: string = 'AppError';
+  readonly status: number = 500;
+  readonly code: string = 'internal_error';
+}
+
+export class ValidationError extends AppError {
+  override readonly name = 'ValidationError';
+  override readonly status = 400;
+  override readonly code = 'validation_failed';
+  constructor(readonly issues: FieldIssue[]) {
+    super(issues.map((i) => `${i.field}: ${i.message}`).join('; '));
+  }
+  static field(field: string, message: string): ValidationError {
+    return new ValidationError([{ field, message }]);
+  }
+}
+
+export class UnauthorizedError extends AppError {
+  override readonly name = 'UnauthorizedError';
+  override readonly status = 401;
+  override readonly code = 'unauthorized';
+}
+
+export class ForbiddenError extends AppError {
+  override readonly name = 'ForbiddenError';
+  override readonly status = 403;
+  override readonly code = 'forbidden';
+}
+
+export class NotFoundError extends AppError {
+  override readonly name = 'NotFoundError';
+  override readonly status = 404;
+  override readonly code = 'not_found';
+  constructor(
+    readonly entity: string,
+    readonly id: string,
+  ) {
+    super(`No ${entity} with id "${id}" exists.`);
+  }
+}
+
+export class ConflictError extends AppError {
+  override readonly name = 'ConflictError';
+  override readonly status = 409;
+  override readonly code = 'conflict';
+}
+
+/** A remote system (mail server, AWS) refused or failed; the message says what to check. */
+export class UpstreamError extends AppError {
+  override readonly name = 'UpstreamError';
+  override readonly status = 502;
+  override readonly code = 'upstream_failed';
+  constructor(
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,244 @@
+/**
+ * Stored shapes of every entity, as zod schemas. These are the records the repositories
+ * read and write; API input schemas (which carry passwords instead of secret references)
+ * live with the handlers. No AWS imports here.
+ */
+import { z } from 'zod';
+
+const id = z.string().min(1).max(64);
+const name = z.string().trim().min(1).max(200);
+const email = z.email().max(254);
+/** Reference to a secret in the secret store (an ARN in AWS); never the secret itself. */
+export const secretRef = z.string().min(1);
+
+export const smtpSecurity = z.enum(['ssl', 'starttls', 'none']);
+export type SmtpSecurity = z.infer<typeof smtpSecurity>;
+
+/** How mail leaves the studio. `ses` plays the role of the seed's "StudioPlus Mail". */
+export const transportRecord = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('ses') }),
+  z.object({
+    method: z.literal('smtp'),
+    server: z.string().min(1).max(253),
+    port: z.number().int().min(1).max(65535),
+    security: smtpSecurity,
+    logonName: z.string().max(254).optional(),
+    passwordRef: secretRef.optional(),
+  }),
+  z.object({ method: z.literal('gmail'), passwordRef: secretRef.optional() }),
+]);
+export type TransportRecord = z.infer<typeof transportRecord>;
+
+export const companyEmailSettings = z.object({
+  studioName: name,
+  displayName: name,
+  emailAddress: email,
+  replyTo: email.optional(),
+  transport: transportRecord,
+  defaultSignatureId: id.optional(),
+  /** IANA time zone; default for schedules. */
+  timeZone: z.string().default('America/New_York'),
+  phone: z.string().max(50).optional(),
+  website: z.string().max(200).optional(),
+  address: z.string().max(500).optional(),
+});
+export type CompanyEmailSettings = z.infer<typeof companyEmailSettings>;
+
+export const userEmailSettings = z.object({
+  userId: id,
+  displayName: name.optional(),
+  emailAddress: email.optional(),
+  replyTo: email.optional(),
+  /** When absent the company's transport is used. */
+  transport: transportRecord.optional(),
+  defaultSignatureId: id.optional(),
+});
+export type UserEmailSettings = z.infer<typeof userEmailSettings>;
+
+export const department = z.object({ id, name });
+export type Department = z.infer<typeof department>;
+
+export const user = z.object({
+  id,
+  firstName: name,
+  lastName: name,
+  email,
+  departmentId: id.optional(),
+  title: z.string().max(200).optional(),
+  phone: z.string().max(50).optional(),
+});
+export type User = z.infer<typeof user>;
+
+export const signature = z.object({ id, name, html: z.string().max(100_000), text: z.string().max(20_000) });
+export type Signature = z.infer<typeof signature>;
+
+/** Task types, task statuses, email types and email statuses share this shape. */
+export const lookup = z.object({ id, name, isDefault: z.boolean().default(false) });
+export type Lookup = z.infer<typeof lookup>;
+
+export const formLetter = z.object({
+  id,
+  name,
+  kind: z.enum(['form-letter', 'html-email']),
+  subject: z.string().min(1).max(998),
+  html: z.string().max(500_000).optional(),
+  text: z.string().max(200_000).optional(),
+  /** Merge fields used by subject, html and text, derived on save. */
+  mergeFields: z.array(z.string()).default([]),
+});
+export type FormLetter = z.infer<typeof formLetter>;
+
+export const clientEmail = z.object({
+  address: email,
+  label: z.string().max(50).optional(),
+  primary: z.boolean().default(false),
+});
+export const client = z.object({
+  id,
+  firstName: z.string().trim().max(200).default(''),
+  lastName: z.string().trim().max(200).default(''),
+  company: z.string().max(200).optional(),
+  emails: z.array(clientEmail).max(20).default([]),
+  groups: z.array(z.string().min(1).max(100)).max(50).default([]),
+  phone: z.string().max(50).optional(),
+});
+export type Client = z.infer<typeof client>;
+
+export const weekday = z.enum(['MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT', 'SUN']);
+export type Weekday = z.infer<typeof weekday>;
+
+export const boxSchedule = z.object({
+  enabled: z.boolean(),
+  /** Local wall-clock times, HH:MM, in `timeZone`. */
+  startTime: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+  endTime: z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/),
+  intervalMinutes: z.number().int().min(1).max(1440),
+  weekdays: z.array(weekday).min(1),
+  timeZone: z.string(),
+  notifyEmail: email.optional(),
+  notifyOn: z.enum(['failures', 'every-run']).default('failures'),
+});
+export type BoxSchedule = z.infer<typeof boxSchedule>;
+
+export const boxConnection = z.object({
+  type: z.enum(['pop3', 'exchange']),
+  server: z.string().min(1).max(253),
+  emailAddress: email,
+  /** Exchange only. */
+  domain: z.string().max(253).optional(),
+  userName: z.string().min(1).max(254),
+  passwordRef: secretRef,
+  ssl: z.boolean(),
+  spa: z.boolean(),
+  port: z.number().int().min(1).max(65535),
+});
+export type BoxConnection = z.infer<typeof boxConnection>;
+
+export const emailBox = z.object({
+  id,
+  description: name,
+  departmentId: id.optional(),
+  userId: id.optional(),
+  autoCreateTask: z.boolean().default(false),
+  taskTypeId: id.optional(),
+  taskStatusId: id.optional(),
+  emailTypeId: id.optional(),
+  emailStatusId: id.optional(),
+  sendAutoReply: z.boolean().default(false),
+  autoReplyFormLetterId: id.optional(),
+  autoReplyToAll: z.boolean().default(false),
+  autoReplyFirstEmailOnly: z.boolean().default(false),
+  /** ISO date (YYYY-MM-DD); mail dated before it is not imported. */
+  excludeBefore: z.iso.date().optional(),
+  leaveOnServer: z.boolean().default(true),
+  connection: boxConnection,
+  schedule: boxSchedule.optional(),
+});
+export type EmailBox = z.infer<typeof emailBox>;
+
+/** Per-box run state: the lease that keeps one poll at a time, and failure streaks. */
+export const boxState = z.object({
+  boxId: id,
+  leaseOwner: z.string().optional(),
+  leaseExpiresAt: z.number().optional(),
+  lastRunAt: z.string().optional(),
+  lastSuccessAt: z.string().optional(),
+  consecutiveFailures: z.number().int().default(0),
+  lastAlertKind: z.string().optional(),
+});
+export type BoxState = z.infer<typeof boxState>;
+
+export const address = z.object({ address: z.string(), name: z.string().optional() });
+export type Address = z.infer<typeof address>;
+
+export const attachmentMeta = z.object({
+  filename: z.string().optional(),
+  contentType: z.string(),
+  size: z.number().int(),
+  blobKey: z.string(),
+});
+
+export const message = z.object({
+  id,
+  direction: z.enum(['in', 'out']),
+  status: z.enum(['imported', 'quarantined', 'sent', 'failed', 'queued']),
+  boxId: id.optional(),
+  clientId: id.optional(),
+  threadId: z.string(),
+  messageId: z.string().optional(),
+  inReplyTo: z.string().optional(),
+  references: z.array(z.string()).default([]),
+  from: address.optional(),
+  to: z.array(address).default([]),
+  cc: z.array(address).default([]),
+  subject: z.string().default(''),
+  date: z.string(),
+  snippet: z.string().max(500).default(''),
+  rawKey: z.string(),
+  textKey: z.string().optional(),
+  htmlKey: z.string().optional(),
+  attachments: z.array(attachmentMeta).default([]),
+  departmentId: id.optional(),
+  userId: id.optional(),
+  emailTypeId: id.optional(),
+  emailStatusId: id.optional(),
+  error: z.string().optional(),
+  automatic: z.boolean().default(false),
+  sentBy: id.optional(),
+});
+export type Message = z.infer<typeof message>;
+
+export const task = z.object({
+  id,
+  title: z.string(),
+  typeId: id.optional(),
+  statusId: id.optional(),
+  departmentId: id.optional(),
+  userId: id.optional(),
+  clientId: id.optional(),
+  messageId: id.optional(),
+  boxId: id.optional(),
+});
+export type Task = z.infer<typeof task>;
+
+export const runCounts = z.object({
+  seen: z.number().int().default(0),
+  imported: z.number().int().default(0),
+  skipped: z.number().int().default(0),
+  quarantined: z.number().int().default(0),
+  tasks: z.number().int().default(0),
+  autoReplies: z.number().int().default(0),
+});
+export type RunCounts = z.infer<typeof runCounts>;
+
+export const run = z.object({
+  id,
+  boxId: id,
+  startedAt: z.string(),
+  finishedAt: z.string().optional(),
+  status: z.enum(['running', 'succeeded', 'failed', 'partial']),
+  trigger: z.enum(['schedule', 'manual']).default('manual'),
+  counts: runCounts,
+  errors: z.array(z.object({ kind: z.string(), message: z.string() })).default([]),
+});
+export type Run = z.infer<typeof run>;

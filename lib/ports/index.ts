@@ -1,0 +1,78 @@
+/**
+ * Ports: the small interfaces domain code depends on. Each has an AWS adapter
+ * (lib/adapters/aws) and a local twin (lib/adapters/local) used by `npm start` and tests.
+ */
+import type { Readable } from 'node:stream';
+
+/** Passwords and app passwords. Only references are stored elsewhere; values never leave here except to a mail server. */
+export interface SecretStore {
+  /** Creates a secret named `prefix + name`; returns its reference (an ARN in AWS). */
+  create(name: string, value: string, tags?: Record<string, string>): Promise<string>;
+  /** Writes a new version of an existing secret. */
+  update(ref: string, value: string): Promise<void>;
+  get(ref: string): Promise<string>;
+  /** Schedules deletion (AWS keeps a recovery window); the local twin deletes at once. */
+  scheduleDeletion(ref: string): Promise<void>;
+}
+
+export interface BlobStore {
+  /** Stores bytes under `key`; a stream is written without holding it in memory. */
+  put(key: string, body: Buffer | string | Readable, contentType?: string): Promise<{ size: number }>;
+  get(key: string): Promise<Readable>;
+  getBuffer(key: string): Promise<Buffer>;
+  exists(key: string): Promise<boolean>;
+  delete(key: string): Promise<void>;
+}
+
+/** A message already rendered to MIME, with its SMTP envelope. */
+export interface RawMail {
+  envelope: { from: string; to: string[] };
+  raw: Buffer;
+  messageId: string;
+}
+
+export interface SendResult {
+  messageId: string;
+  /** Provider's id (SES MessageId or SMTP queue id), when given. */
+  providerId?: string;
+  accepted: string[];
+  rejected: string[];
+  response?: string;
+}
+
+/** One way out for mail: SES or an SMTP server (Gmail is SMTP with fixed settings). */
+export interface MailTransport {
+  readonly kind: 'ses' | 'smtp';
+  send(mail: RawMail): Promise<SendResult>;
+  /** Connects and authenticates without sending (SMTP); SES checks nothing here. */
+  verify(): Promise<void>;
+  close(): void;
+}
+
+export interface ScheduleDefinition {
+  /** Unique within the schedule group; recognisable by an admin in the console. */
+  name: string;
+  description?: string;
+  /** EventBridge Scheduler expression, e.g. `cron(0/20 8-17 ? * MON,WED,FRI *)`. */
+  expression: string;
+  timeZone: string;
+  enabled: boolean;
+  /** JSON given to the poller on each invocation. */
+  input: Record<string, unknown>;
+}
+
+export interface Scheduler {
+  put(def: ScheduleDefinition): Promise<void>;
+  get(name: string): Promise<ScheduleDefinition | undefined>;
+  delete(name: string): Promise<void>;
+}
+
+export interface DomainEvent {
+  source: string;
+  detailType: string;
+  detail: Record<string, unknown>;
+}
+
+export interface EventPublisher {
+  publish(events: DomainEvent[]): Promise<void>;
+}
