@@ -32,6 +32,8 @@ export interface Deps {
   smtp: (options: SmtpOptions) => MailTransport;
   logger: Logger;
   now: () => Date;
+  /** Extra parts reported by GET /health (the local runner adds its servers). */
+  healthChecks: Record<string, () => Promise<void>>;
 }
 
 export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
@@ -69,6 +71,7 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
     smtp: overrides.smtp ?? smtpTransport,
     logger: overrides.logger ?? createLogger(process.env.POWERTOOLS_SERVICE_NAME ?? 'studio-mail'),
     now: overrides.now ?? (() => new Date()),
+    healthChecks: overrides.healthChecks ?? {},
   };
 }
 

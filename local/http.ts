@@ -1,0 +1,144 @@
+/**
+ * Turns a Node HTTP request into an API Gateway HTTP API (payload 2.0) event for the same
+ * handlers Lambda runs, matching the request against the functions' route keys.
+ */
+import { randomUUID } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
+import type { ApiEvent } from '#lib/http/api';
+
+export type LambdaHandler = (event: ApiEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
+
+export interface LocalRoute {
+  routeKey: string;
+  method: string;
+  pattern: RegExp;
+  names: string[];
+  fn: string;
+}
+
+export function compileRoutes(table: Record<string, readonly string[]>): LocalRoute[] {
+  const routes: LocalRoute[] = [];
+  for (const [fn, keys] of Object.entries(table)) {
+    for (const routeKey of keys) {
+      const [method = '', path = ''] = routeKey.split(' ');
+      const names: string[] = [];
+      const source = path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`));
+      const pattern = new RegExp(
+        `^${source.replace(/\{(\w+)\}/g, (_, n: string) => {
+          names.push(n);
+          return '([^/]+)';
+        })}$`,
+      );
+      routes.push({ routeKey, method, pattern, names, fn });
+    }
+  }
+  // Literal segments win over parameters, as in API Gateway (e.g. /users/me before /users/{id}).
+  return routes.sort((a, b) => a.names.length - b.names.length);
+}
+
+/**
+ * Local stand-in for the JWT authorizer: `Authorization: Bearer dev:STUDIO:USER[:group,group]`.
+ * It checks nothing; it exists only in the local runner, never in a deployed function.
+ */
+export function devClaims(authorization: string | undefined, studioClaim: string) {
+  const token = authorization?.replace(/^Bearer\s+/i, '') ?? '';
+  const [scheme, studioId, userId, groups = ''] = token.split(':');
+  if (scheme !== 'dev' || !studioId || !userId) return undefined;
+  return { sub: userId, [studioClaim]: studioId, 'cognito:groups': `[${groups.split(',').join(' ')}]` };
+}
+
+export function lambdaContext(functionName: string, timeoutMs: number): Context {
+  const deadline = Date.now() + timeoutMs;
+  return {
+    callbackWaitsForEmptyEventLoop: false,
+    functionName,
+    functionVersion: '$LATEST',
+    invokedFunctionArn: `arn:aws:lambda:local:000000000000:function:${functionName}`,
+    memoryLimitInMB: '1024',
+    awsRequestId: randomUUID(),
+    logGroupName: `/local/${functionName}`,
+    logStreamName: 'local',
+    getRemainingTimeInMillis: () => Math.max(0, deadline - Date.now()),
+    done: () => {},
+    fail: () => {},
+    succeed: () => {},
+  };
+}
+
+async function readBody(req: IncomingMessage, limit = 10 * 1024 * 1024): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req as AsyncIterable<Buffer>) {
+    size += chunk.length;
+    // API Gateway refuses payloads over 10 MB; so do we.
+    if (size > limit) throw Object.assign(new Error('Request body is over 10 MB.'), { status: 413 });
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function toEvent(
+  req: IncomingMessage,
+  route: LocalRoute,
+  params: Record<string, string>,
+  studioClaim: string,
+): Promise<ApiEvent> {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const headers: Record<string, string> = {};
+  for (const [k, v] of Object.entries(req.headers))
+    if (v !== undefined) headers[k] = Array.isArray(v) ? v.join(',') : v;
+  const body = await readBody(req);
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = query[k] === undefined ? v : `${query[k]},${v}`;
+  const claims = devClaims(headers.authorization, studioClaim);
+  const now = Date.now();
+  return {
+    version: '2.0',
+    routeKey: route.routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.replace(/^\?/, ''),
+    headers,
+    queryStringParameters: Object.keys(query).length ? query : undefined,
+    pathParameters: Object.keys(params).length ? params : undefined,
+    body: body.length ? body.toString('utf8') : undefined,
+    isBase64Encoded: false,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: url.host,
+      domainPrefix: 'local',
+      http: {
+        method: route.method,
+        path: url.pathname,
+        protocol: 'HTTP/1.1',
+        sourceIp: req.socket.remoteAddress ?? '127.0.0.1',
+        userAgent: headers['user-agent'] ?? '',
+      },
+      requestId: randomUUID(),
+      routeKey: route.routeKey,
+      stage: '$default',
+      time: new Date(now).toISOString(),
+      timeEpoch: now,
+      authorizer: { principalId: '', integrationLatency: 0, jwt: { claims: claims ?? {}, scopes: [] } },
+    },
+  } as unknown as ApiEvent;
+}
+
+export function match(routes: LocalRoute[], method: string, path: string) {
+  let pathMatched = false;
+  for (const r of routes) {
+    const m = r.pattern.exec(path);
+    if (!m) continue;
+    pathMatched = true;
+    if (r.method !== method) continue;
+    const params = Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1] ?? '')]));
+    return { route: r, params };
+  }
+  return { pathMatched };
+}
+
+export function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
+  res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
+  res.end(result.body ?? '');
+}

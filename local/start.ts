@@ -1,0 +1,152 @@
+/**
+ * `npm start`: the whole of studio-mail on this machine, on loopback only and embedded defaults.
+ * DynamoDB Local (data under .local/), the local SES with its viewer, an HTTP server that turns
+ * requests into API Gateway events for the same Lambda handlers, and the in-process scheduler
+ * and event bus that drive inbox polls and notifications.
+ */
+import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:http';
+import { resolve } from 'node:path';
+import { inboxPollRoutes } from '#functions/inbox-poll/routes';
+import { sendRoutes } from '#functions/send/routes';
+import { settingsRoutes } from '#functions/settings/routes';
+import { InProcessEventBus } from '#lib/adapters/local/events';
+import { InProcessScheduler } from '#lib/adapters/local/scheduler';
+import { buildDeps, setDeps } from '#lib/app/deps';
+import { loadConfig } from '#lib/config';
+import { ensureTable, startDynamoLocal } from './dynamodb.ts';
+import { compileRoutes, type LambdaHandler, lambdaContext, match, send, toEvent } from './http.ts';
+import { portOr } from './ports.ts';
+import { startSesLocal } from './ses.ts';
+
+const home = resolve(process.env.STUDIO_MAIL_HOME ?? '.local');
+mkdirSync(`${home}/dynamodb`, { recursive: true });
+
+const log = (line: string) => console.log(`[studio-mail] ${line}`);
+
+log('starting DynamoDB Local (data in .local/dynamodb) …');
+const dynamo = await startDynamoLocal({ port: await portOr(8100), dbPath: `${home}/dynamodb` });
+const ses = await startSesLocal(await portOr(8105));
+
+Object.assign(process.env, {
+  STUDIO_MAIL_ADAPTERS: 'local',
+  TABLE_NAME: process.env.TABLE_NAME ?? 'studio-mail',
+  DYNAMODB_ENDPOINT: dynamo.endpoint,
+  SES_ENDPOINT: ses.endpoint,
+  BLOB_DIR: `${home}/blobs`,
+  SECRET_DIR: `${home}/secrets`,
+  POWERTOOLS_SERVICE_NAME: 'studio-mail-local',
+  POWERTOOLS_DEV: 'true',
+});
+const config = loadConfig();
+
+const scheduler = new InProcessScheduler((error, def) =>
+  log(`schedule ${def.name} failed: ${error instanceof Error ? error.message : String(error)}`),
+);
+const bus = new InProcessEventBus((error, event) =>
+  log(`${event.detailType} delivery failed: ${error instanceof Error ? error.message : String(error)}`),
+);
+const d = buildDeps(config, {
+  scheduler,
+  events: bus,
+  healthChecks: {
+    ses: async () => {
+      const res = await fetch(`${ses.endpoint}/health-check`);
+      if (!res.ok) throw new Error(`local SES answered ${res.status}`);
+    },
+    scheduler: async () => {},
+    eventBus: async () => {},
+  },
+});
+setDeps(d);
+await ensureTable(d.repos.table.doc as never, config.tableName);
+
+// Handlers are imported only now, so that they pick up the local dependencies set above.
+const functions: Record<string, { handler: LambdaHandler }> = {
+  settings: await import('#functions/settings/handler'),
+  send: await import('#functions/send/handler'),
+  'inbox-poll': await import('#functions/inbox-poll/handler'),
+};
+const notify = (await import('#functions/notify/handler')) as {
+  handler: (e: unknown, c: unknown) => Promise<unknown>;
+};
+const routes = compileRoutes({ settings: settingsRoutes, send: sendRoutes, 'inbox-poll': inboxPollRoutes });
+
+scheduler.start(async (input) => {
+  const poller = functions['inbox-poll']?.handler as unknown as (e: unknown, c: unknown) => Promise<unknown>;
+  return poller(input, lambdaContext('inbox-poll', 300_000));
+});
+bus.subscribe('studio-mail.inbox-poll', ['Inbox Poll Succeeded', 'Inbox Poll Failed'], (event) =>
+  notify.handler(
+    {
+      version: '0',
+      id: crypto.randomUUID(),
+      source: event.source,
+      'detail-type': event.detailType,
+      detail: event.detail,
+      time: new Date().toISOString(),
+      region: config.region,
+      account: '000000000000',
+      resources: [],
+    },
+    lambdaContext('notify', 30_000),
+  ),
+);
+
+const server = createServer(async (req, res) => {
+  const url = new URL(req.url ?? '/', 'http://localhost');
+  const found = match(routes, req.method ?? 'GET', url.pathname);
+  if (!('route' in found) || !found.route) {
+    const status = found.pathMatched ? 405 : 404;
+    const message = found.pathMatched
+      ? `${req.method} is not allowed on ${url.pathname}.`
+      : `No route ${url.pathname}.`;
+    return send(res, {
+      statusCode: status,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ error: { code: 'no_route', message } }),
+    });
+  }
+  try {
+    const event = await toEvent(req, found.route, found.params, config.studioClaim);
+    const fn = functions[found.route.fn];
+    if (!fn) throw new Error(`function ${found.route.fn} is not loaded`);
+    send(res, await fn.handler(event, lambdaContext(found.route.fn, 29_000)));
+  } catch (error) {
+    const status = (error as { status?: number }).status ?? 500;
+    send(res, {
+      statusCode: status,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ error: { code: 'local_runner', message: (error as Error).message } }),
+    });
+  }
+});
+const apiPort = await portOr(Number(process.env.PORT ?? 3000));
+await new Promise<void>((r) => server.listen(apiPort, '127.0.0.1', r));
+const api = `http://127.0.0.1:${apiPort}`;
+
+log(`API            ${api}   (GET ${api}/health)`);
+log(`OpenAPI        ${api}/openapi.json`);
+log(`DynamoDB Local ${dynamo.endpoint}   (table ${config.tableName})`);
+log(`Local SES      ${ses.endpoint}   (viewer: open it in a browser; sent mail as JSON: ${ses.storeUrl})`);
+log('Scheduler and event bus run in this process; Ctrl-C stops everything.');
+log('Sample (a dev token stands in for the JWT: dev:STUDIO:USER:GROUPS):');
+console.log(`  curl -s ${api}/health`);
+console.log(`  curl -s -H 'Authorization: Bearer dev:studio-1:admin-1:admins' ${api}/settings/company/email`);
+
+let stopping = false;
+async function shutdown(signal: string) {
+  if (stopping) return;
+  stopping = true;
+  log(`${signal}: stopping …`);
+  server.closeAllConnections();
+  await new Promise((r) => server.close(r));
+  await scheduler.stop();
+  await bus.drain();
+  await ses.stop();
+  await dynamo.stop();
+  log('stopped.');
+  process.exit(0);
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
