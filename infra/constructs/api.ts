@@ -1,0 +1,137 @@
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AccessLogFormat } from 'aws-cdk-lib/aws-apigateway';
+import * as apigw from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import type * as lambda from 'aws-cdk-lib/aws-lambda';
+import * as logs from 'aws-cdk-lib/aws-logs';
+import { Construct } from 'constructs';
+import { acknowledge } from '#infra/nag';
+
+/** Routes that answer without a token: liveness and the API description. */
+export const publicRouteKeys: readonly string[] = ['GET /health', 'GET /openapi.json'];
+
+export interface RouteGroup {
+  /** Route keys such as `'GET /email-boxes/{id}'` (from functions/<name>/routes.ts). */
+  readonly routeKeys: readonly string[];
+  readonly handler: lambda.IFunction;
+}
+
+export interface StudioApiProps {
+  readonly routes: readonly RouteGroup[];
+  readonly authorizer: apigw.IHttpRouteAuthorizer;
+  /** Allowed CORS origins; empty disables CORS. */
+  readonly corsOrigins: readonly string[];
+  /** Steady-state requests per second for the whole stage. @default 50 */
+  readonly throttleRateLimit?: number;
+  /** @default 100 */
+  readonly throttleBurstLimit?: number;
+}
+
+export function parseRouteKey(routeKey: string): { method: apigw.HttpMethod; path: string } {
+  const match = /^([A-Z]+) (\/\S*)$/.exec(routeKey);
+  const method = match?.[1] as keyof typeof apigw.HttpMethod | undefined;
+  if (!match || !method || !(method in apigw.HttpMethod) || method === 'ANY') {
+    throw new Error(`Invalid route key "${routeKey}" (expected e.g. "GET /email-boxes/{id}")`);
+  }
+  return { method: apigw.HttpMethod[method], path: match[2]! };
+}
+
+/**
+ * HTTP API (API Gateway v2): JWT authorizer on every route except `publicRouteKeys`, one Lambda
+ * integration per function, stage throttling, JSON access logs and optional CORS.
+ */
+export class StudioApi extends Construct {
+  readonly httpApi: apigw.HttpApi;
+  readonly stage: apigw.HttpStage;
+  readonly accessLogGroup: logs.LogGroup;
+  readonly routes: apigw.HttpRoute[] = [];
+
+  constructor(scope: Construct, id: string, props: StudioApiProps) {
+    super(scope, id);
+    const corsPreflight: apigw.CorsPreflightOptions | undefined = props.corsOrigins.length
+      ? {
+          allowOrigins: [...props.corsOrigins],
+          allowMethods: [
+            apigw.CorsHttpMethod.GET,
+            apigw.CorsHttpMethod.POST,
+            apigw.CorsHttpMethod.PUT,
+            apigw.CorsHttpMethod.DELETE,
+            apigw.CorsHttpMethod.OPTIONS,
+          ],
+          allowHeaders: ['authorization', 'content-type'],
+          maxAge: Duration.hours(1),
+        }
+      : undefined;
+
+    this.httpApi = new apigw.HttpApi(this, 'HttpApi', {
+      description: 'studio-mail: email settings, sending and inbox polling',
+      createDefaultStage: false,
+      defaultAuthorizer: props.authorizer,
+      ...(corsPreflight ? { corsPreflight } : {}),
+    });
+
+    this.accessLogGroup = new logs.LogGroup(this, 'AccessLogs', {
+      retention: logs.RetentionDays.THREE_MONTHS,
+      removalPolicy: RemovalPolicy.DESTROY,
+    });
+    this.stage = this.httpApi.addStage('DefaultStage', {
+      stageName: '$default',
+      autoDeploy: true,
+      throttle: { rateLimit: props.throttleRateLimit ?? 50, burstLimit: props.throttleBurstLimit ?? 100 },
+      accessLogSettings: {
+        destination: new apigw.LogGroupLogDestination(this.accessLogGroup),
+        format: AccessLogFormat.custom(
+          JSON.stringify({
+            requestId: '$context.requestId',
+            ip: '$context.identity.sourceIp',
+            userAgent: '$context.identity.userAgent',
+            requestTime: '$context.requestTime',
+            routeKey: '$context.routeKey',
+            status: '$context.status',
+            protocol: '$context.protocol',
+            responseLength: '$context.responseLength',
+            responseLatency: '$context.responseLatency',
+            integrationLatency: '$context.integration.latency',
+            integrationError: '$context.integration.error',
+            authorizerError: '$context.authorizer.error',
+            sub: '$context.authorizer.claims.sub',
+          }),
+        ),
+      },
+    });
+
+    const seen = new Set<string>();
+    for (const group of props.routes) {
+      // One permission per function for the whole API instead of one per route (keeps the
+      // function policy small; ~70 routes point at three functions).
+      const integration = new HttpLambdaIntegration(`${group.handler.node.id}Integration`, group.handler, {
+        scopePermissionToRoute: false,
+      });
+      for (const routeKey of group.routeKeys) {
+        if (seen.has(routeKey)) throw new Error(`Route "${routeKey}" is declared twice`);
+        seen.add(routeKey);
+        const { method, path } = parseRouteKey(routeKey);
+        const isPublic = publicRouteKeys.includes(routeKey);
+        const [route] = this.httpApi.addRoutes({
+          path,
+          methods: [method],
+          integration,
+          ...(isPublic ? { authorizer: new apigw.HttpNoneAuthorizer() } : {}),
+        });
+        this.routes.push(route!);
+        if (isPublic) {
+          acknowledge(
+            route!,
+            'AwsSolutions-APIG4',
+            `${routeKey} is deliberately public (liveness probe / API description); it returns no studio data.`,
+          );
+        }
+      }
+    }
+  }
+
+  /** The invoke URL of the `$default` stage. */
+  get url(): string {
+    return this.stage.url;
+  }
+}

@@ -1,0 +1,28 @@
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { App, Stack } from 'aws-cdk-lib';
+import { describe, expect, it } from 'vitest';
+import { esmRequireBanner, StudioFunction } from '#infra/constructs/studio-function';
+
+/** The one test that runs the real esbuild bundling of NodejsFunction (the others use placeholders). */
+describe('StudioFunction bundling', () => {
+  it('bundles a handler into a minified ESM index.mjs with the require banner and a source map', () => {
+    // Prepare
+    const app = new App();
+    const stack = new Stack(app, 'BundlingTest');
+    new StudioFunction(stack, 'Notify', { name: 'notify', description: 'bundling test', environment: {} });
+
+    // Act
+    const assembly = app.synth();
+
+    // Assess
+    const assets = readdirSync(assembly.directory).filter((d) => d.startsWith('asset.'));
+    expect(assets).toHaveLength(1);
+    const dir = join(assembly.directory, assets[0]!);
+    const code = readFileSync(join(dir, 'index.mjs'), 'utf8');
+    expect(code.startsWith(esmRequireBanner)).toBe(true);
+    expect(code).toMatch(/export\s*\{[^}]*as handler|export\s*\{\s*handler/);
+    expect(code).toContain('//# sourceMappingURL=index.mjs.map');
+    expect(existsSync(join(dir, 'index.mjs.map'))).toBe(true);
+  }, 60_000);
+});

@@ -1,0 +1,778 @@
+import { readFileSync } from 'node:fs';
+import { Match } from 'aws-cdk-lib/assertions';
+import { describe, expect, it } from 'vitest';
+import { inboxPollRoutes } from '#functions/inbox-poll/routes';
+import { sendRoutes } from '#functions/send/routes';
+import { settingsRoutes } from '#functions/settings/routes';
+import { publicRouteKeys } from '#infra/constructs/api';
+import { tableSchema } from '#infra/table-schema';
+import {
+  account,
+  asArray,
+  buildStack,
+  logicalId,
+  type Resources,
+  region,
+  roleStatements,
+  type Statement,
+  statementsFor,
+} from './fixture.ts';
+
+const { stack, template } = buildStack();
+const resources = template.toJSON().Resources as Resources;
+
+const functionPrefixes = {
+  settings: 'SettingsFunction',
+  send: 'SendFunction',
+  'inbox-poll': 'InboxPollFunction',
+  notify: 'NotifyFunction',
+} as const;
+
+function functionProps(prefix: string): Record<string, unknown> {
+  return resources[logicalId(template, 'AWS::Lambda::Function', prefix)]!.Properties!;
+}
+
+function envOf(prefix: string): Record<string, unknown> {
+  return (functionProps(prefix).Environment as { Variables: Record<string, unknown> }).Variables;
+}
+
+const ref = (prefix: string, type: string) => ({ Ref: logicalId(template, type, prefix) });
+const arnOf = (prefix: string, type: string) => ({
+  'Fn::GetAtt': [logicalId(template, type, prefix), 'Arn'],
+});
+
+/** `arn:aws:<service>:<region>:<account>:<rest>` (the test stack has a concrete account and region). */
+const arn = (service: string, rest: string) => `arn:aws:${service}:${region}:${account}:${rest}`;
+
+describe('the Lambda functions', () => {
+  it('creates exactly the four functions on Node.js 24, arm64, with active tracing and source maps', () => {
+    // Prepare
+    const functions = template.findResources('AWS::Lambda::Function');
+
+    // Act
+    const props = Object.values(functionPrefixes).map(functionProps);
+
+    // Assess
+    expect(Object.keys(functions)).toHaveLength(4);
+    for (const p of props) {
+      expect(p).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Handler: 'index.handler',
+        TracingConfig: { Mode: 'Active' },
+        LoggingConfig: { LogGroup: expect.anything() },
+      });
+    }
+    for (const prefix of Object.values(functionPrefixes)) {
+      expect(envOf(prefix).NODE_OPTIONS).toBe('--enable-source-maps');
+    }
+  });
+
+  it('gives inbox-poll five minutes, 1024 MB and a poll budget of its timeout minus 30 seconds', () => {
+    // Prepare
+    const props = functionProps(functionPrefixes['inbox-poll']);
+
+    // Act
+    const budget = Number(envOf(functionPrefixes['inbox-poll']).POLL_BUDGET_MS);
+
+    // Assess
+    expect(props.Timeout).toBe(300);
+    expect(props.MemorySize).toBe(1024);
+    expect(budget).toBe((300 - 30) * 1000);
+  });
+
+  it('keeps the API functions within the 29-second integration limit', () => {
+    // Prepare
+    const apiFunctions = [functionPrefixes.settings, functionPrefixes.send];
+
+    // Act
+    const timeouts = apiFunctions.map((prefix) => functionProps(prefix).Timeout);
+
+    // Assess
+    expect(timeouts).toEqual([29, 29]);
+  });
+
+  it('wires every environment variable lib/config.ts reads, with the stack’s own resources', () => {
+    // Prepare
+    const configSource = readFileSync(new URL('../../lib/config.ts', import.meta.url), 'utf8');
+    const readByConfig = new Set([...configSource.matchAll(/env\.([A-Z0-9_]+)/g)].map((m) => m[1]!));
+    const localOnly = new Set(['DYNAMODB_ENDPOINT', 'BLOB_DIR', 'SECRET_DIR', 'SES_ENDPOINT', 'AWS_REGION']);
+    const perFunctionExtras = new Set([
+      'NODE_OPTIONS',
+      'POWERTOOLS_SERVICE_NAME',
+      'POWERTOOLS_METRICS_NAMESPACE',
+      'LOG_LEVEL',
+      'POLL_BUDGET_MS',
+      'SCHEDULE_DLQ_ARN',
+    ]);
+
+    // Act
+    const settingsEnv = envOf(functionPrefixes.settings);
+
+    // Assess
+    for (const name of readByConfig) {
+      if (!localOnly.has(name)) expect(settingsEnv, name).toHaveProperty(name);
+    }
+    for (const prefix of Object.values(functionPrefixes)) {
+      for (const name of Object.keys(envOf(prefix))) {
+        expect(readByConfig.has(name) || perFunctionExtras.has(name), `${prefix} sets unknown ${name}`).toBe(
+          true,
+        );
+      }
+    }
+    expect(settingsEnv).toMatchObject({
+      STUDIO_MAIL_ADAPTERS: 'aws',
+      TABLE_NAME: ref('Table', 'AWS::DynamoDB::Table'),
+      BLOB_BUCKET: ref('BlobBucket', 'AWS::S3::Bucket'),
+      SECRET_PREFIX: 'studio-mail/',
+      SES_CONFIGURATION_SET: ref('ConfigurationSet', 'AWS::SES::ConfigurationSet'),
+      EVENT_BUS_NAME: ref('EventBus', 'AWS::Events::EventBus'),
+      SCHEDULE_GROUP: 'studio-mail-test',
+      SCHEDULER_ROLE_ARN: arnOf('SchedulerRole', 'AWS::IAM::Role'),
+      POLLER_ARN: arnOf('InboxPollFunction', 'AWS::Lambda::Function'),
+      SCHEDULE_DLQ_ARN: arnOf('ScheduleDlq', 'AWS::SQS::Queue'),
+      NOTIFICATION_SENDER: 'notifications@mail.example.com',
+      STUDIO_CLAIM: 'custom:studioId',
+      POWERTOOLS_SERVICE_NAME: 'studio-mail-settings',
+      POWERTOOLS_METRICS_NAMESPACE: 'StudioMail',
+      LOG_LEVEL: 'INFO',
+    });
+  });
+
+  it('gives every function its own log group with a retention and no managed policies', () => {
+    // Prepare
+    const roles = Object.values(template.findResources('AWS::IAM::Role') as Resources);
+
+    // Act
+    const logGroups = template.findResources('AWS::Logs::LogGroup') as Resources;
+
+    // Assess
+    for (const prefix of Object.values(functionPrefixes)) {
+      const group = (functionProps(prefix).LoggingConfig as { LogGroup: { Ref: string } }).LogGroup.Ref;
+      expect(logGroups[group]?.Properties?.RetentionInDays).toBe(30);
+    }
+    for (const role of roles) expect(role.Properties?.ManagedPolicyArns).toBeUndefined();
+  });
+});
+
+describe('the DynamoDB table', () => {
+  it('uses the shared key schema, on-demand billing, PITR, AWS-managed encryption and TTL', () => {
+    // Prepare
+    const key = (name: string, type: string) => ({ AttributeName: name, KeyType: type });
+
+    // Act
+    const gsis = tableSchema.indexes.map((index) => ({
+      IndexName: index.name,
+      KeySchema: [key(index.pk, 'HASH'), key(index.sk, 'RANGE')],
+      Projection: { ProjectionType: 'ALL' },
+    }));
+
+    // Assess
+    template.resourceCountIs('AWS::DynamoDB::Table', 1);
+    template.hasResourceProperties('AWS::DynamoDB::Table', {
+      KeySchema: [key('PK', 'HASH'), key('SK', 'RANGE')],
+      BillingMode: 'PAY_PER_REQUEST',
+      PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+      DeletionProtectionEnabled: true,
+      SSESpecification: { SSEEnabled: true },
+      TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+      GlobalSecondaryIndexes: gsis,
+      AttributeDefinitions: Match.arrayWith(
+        ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK'].map((name) => ({
+          AttributeName: name,
+          AttributeType: 'S',
+        })),
+      ),
+    });
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Retain' });
+  });
+
+  it('turns deletion protection off when the context says so', () => {
+    // Prepare
+    const { template: unprotected } = buildStack({ deletionProtection: false });
+
+    // Act
+    const tables = unprotected.findResources('AWS::DynamoDB::Table') as Resources;
+
+    // Assess
+    expect(Object.values(tables)[0]?.Properties?.DeletionProtectionEnabled).toBe(false);
+  });
+});
+
+describe('the blob bucket', () => {
+  it('is encrypted, private, versioned and logs access to the log bucket', () => {
+    // Prepare
+    const logBucket = ref('AccessLogBucket', 'AWS::S3::Bucket');
+
+    // Act
+    const blob = resources[logicalId(template, 'AWS::S3::Bucket', 'BlobBucket')]!.Properties;
+
+    // Assess
+    expect(blob).toMatchObject({
+      BucketEncryption: {
+        ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }],
+      },
+      PublicAccessBlockConfiguration: {
+        BlockPublicAcls: true,
+        BlockPublicPolicy: true,
+        IgnorePublicAcls: true,
+        RestrictPublicBuckets: true,
+      },
+      VersioningConfiguration: { Status: 'Enabled' },
+      LoggingConfiguration: { DestinationBucketName: logBucket, LogFilePrefix: 'blob-bucket/' },
+    });
+  });
+
+  it('expires quarantined objects after 90 days and non-current versions after 30', () => {
+    // Prepare
+    const blob = resources[logicalId(template, 'AWS::S3::Bucket', 'BlobBucket')]!.Properties!;
+
+    // Act
+    const rules = (blob.LifecycleConfiguration as { Rules: Record<string, unknown>[] }).Rules;
+
+    // Assess
+    expect(rules).toContainEqual(
+      expect.objectContaining({ Prefix: 'quarantine/', ExpirationInDays: 90, Status: 'Enabled' }),
+    );
+    expect(rules).toContainEqual(
+      expect.objectContaining({ NoncurrentVersionExpiration: { NoncurrentDays: 30 }, Status: 'Enabled' }),
+    );
+  });
+
+  it('denies every request that does not use TLS, on both buckets', () => {
+    // Prepare
+    const policies = Object.values(template.findResources('AWS::S3::BucketPolicy') as Resources);
+
+    // Act
+    const tlsDenials = policies.filter((p) =>
+      (p.Properties!.PolicyDocument as { Statement: Statement[] }).Statement.some(
+        (s) =>
+          s.Effect === 'Deny' && JSON.stringify(s.Condition) === '{"Bool":{"aws:SecureTransport":"false"}}',
+      ),
+    );
+
+    // Assess
+    expect(policies).toHaveLength(2);
+    expect(tlsDenials).toHaveLength(2);
+  });
+});
+
+describe('Secrets Manager access', () => {
+  const secrets = arn('secretsmanager', 'secret:studio-mail/*');
+
+  it('lets settings create, read, update, describe, tag and delete secrets under the prefix only', () => {
+    // Prepare
+    const actions = [
+      'secretsmanager:CreateSecret',
+      'secretsmanager:DeleteSecret',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:PutSecretValue',
+      'secretsmanager:TagResource',
+    ];
+
+    // Act
+    const statements = roleStatements(template, 'SettingsRole').filter((s) =>
+      asArray(s.Action).some((a) => a.startsWith('secretsmanager:')),
+    );
+
+    // Assess
+    expect(statements).toEqual([{ Effect: 'Allow', Action: actions, Resource: secrets }]);
+  });
+
+  it('lets send, inbox-poll and notify only read secret values under the prefix', () => {
+    // Prepare
+    const roles = ['SendRole', 'InboxPollRole', 'NotifyRole'];
+
+    // Act
+    const statements = roles.map((role) =>
+      roleStatements(template, role).filter((s) =>
+        asArray(s.Action).some((a) => a.startsWith('secretsmanager:')),
+      ),
+    );
+
+    // Assess
+    for (const s of statements) {
+      expect(s).toEqual([{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }]);
+    }
+  });
+});
+
+describe('EventBridge Scheduler', () => {
+  it('creates the schedule group and a role that only invokes inbox-poll and writes its DLQ', () => {
+    // Prepare
+    const roleId = logicalId(template, 'AWS::IAM::Role', 'SchedulerRole');
+
+    // Act
+    const statements = roleStatements(template, 'SchedulerRole');
+
+    // Assess
+    template.hasResourceProperties('AWS::Scheduler::ScheduleGroup', { Name: 'studio-mail-test' });
+    expect(resources[roleId]?.Properties?.AssumeRolePolicyDocument).toMatchObject({
+      Statement: [
+        {
+          Principal: { Service: 'scheduler.amazonaws.com' },
+          Condition: {
+            StringEquals: { 'aws:SourceAccount': account },
+            ArnEquals: { 'aws:SourceArn': arn('scheduler', 'schedule-group/studio-mail-test') },
+          },
+        },
+      ],
+    });
+    expect(statements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: arnOf('InboxPollFunction', 'AWS::Lambda::Function'),
+      },
+      { Effect: 'Allow', Action: 'sqs:SendMessage', Resource: arnOf('ScheduleDlq', 'AWS::SQS::Queue') },
+    ]);
+  });
+
+  it('lets settings manage schedules in its group and pass only the scheduler role to the scheduler', () => {
+    // Prepare
+    const scheduleActions = [
+      'scheduler:CreateSchedule',
+      'scheduler:DeleteSchedule',
+      'scheduler:GetSchedule',
+      'scheduler:UpdateSchedule',
+    ];
+
+    // Act
+    const schedules = statementsFor(template, 'SettingsRole', 'scheduler:CreateSchedule');
+    const passRole = statementsFor(template, 'SettingsRole', 'iam:PassRole');
+
+    // Assess
+    expect(schedules).toEqual([
+      { Effect: 'Allow', Action: scheduleActions, Resource: arn('scheduler', 'schedule/studio-mail-test/*') },
+    ]);
+    expect(passRole).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'iam:PassRole',
+        Resource: arnOf('SchedulerRole', 'AWS::IAM::Role'),
+        Condition: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+      },
+    ]);
+    for (const role of ['SendRole', 'InboxPollRole', 'NotifyRole']) {
+      expect(statementsFor(template, role, 'iam:PassRole')).toEqual([]);
+    }
+  });
+});
+
+describe('the event bus', () => {
+  it('routes poll outcomes to notify with a DLQ and at most two delivery retries', () => {
+    // Prepare
+    const bus = ref('EventBus', 'AWS::Events::EventBus');
+
+    // Act
+    const rules = template.findResources('AWS::Events::Rule');
+
+    // Assess
+    expect(Object.keys(rules)).toHaveLength(1);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: bus,
+      EventPattern: {
+        source: ['studio-mail.inbox-poll'],
+        'detail-type': ['Inbox Poll Succeeded', 'Inbox Poll Failed'],
+      },
+      Targets: [
+        {
+          Arn: arnOf('NotifyFunction', 'AWS::Lambda::Function'),
+          DeadLetterConfig: { Arn: arnOf('NotifyRuleDlq', 'AWS::SQS::Queue') },
+          RetryPolicy: { MaximumRetryAttempts: 2, MaximumEventAgeInSeconds: 3600 },
+        },
+      ],
+    });
+  });
+
+  it('lets only inbox-poll put events, and only on the stack’s bus', () => {
+    // Prepare
+    const others = ['SettingsRole', 'SendRole', 'NotifyRole'];
+
+    // Act
+    const statements = statementsFor(template, 'InboxPollRole', 'events:PutEvents');
+
+    // Assess
+    expect(statements).toEqual([
+      { Effect: 'Allow', Action: 'events:PutEvents', Resource: arnOf('EventBus', 'AWS::Events::EventBus') },
+    ]);
+    for (const role of others) expect(statementsFor(template, role, 'events:PutEvents')).toEqual([]);
+  });
+});
+
+describe('SES', () => {
+  it('creates a configuration set and scopes sending to the identities and that set', () => {
+    // Prepare
+    const expected = [
+      arn('ses', 'identity/mail.example.com'),
+      arn('ses', 'identity/notifications@mail.example.com'),
+    ];
+
+    // Act
+    const statements = ['SendRole', 'InboxPollRole', 'NotifyRole'].map((role) =>
+      statementsFor(template, role, 'ses:SendRawEmail'),
+    );
+
+    // Assess
+    template.resourceCountIs('AWS::SES::ConfigurationSet', 1);
+    for (const s of statements) {
+      expect(s).toHaveLength(1);
+      expect(asArray(s[0]!.Action).sort()).toEqual(['ses:SendEmail', 'ses:SendRawEmail']);
+      expect(s[0]!.Resource).toEqual(expect.arrayContaining(expected));
+      expect(JSON.stringify(s[0]!.Resource)).toContain(':configuration-set/');
+    }
+    expect(statementsFor(template, 'SettingsRole', 'ses:SendEmail')).toEqual([]);
+  });
+});
+
+describe('dead-letter queues', () => {
+  it('creates four SSE-encrypted queues that deny non-TLS access', () => {
+    // Prepare
+    const queues = template.findResources('AWS::SQS::Queue') as Resources;
+
+    // Act
+    const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy') as Resources);
+
+    // Assess
+    expect(Object.keys(queues)).toHaveLength(4);
+    for (const queue of Object.values(queues)) expect(queue.Properties?.SqsManagedSseEnabled).toBe(true);
+    expect(policies).toHaveLength(4);
+    for (const policy of policies) {
+      expect(JSON.stringify(policy.Properties?.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
+    }
+  });
+
+  it('sends failed asynchronous inbox-poll and notify invocations to their DLQs with few retries', () => {
+    // Prepare
+    const config = (fn: string, dlq: string, retries: number) => ({
+      FunctionName: ref(fn, 'AWS::Lambda::Function'),
+      MaximumRetryAttempts: retries,
+      DestinationConfig: { OnFailure: { Destination: arnOf(dlq, 'AWS::SQS::Queue') } },
+    });
+
+    // Act
+    const configs = template.findResources('AWS::Lambda::EventInvokeConfig');
+
+    // Assess
+    expect(Object.keys(configs)).toHaveLength(2);
+    template.hasResourceProperties(
+      'AWS::Lambda::EventInvokeConfig',
+      config('InboxPollFunction', 'PollerFailuresDlq', 0),
+    );
+    template.hasResourceProperties(
+      'AWS::Lambda::EventInvokeConfig',
+      config('NotifyFunction', 'NotifyFailuresDlq', 1),
+    );
+  });
+});
+
+describe('alarms', () => {
+  it('alarms on poller errors, notify errors, API 5xx and every DLQ, all to the SNS topic', () => {
+    // Prepare
+    const topic = ref('AlarmTopic', 'AWS::SNS::Topic');
+    const alarms = Object.values(template.findResources('AWS::CloudWatch::Alarm') as Resources).map(
+      (a) => a.Properties!,
+    );
+
+    // Act
+    const byMetric = (name: string) => alarms.filter((a) => a.MetricName === name);
+
+    // Assess
+    expect(alarms).toHaveLength(7);
+    for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([topic]);
+    expect(byMetric('Errors').map((a) => a.Dimensions)).toEqual(
+      expect.arrayContaining([
+        [{ Name: 'FunctionName', Value: ref('InboxPollFunction', 'AWS::Lambda::Function') }],
+        [{ Name: 'FunctionName', Value: ref('NotifyFunction', 'AWS::Lambda::Function') }],
+      ]),
+    );
+    expect(byMetric('5xx')).toHaveLength(1);
+    expect(byMetric('5xx')[0]).toMatchObject({ Namespace: 'AWS/ApiGateway' });
+    const depth = byMetric('ApproximateNumberOfMessagesVisible');
+    expect(depth).toHaveLength(4);
+    for (const alarm of depth) {
+      expect(alarm).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
+    }
+  });
+
+  it('subscribes the alarm email only when the context gives one', () => {
+    // Prepare
+    const { template: withEmail } = buildStack({ alarmEmail: 'ops@studio.example.com' });
+
+    // Act
+    const subscriptions = withEmail.findResources('AWS::SNS::Subscription');
+
+    // Assess
+    template.resourceCountIs('AWS::SNS::Subscription', 0);
+    expect(Object.values(subscriptions)).toHaveLength(1);
+    withEmail.hasResourceProperties('AWS::SNS::Subscription', {
+      Protocol: 'email',
+      Endpoint: 'ops@studio.example.com',
+    });
+  });
+});
+
+describe('the HTTP API', () => {
+  const allRoutes = [
+    ...settingsRoutes.map((key) => [key, 'SettingsFunction'] as const),
+    ...sendRoutes.map((key) => [key, 'SendFunction'] as const),
+    ...inboxPollRoutes.map((key) => [key, 'InboxPollFunction'] as const),
+  ];
+  const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route') as Resources).map(
+    (r) => r.Properties!,
+  );
+  const integrations = template.findResources('AWS::ApiGatewayV2::Integration') as Resources;
+
+  it('declares every route key of the three functions, each integrated with its function', () => {
+    // Prepare
+    const integrationOf = (route: Record<string, unknown>) => {
+      const target = route.Target as { 'Fn::Join': [string, [string, { Ref: string }]] };
+      return integrations[target['Fn::Join'][1][1].Ref]!.Properties!.IntegrationUri;
+    };
+
+    // Act
+    const byKey = new Map(routes.map((r) => [r.RouteKey as string, r]));
+
+    // Assess
+    expect(routes).toHaveLength(allRoutes.length);
+    for (const [key, fn] of allRoutes) {
+      const route = byKey.get(key);
+      expect(route, key).toBeDefined();
+      expect(integrationOf(route!), key).toEqual(arnOf(fn, 'AWS::Lambda::Function'));
+    }
+  });
+
+  it('puts the JWT authorizer on every route except health and the OpenAPI document', () => {
+    // Prepare
+    const authorizerId = ref('ApiHttpApiJwtAuthorizer', 'AWS::ApiGatewayV2::Authorizer');
+
+    // Act
+    const open = routes.filter((r) => r.AuthorizationType !== 'JWT').map((r) => r.RouteKey);
+
+    // Assess
+    expect(open.sort()).toEqual([...publicRouteKeys].sort());
+    for (const route of routes.filter((r) => r.AuthorizationType === 'JWT')) {
+      expect(route.AuthorizerId).toEqual(authorizerId);
+    }
+    for (const route of routes.filter((r) => r.AuthorizationType !== 'JWT')) {
+      expect(route.AuthorizationType).toBe('NONE');
+    }
+  });
+
+  it('validates tokens of the stack’s Cognito user pool client', () => {
+    // Prepare
+    const pool = ref('AuthUserPool', 'AWS::Cognito::UserPool');
+    const client = ref('AuthUserPoolWebClient', 'AWS::Cognito::UserPoolClient');
+
+    // Act
+    const authorizers = template.findResources('AWS::ApiGatewayV2::Authorizer');
+
+    // Assess
+    expect(Object.keys(authorizers)).toHaveLength(1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      AuthorizerType: 'JWT',
+      IdentitySource: ['$request.header.Authorization'],
+      JwtConfiguration: {
+        Audience: [client],
+        Issuer: { 'Fn::GetAtt': [pool.Ref, 'ProviderURL'] },
+      },
+    });
+  });
+
+  it('throttles the stage, writes JSON access logs and allows the configured CORS origins', () => {
+    // Prepare
+    const logGroup = arnOf('ApiAccessLogs', 'AWS::Logs::LogGroup');
+
+    // Act
+    const stage = Object.values(template.findResources('AWS::ApiGatewayV2::Stage') as Resources)[0]!
+      .Properties!;
+
+    // Assess
+    expect(stage).toMatchObject({
+      StageName: '$default',
+      AutoDeploy: true,
+      DefaultRouteSettings: { ThrottlingRateLimit: 50, ThrottlingBurstLimit: 100 },
+      AccessLogSettings: { DestinationArn: logGroup },
+    });
+    expect(JSON.parse((stage.AccessLogSettings as { Format: string }).Format)).toMatchObject({
+      requestId: '$context.requestId',
+      status: '$context.status',
+      routeKey: '$context.routeKey',
+    });
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      ProtocolType: 'HTTP',
+      CorsConfiguration: Match.objectLike({
+        AllowOrigins: ['https://studio.example.com'],
+        AllowHeaders: ['authorization', 'content-type'],
+      }),
+    });
+  });
+
+  it('leaves CORS off when no origins are configured', () => {
+    // Prepare
+    const { template: noCors } = buildStack({ corsOrigins: [] });
+
+    // Act
+    const api = Object.values(noCors.findResources('AWS::ApiGatewayV2::Api') as Resources)[0]!;
+
+    // Assess
+    expect(api.Properties?.CorsConfiguration).toBeUndefined();
+  });
+
+  it('uses an existing OIDC issuer and audience instead of a user pool when the context gives them', () => {
+    // Prepare
+    const issuer = 'https://login.example.com/';
+
+    // Act
+    const { template: external } = buildStack({ jwtIssuer: issuer, jwtAudience: ['studio-app'] });
+
+    // Assess
+    external.resourceCountIs('AWS::Cognito::UserPool', 0);
+    external.hasResourceProperties('AWS::ApiGatewayV2::Authorizer', {
+      JwtConfiguration: { Audience: ['studio-app'], Issuer: issuer },
+    });
+    expect(Object.keys(external.findOutputs('UserPoolId'))).toHaveLength(0);
+  });
+
+  it('refuses an issuer without an audience', () => {
+    // Prepare
+    const props = { jwtIssuer: 'https://login.example.com/', jwtAudience: [] };
+
+    // Act
+    const build = () => buildStack(props);
+
+    // Assess
+    expect(build).toThrow(/jwtAudience/);
+  });
+});
+
+describe('the Cognito user pool', () => {
+  it('is invite-only with a strong password policy, optional TOTP and an admins group', () => {
+    // Prepare
+    const pool = ref('AuthUserPool', 'AWS::Cognito::UserPool');
+
+    // Act
+    const outputs = template.toJSON().Outputs as Record<string, { Value: unknown }>;
+
+    // Assess
+    template.hasResourceProperties('AWS::Cognito::UserPool', {
+      AdminCreateUserConfig: { AllowAdminCreateUserOnly: true },
+      Policies: {
+        PasswordPolicy: {
+          MinimumLength: 12,
+          RequireLowercase: true,
+          RequireUppercase: true,
+          RequireNumbers: true,
+          RequireSymbols: true,
+        },
+      },
+      MfaConfiguration: 'OPTIONAL',
+      EnabledMfas: ['SOFTWARE_TOKEN_MFA'],
+      DeletionProtection: 'ACTIVE',
+    });
+    template.hasResourceProperties('AWS::Cognito::UserPoolGroup', { GroupName: 'admins', UserPoolId: pool });
+    template.hasResourceProperties('AWS::Cognito::UserPoolClient', {
+      GenerateSecret: false,
+      ExplicitAuthFlows: Match.arrayWith(['ALLOW_USER_SRP_AUTH']),
+    });
+    expect(outputs.UserPoolId?.Value).toEqual(pool);
+    expect(outputs.UserPoolClientId?.Value).toEqual(
+      ref('AuthUserPoolWebClient', 'AWS::Cognito::UserPoolClient'),
+    );
+    expect(JSON.stringify(outputs.ApiUrl?.Value)).toContain('execute-api');
+  });
+});
+
+describe('IAM', () => {
+  /** The only statements allowed a bare `*` resource, with the reason. */
+  const allowedStarActions: Record<string, string> = {
+    'xray:PutTraceSegments': 'X-Ray has no resource-level permissions',
+    'xray:PutTelemetryRecords': 'X-Ray has no resource-level permissions',
+  };
+
+  function allStatements(): { owner: string; statement: Statement }[] {
+    const out: { owner: string; statement: Statement }[] = [];
+    for (const [id, r] of Object.entries(resources)) {
+      const docs =
+        r.Type === 'AWS::IAM::Policy' || r.Type === 'AWS::IAM::ManagedPolicy'
+          ? [r.Properties?.PolicyDocument]
+          : r.Type === 'AWS::IAM::Role'
+            ? asArray(r.Properties?.Policies as { PolicyDocument: unknown }[]).map((p) => p.PolicyDocument)
+            : [];
+      for (const doc of docs) {
+        for (const statement of (doc as { Statement: Statement[] }).Statement)
+          out.push({ owner: id, statement });
+      }
+    }
+    return out;
+  }
+
+  it('grants a "*" resource only for actions that have no narrower resource', () => {
+    // Prepare
+    const statements = allStatements();
+
+    // Act
+    const starGrants = statements.filter(
+      ({ statement }) => statement.Effect === 'Allow' && asArray(statement.Resource as unknown).includes('*'),
+    );
+
+    // Assess
+    expect(statements.length).toBeGreaterThan(20);
+    for (const { owner, statement } of starGrants) {
+      for (const action of asArray(statement.Action)) {
+        expect(allowedStarActions, `${owner} grants ${action} on *`).toHaveProperty(action);
+      }
+    }
+  });
+
+  it('never grants wildcard actions', () => {
+    // Prepare
+    const statements = allStatements();
+
+    // Act
+    const wildcards = statements.flatMap(({ owner, statement }) =>
+      asArray(statement.Action)
+        .filter((a) => a.includes('*'))
+        .map((a) => `${owner}: ${a}`),
+    );
+
+    // Assess
+    expect(wildcards).toEqual([]);
+  });
+
+  it('keeps table access to the table and its two indexes', () => {
+    // Prepare
+    const table = arnOf('Table', 'AWS::DynamoDB::Table');
+
+    // Act
+    const statements = ['SettingsRole', 'SendRole', 'InboxPollRole', 'NotifyRole'].map((role) =>
+      statementsFor(template, role, 'dynamodb:Query'),
+    );
+
+    // Assess
+    for (const s of statements) {
+      expect(s).toHaveLength(1);
+      expect(s[0]!.Resource).toEqual([
+        table,
+        { 'Fn::Join': ['', [table, '/index/GSI1']] },
+        { 'Fn::Join': ['', [table, '/index/GSI2']] },
+      ]);
+      expect(asArray(s[0]!.Action)).not.toContain('dynamodb:Scan');
+    }
+  });
+
+  it('targets the stack’s account and region in every hand-written ARN', () => {
+    // Prepare
+    const text = JSON.stringify(template.toJSON().Resources);
+
+    // Act
+    const foreign = [...text.matchAll(/arn:aws:[a-z0-9-]+:([a-z0-9-]*):/g)].filter(
+      (m) => m[1] !== '' && m[1] !== region,
+    );
+
+    // Assess
+    expect(stack.account).toBe(account);
+    expect(foreign).toEqual([]);
+  });
+});
