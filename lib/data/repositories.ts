@@ -394,11 +394,13 @@ export class MessageRepository {
     const writes: TxItem[] = [
       { Put: { Item: this.item(sid, parsed), ConditionExpression: 'attribute_not_exists(PK)' } },
     ];
-    if (parsed.messageId) {
+    // A message the provider renamed (SES) is found under either Message-ID.
+    const ids = [parsed.messageId, parsed.providerMessageId].filter((v): v is string => Boolean(v));
+    for (const messageId of new Set(ids.map((v) => v.toLowerCase()))) {
       writes.push({
         Put: {
           Item: {
-            PK: k.messageIdPk(sid, parsed.messageId),
+            PK: k.messageIdPk(sid, messageId),
             SK: `MSG#${parsed.id}`,
             entity: 'MID',
             id: parsed.id,
@@ -426,6 +428,15 @@ export class MessageRepository {
   /** Overwrites the metadata (status change, reprocessing, client assignment). */
   async save(sid: string, msg: m.Message): Promise<void> {
     await this.table.put(this.item(sid, m.message.parse(msg)), { expression: 'attribute_exists(PK)' });
+  }
+
+  /** Overwrites the metadata and (re)writes its Message-ID lookup, together. */
+  async reindex(sid: string, msg: m.Message): Promise<void> {
+    const [, ...lookups] = this.createWrites(sid, msg);
+    await this.table.transact([
+      { Put: { Item: this.item(sid, m.message.parse(msg)), ConditionExpression: 'attribute_exists(PK)' } },
+      ...lookups,
+    ]);
   }
 
   async get(sid: string, id: string): Promise<m.Message | undefined> {
@@ -542,6 +553,132 @@ function stripKeys(item: Item): Item {
   return rest;
 }
 
+export interface ImportMarker {
+  uidl: string;
+  /** `imported`: stored and recorded; `excluded`: dated before the box's cut-off, left alone. */
+  state: 'imported' | 'excluded' | 'duplicate';
+  messageId?: string;
+  sha256?: string;
+  at: string;
+}
+
+/**
+ * What a box has already taken from its server: one marker per UIDL and one per content hash,
+ * in the box's partition. Written in the same transaction as the message, so a message is either
+ * imported and marked, or neither.
+ */
+export class ImportMarkerRepository {
+  constructor(private readonly table: Table) {}
+
+  private uidlKey(sid: string, boxId: string, uidl: string) {
+    return { PK: k.boxPk(sid, boxId), SK: `UIDL#${uidl}` };
+  }
+  private hashKey(sid: string, boxId: string, sha256: string) {
+    return { PK: k.boxPk(sid, boxId), SK: `HASH#${sha256}` };
+  }
+
+  async findUidls(sid: string, boxId: string, uidls: string[]): Promise<Map<string, ImportMarker>> {
+    const items = await this.table.batchGet<ImportMarker>(uidls.map((u) => this.uidlKey(sid, boxId, u)));
+    return new Map(items.map((i) => [i.uidl, i]));
+  }
+
+  async findHash(sid: string, boxId: string, sha256: string): Promise<{ messageId: string } | undefined> {
+    return this.table.get(this.hashKey(sid, boxId, sha256));
+  }
+
+  /** The UIDL marker write; fails the transaction if another run marked it first. */
+  uidlWrite(sid: string, boxId: string, marker: ImportMarker): TxItem {
+    return {
+      Put: {
+        Item: { ...this.uidlKey(sid, boxId, marker.uidl), entity: 'UIDL', ...marker },
+        ConditionExpression: 'attribute_not_exists(PK)',
+      },
+    };
+  }
+
+  hashWrite(sid: string, boxId: string, sha256: string, messageId: string): TxItem {
+    return {
+      Put: {
+        Item: { ...this.hashKey(sid, boxId, sha256), entity: 'HASH', sha256, messageId },
+        ConditionExpression: 'attribute_not_exists(PK)',
+      },
+    };
+  }
+
+  async mark(sid: string, boxId: string, marker: ImportMarker): Promise<void> {
+    try {
+      await this.table.transact([this.uidlWrite(sid, boxId, marker)]);
+    } catch (error) {
+      if (!(error instanceof ConditionFailed)) throw error;
+    }
+  }
+}
+
+/** Per-sender daily auto-reply counters and per-message auto-reply claims. */
+export class AutoReplyRepository {
+  constructor(private readonly table: Table) {}
+
+  /**
+   * Counts one more reply to `address` today, unless `cap` is reached (then false). The counter
+   * expires after two days.
+   */
+  async takeDailySlot(
+    sid: string,
+    address: string,
+    day: string,
+    cap: number,
+    nowMs = Date.now(),
+  ): Promise<boolean> {
+    try {
+      await this.table.update({
+        Key: { PK: `ST#${sid}#AUTOREPLY#${address.toLowerCase()}`, SK: day },
+        UpdateExpression: 'SET #c = if_not_exists(#c, :zero) + :one, #ttl = :ttl',
+        ConditionExpression: 'attribute_not_exists(#c) OR #c < :cap',
+        ExpressionAttributeNames: { '#c': 'count', '#ttl': 'ttl' },
+        ExpressionAttributeValues: {
+          ':zero': 0,
+          ':one': 1,
+          ':cap': cap,
+          ':ttl': Math.floor(nowMs / 1000) + 2 * 86400,
+        },
+      });
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionFailed) return false;
+      throw error;
+    }
+  }
+
+  /** Claims the right to auto-reply to a message once; false if already claimed. */
+  async claim(sid: string, messageId: string): Promise<boolean> {
+    try {
+      await this.table.put(
+        {
+          PK: k.messagePk(sid, messageId),
+          SK: 'AUTOREPLY',
+          entity: 'AUTOREPLY',
+          at: new Date().toISOString(),
+        },
+        { expression: 'attribute_not_exists(PK)' },
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionFailed) return false;
+      throw error;
+    }
+  }
+
+  /** Number of auto-replies already sent in a thread (the first-email-only rule). */
+  async countInThread(sid: string, threadId: string): Promise<number> {
+    const items = await this.table.queryAll<{ automatic?: boolean; direction?: string }>({
+      IndexName: 'GSI2',
+      KeyConditionExpression: 'GSI2PK = :pk',
+      ExpressionAttributeValues: { ':pk': k.threadPk(sid, threadId) },
+    });
+    return items.filter((i) => i.direction === 'out' && i.automatic).length;
+  }
+}
+
 /** Every repository, built once over one Table. */
 export function makeRepositories(table: Table) {
   return {
@@ -562,6 +699,8 @@ export function makeRepositories(table: Table) {
     runs: new RunRepository(table),
     messages: new MessageRepository(table),
     tasks: new TaskRepository(table),
+    importMarkers: new ImportMarkerRepository(table),
+    autoReplies: new AutoReplyRepository(table),
   };
 }
 export type Repositories = ReturnType<typeof makeRepositories>;

@@ -9,6 +9,7 @@ import {
   TransactionCanceledException,
 } from '@aws-sdk/client-dynamodb';
 import {
+  BatchGetCommand,
   DeleteCommand,
   DynamoDBDocumentClient,
   GetCommand,
@@ -153,6 +154,23 @@ export class Table {
       cursor = page.nextCursor;
     } while (cursor);
     return all;
+  }
+
+  /** Reads many items by key (100 per request, unprocessed keys retried); missing ones are absent. */
+  async batchGet<T = Item>(keys: Key[]): Promise<T[]> {
+    const out: T[] = [];
+    for (let i = 0; i < keys.length; i += 100) {
+      let pending: Key[] | undefined = keys.slice(i, i + 100);
+      for (let attempt = 0; pending && pending.length > 0; attempt++) {
+        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+        const res = await this.doc.send(
+          new BatchGetCommand({ RequestItems: { [this.name]: { Keys: pending, ConsistentRead: true } } }),
+        );
+        out.push(...((res.Responses?.[this.name] ?? []) as T[]));
+        pending = res.UnprocessedKeys?.[this.name]?.Keys as Key[] | undefined;
+      }
+    }
+    return out;
   }
 
   async transact(items: TxItem[]): Promise<void> {

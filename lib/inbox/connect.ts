@@ -1,0 +1,36 @@
+/**
+ * Opens a box's POP3 session from its stored connection settings. Certificate checks are always
+ * on, except that a deployment (or the tests) may name an extra CA file or, for a local test
+ * server only, turn verification off through the environment — never through the API.
+ */
+import { readFileSync } from 'node:fs';
+import type { BoxConnection } from '#lib/domain/model';
+import { Pop3Client, type Pop3ClientOptions } from '#lib/pop3/client';
+
+export function pop3Options(conn: BoxConnection, env: NodeJS.ProcessEnv = process.env): Pop3ClientOptions {
+  return {
+    host: conn.server,
+    port: conn.port,
+    tls: conn.ssl ? 'implicit' : 'none',
+    rejectUnauthorized: env.POP3_TLS_INSECURE !== 'true',
+    ca: env.POP3_CA_FILE ? readFileSync(env.POP3_CA_FILE) : undefined,
+    connectTimeoutMs: 15_000,
+    timeoutMs: 60_000,
+  };
+}
+
+/** Connects and logs in; the caller must quit() or close() the client. */
+export async function openBox(
+  conn: BoxConnection,
+  password: string,
+  overrides: Partial<Pop3ClientOptions> = {},
+): Promise<Pop3Client> {
+  const client = await Pop3Client.connect({ ...pop3Options(conn), ...overrides });
+  try {
+    await client.login(conn.userName, password);
+    return client;
+  } catch (error) {
+    client.close();
+    throw error;
+  }
+}

@@ -1,0 +1,133 @@
+/**
+ * Parses a stored raw message with mailparser's streaming MailParser (simpleParser would buffer
+ * attachments whole): headers and text become metadata, bodies and each attachment are streamed
+ * into the blob store. The raw bytes are read from the blob store, so parsing never touches the
+ * mail server and can be replayed (reprocess).
+ */
+import type { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { type AddressObject, type AttachmentStream, MailParser, type MessageText } from 'mailparser';
+import { extractIds, type Headers, headersFrom } from '#lib/domain/inbound';
+import type { Address } from '#lib/domain/model';
+import type { BlobStore } from '#lib/ports/index';
+
+export interface ParsedMessage {
+  headers: Headers;
+  messageId?: string;
+  inReplyTo?: string;
+  references: string[];
+  from?: Address;
+  replyTo: Address[];
+  to: Address[];
+  cc: Address[];
+  subject: string;
+  date?: Date;
+  textKey?: string;
+  htmlKey?: string;
+  snippet: string;
+  attachments: { filename?: string; contentType: string; size: number; blobKey: string }[];
+}
+
+export class UnparseableMessageError extends Error {
+  override readonly name = 'UnparseableMessageError';
+}
+
+function addresses(value: unknown): Address[] {
+  const list = (Array.isArray(value) ? value : value ? [value] : []) as AddressObject[];
+  return list
+    .flatMap((o) =>
+      (o.value ?? []).flatMap((a) =>
+        a.group
+          ? a.group.map((g) => ({ address: g.address ?? '', name: g.name || undefined }))
+          : [{ address: a.address ?? '', name: a.name || undefined }],
+      ),
+    )
+    .filter((a) => a.address !== '');
+}
+
+/** Headers a real message has at least one of; without any, the bytes are not a message. */
+const MESSAGE_HEADERS = ['from', 'to', 'subject', 'date', 'message-id', 'received', 'return-path', 'sender'];
+
+export async function parseStored(
+  blobs: BlobStore,
+  rawKey: string,
+  partsPrefix: string,
+): Promise<ParsedMessage> {
+  const source: Readable = await blobs.get(rawKey);
+  const parser = new MailParser({
+    skipImageLinks: true,
+    skipTextToHtml: true,
+    maxHtmlLengthToParse: 5_000_000,
+  });
+  let headerMap = new Map<string, unknown>();
+  let text: string | undefined;
+  let html: string | undefined;
+  const attachments: ParsedMessage['attachments'] = [];
+  const uploads: Promise<void>[] = [];
+  let index = 0;
+
+  parser.on('headers', (h: Map<string, unknown>) => {
+    headerMap = h;
+  });
+  parser.on('data', (data: AttachmentStream | MessageText) => {
+    if (data.type === 'text') {
+      text = data.text;
+      html = typeof data.html === 'string' ? data.html : undefined;
+      return;
+    }
+    const n = index++;
+    const key = `${partsPrefix}/att-${n}`;
+    // The parser waits for release(), so one attachment at a time flows through, never all in memory.
+    uploads.push(
+      blobs
+        .put(key, data.content as Readable, data.contentType)
+        .then(({ size }) => {
+          attachments[n] = { filename: data.filename, contentType: data.contentType, size, blobKey: key };
+        })
+        .finally(() => data.release?.()),
+    );
+  });
+
+  try {
+    await pipeline(source, parser);
+    await Promise.all(uploads);
+  } catch (error) {
+    await Promise.allSettled(uploads);
+    throw new UnparseableMessageError(`The message could not be parsed: ${(error as Error).message}`);
+  }
+  if (!MESSAGE_HEADERS.some((h) => headerMap.has(h))) {
+    throw new UnparseableMessageError(
+      'The data has none of the headers an email message has (From, To, Subject, Date, …).',
+    );
+  }
+
+  const headers = headersFrom(headerMap);
+  let textKey: string | undefined;
+  let htmlKey: string | undefined;
+  if (text !== undefined) {
+    textKey = `${partsPrefix}/body.txt`;
+    await blobs.put(textKey, text, 'text/plain; charset=utf-8');
+  }
+  if (html !== undefined) {
+    htmlKey = `${partsPrefix}/body.html`;
+    await blobs.put(htmlKey, html, 'text/html; charset=utf-8');
+  }
+  const date = headerMap.get('date');
+  const refs = headerMap.get('references');
+  return {
+    headers,
+    messageId: extractIds(String(headerMap.get('message-id') ?? ''))[0],
+    inReplyTo: extractIds(String(headerMap.get('in-reply-to') ?? ''))[0],
+    references: (Array.isArray(refs) ? refs : refs ? [refs] : []).flatMap((r) => extractIds(String(r))),
+    from: addresses(headerMap.get('from'))[0],
+    replyTo: addresses(headerMap.get('reply-to')),
+    to: addresses(headerMap.get('to')),
+    cc: addresses(headerMap.get('cc')),
+    subject: String(headerMap.get('subject') ?? ''),
+    date: date instanceof Date && !Number.isNaN(date.getTime()) ? date : undefined,
+    textKey,
+    htmlKey,
+    snippet: (text ?? '').replace(/\s+/g, ' ').trim().slice(0, 200),
+    attachments: attachments.filter(Boolean),
+  };
+}

@@ -1,0 +1,83 @@
+/**
+ * The inbox poller's use cases: a poll that reports its result as an event (which `notify`
+ * turns into email), and the replay of a quarantined message.
+ */
+import type { Deps } from '#lib/app/deps';
+import { NotFoundError, ValidationError } from '#lib/domain/errors';
+import type { Message } from '#lib/domain/model';
+import { parseStored, UnparseableMessageError } from './parse.ts';
+import { type PollOutcome, type PollPorts, type PollRequest, pollBox } from './poll.ts';
+
+export const POLL_EVENT_SOURCE = 'studio-mail.inbox-poll';
+export const POLL_SUCCEEDED = 'Inbox Poll Succeeded';
+export const POLL_FAILED = 'Inbox Poll Failed';
+
+/** Polls a box and publishes the run's outcome; skipped and busy polls publish nothing. */
+export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPorts): Promise<PollOutcome> {
+  const started = Date.now();
+  const outcome = await pollBox(d, request, ports);
+  if (!outcome.run) return outcome;
+  const box = await d.repos.emailBoxes.get(request.studioId, request.boxId);
+  await d.events.publish([
+    {
+      source: POLL_EVENT_SOURCE,
+      detailType: outcome.status === 'failed' ? POLL_FAILED : POLL_SUCCEEDED,
+      detail: {
+        studioId: request.studioId,
+        boxId: request.boxId,
+        boxDescription: box?.description ?? request.boxId,
+        runId: outcome.run.id,
+        trigger: request.trigger,
+        status: outcome.status,
+        counts: outcome.run.counts,
+        errors: outcome.run.errors,
+        failure: outcome.failure,
+        startedAt: outcome.run.startedAt,
+        finishedAt: outcome.run.finishedAt,
+        durationMs: Date.now() - started,
+      },
+    },
+  ]);
+  return outcome;
+}
+
+/** Parses a quarantined message again from its stored raw copy (after a parser fix, say). */
+export async function reprocessMessage(d: Deps, sid: string, id: string): Promise<Message> {
+  const message = await d.repos.messages.get(sid, id);
+  if (!message) throw new NotFoundError('message', id);
+  if (message.status !== 'quarantined') {
+    throw ValidationError.field(
+      'id',
+      `message "${id}" is ${message.status}, not quarantined; only quarantined messages are reprocessed.`,
+    );
+  }
+  try {
+    const parsed = await parseStored(d.blobs, message.rawKey, `parts/${sid}/${id}`);
+    const clients = parsed.from ? await d.repos.clients.findByAddress(sid, parsed.from.address) : [];
+    const updated: Message = {
+      ...message,
+      status: 'imported',
+      error: undefined,
+      clientId: clients.length === 1 ? clients[0] : undefined,
+      messageId: parsed.messageId,
+      inReplyTo: parsed.inReplyTo,
+      references: parsed.references,
+      from: parsed.from,
+      to: parsed.to,
+      cc: parsed.cc,
+      subject: parsed.subject,
+      date: (parsed.date ?? new Date(message.date)).toISOString(),
+      snippet: parsed.snippet,
+      textKey: parsed.textKey,
+      htmlKey: parsed.htmlKey,
+      attachments: parsed.attachments,
+    };
+    await d.repos.messages.reindex(sid, updated);
+    return updated;
+  } catch (error) {
+    if (!(error instanceof UnparseableMessageError)) throw error;
+    const still = { ...message, error: error.message };
+    await d.repos.messages.save(sid, still);
+    return still;
+  }
+}

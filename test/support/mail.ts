@@ -1,0 +1,38 @@
+/** Builds raw RFC 5322 messages (CRLF line ends) for tests, byte for byte as given. */
+export interface MailSpec {
+  from?: string;
+  to?: string;
+  cc?: string;
+  subject?: string;
+  date?: string;
+  messageId?: string | null;
+  inReplyTo?: string;
+  references?: string;
+  headers?: Record<string, string>;
+  body?: string | Buffer;
+  contentType?: string;
+}
+
+let n = 0;
+
+export function rawMail(spec: MailSpec = {}): Buffer {
+  n += 1;
+  const lines: string[] = [];
+  lines.push(`From: ${spec.from ?? 'Ana Ruiz <ana@client.test>'}`);
+  lines.push(`To: ${spec.to ?? 'Sales <sales@studio.test>'}`);
+  if (spec.cc) lines.push(`Cc: ${spec.cc}`);
+  lines.push(`Subject: ${spec.subject ?? `Hello ${n}`}`);
+  lines.push(`Date: ${spec.date ?? 'Mon, 01 Jun 2026 10:00:00 +0000'}`);
+  if (spec.messageId !== null)
+    lines.push(`Message-ID: ${spec.messageId ?? `<m${n}-${process.pid}-${Date.now()}@client.test>`}`);
+  if (spec.inReplyTo) lines.push(`In-Reply-To: ${spec.inReplyTo}`);
+  if (spec.references) lines.push(`References: ${spec.references}`);
+  for (const [k, v] of Object.entries(spec.headers ?? {})) lines.push(`${k}: ${v}`);
+  lines.push('MIME-Version: 1.0');
+  lines.push(`Content-Type: ${spec.contentType ?? 'text/plain; charset=utf-8'}`);
+  const head = Buffer.from(`${lines.join('\r\n')}\r\n\r\n`, 'utf8');
+  const body = Buffer.isBuffer(spec.body)
+    ? spec.body
+    : Buffer.from(`${spec.body ?? 'Hi, can we book a session?'}\r\n`, 'utf8');
+  return Buffer.concat([head, body]);
+}
