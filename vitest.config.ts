@@ -8,5 +8,7 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores here; more workers only fight over them and DynamoDB Local.
     maxWorkers: 2,
+    // Memory-bound tests measure what is retained, after a forced collection.
+    execArgv: ['--expose-gc'],
   },
 });
