@@ -2,11 +2,12 @@
 import { deps } from '#lib/app/deps';
 import { httpApi } from '#lib/http/api';
 import { settingsHandlers } from './app.ts';
+import { settingsPublicRoutes } from './routes.ts';
 
 const d = deps();
 
 export const handler = httpApi(settingsHandlers(d), {
   logger: d.logger,
   studioClaim: d.config.studioClaim,
-  publicRoutes: ['GET /health', 'GET /openapi.json'],
+  publicRoutes: [...settingsPublicRoutes],
 });

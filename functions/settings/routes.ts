@@ -37,3 +37,6 @@ export const settingsRoutes: readonly string[] = [
   'GET /messages/{id}',
   'GET /tasks',
 ];
+
+/** Routes that answer without a token. */
+export const settingsPublicRoutes: readonly string[] = ['GET /health', 'GET /openapi.json'];

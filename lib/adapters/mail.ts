@@ -43,6 +43,8 @@ export interface SmtpOptions {
   password?: string;
   /** Tests use self-signed certificates; production always verifies. */
   rejectUnauthorized?: boolean;
+  /** CAs (PEM) to trust instead of Node's bundled list; add tls.rootCertificates to keep those. */
+  ca?: string | string[];
   connectionTimeoutMs?: number;
   /** Keep connections open for several messages (bulk sends). */
   pool?: boolean;
@@ -56,7 +58,7 @@ export function smtpTransport(options: SmtpOptions): MailTransport {
     requireTLS: options.security === 'starttls',
     ignoreTLS: options.security === 'none',
     auth: options.user ? { user: options.user, pass: options.password ?? '' } : undefined,
-    tls: { rejectUnauthorized: options.rejectUnauthorized ?? true },
+    tls: { rejectUnauthorized: options.rejectUnauthorized ?? true, ...(options.ca ? { ca: options.ca } : {}) },
     connectionTimeout: options.connectionTimeoutMs ?? 15_000,
     greetingTimeout: options.connectionTimeoutMs ?? 15_000,
     socketTimeout: 60_000,

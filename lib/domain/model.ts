@@ -186,6 +186,8 @@ export const message = z.object({
   clientId: id.optional(),
   threadId: z.string(),
   messageId: z.string().optional(),
+  /** The Message-ID the provider gave the message when it replaced ours (SES); replies quote it. */
+  providerMessageId: z.string().optional(),
   inReplyTo: z.string().optional(),
   references: z.array(z.string()).default([]),
   from: address.optional(),

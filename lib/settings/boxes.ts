@@ -1,0 +1,247 @@
+/**
+ * Email boxes: where incoming mail is collected, and what happens to it (department, user, task,
+ * auto-reply). Saving a POP3 box logs in to its server first unless told not to; the password goes
+ * to the secret store, the box keeps the reference.
+ */
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import type { Stored } from '#lib/data/repositories';
+import { ConflictError, ValidationError } from '#lib/domain/errors';
+import type { EmailBox } from '#lib/domain/model';
+import type { SettingsContext } from './context.ts';
+import { ConnectionFailedError } from './errors.ts';
+import type { BoxInput, BoxView, ConnectionTestView, verificationView } from './schemas.ts';
+import { retireSecret, saveWithSecret, secretName } from './secrets.ts';
+import { checkRefs } from './usage.ts';
+import { Issues } from './validation.ts';
+
+type Verification = z.infer<typeof verificationView>;
+
+export const EXCHANGE_NOT_AVAILABLE =
+  'The Exchange connector is not available yet, so Exchange boxes cannot be tested or polled; the settings are stored for when it is.';
+
+export function boxView(box: Stored<EmailBox>, verification?: Verification): BoxView {
+  const { passwordRef, ...connection } = box.connection;
+  return { ...box, connection: { ...connection, passwordSet: Boolean(passwordRef) }, verification };
+}
+
+type BoxRecord = Omit<EmailBox, 'id' | 'connection' | 'schedule'> & {
+  connection: Omit<EmailBox['connection'], 'passwordRef'>;
+};
+
+/** Checks the rules between fields and the references; returns the record to store (sans secret). */
+async function checkBox(
+  ctx: SettingsContext,
+  sid: string,
+  input: BoxInput,
+  isCreate: boolean,
+): Promise<BoxRecord> {
+  const { id: _id, version: _version, connection: c, ...fields } = input;
+  const issues = new Issues();
+  if (fields.autoCreateTask) {
+    if (!fields.taskTypeId)
+      issues.add('taskTypeId', 'is required when autoCreateTask is on: choose the type of task to create.');
+    if (!fields.taskStatusId)
+      issues.add(
+        'taskStatusId',
+        'is required when autoCreateTask is on: choose the status new tasks start in.',
+      );
+  }
+  if (fields.sendAutoReply && !fields.autoReplyFormLetterId)
+    issues.add(
+      'autoReplyFormLetterId',
+      'is required when sendAutoReply is on: choose the form letter or HTML email to send.',
+    );
+  if (!fields.sendAutoReply) {
+    if (fields.autoReplyToAll)
+      issues.add(
+        'autoReplyToAll',
+        'only applies when sendAutoReply is on; turn that on or leave this false.',
+      );
+    if (fields.autoReplyFirstEmailOnly)
+      issues.add(
+        'autoReplyFirstEmailOnly',
+        'only applies when sendAutoReply is on; turn that on or leave this false.',
+      );
+  }
+  if (c.type === 'exchange' && !c.domain?.trim())
+    issues.add('connection.domain', 'is required for Exchange: the Windows domain of the mailbox account.');
+  if (c.type === 'pop3' && c.domain !== undefined)
+    issues.add('connection.domain', 'is for Exchange only; leave it out for a POP3 box.');
+  if (isCreate && c.password === undefined)
+    issues.add(
+      'connection.password',
+      'is required for a new box: the password of the mailbox (Gmail: an app password).',
+    );
+
+  await checkRefs(ctx.repos, sid, issues, [
+    ['departmentId', 'departments', fields.departmentId],
+    ['userId', 'users', fields.userId],
+    ['taskTypeId', 'taskTypes', fields.taskTypeId],
+    ['taskStatusId', 'taskStatuses', fields.taskStatusId],
+    ['emailTypeId', 'emailTypes', fields.emailTypeId],
+    ['emailStatusId', 'emailStatuses', fields.emailStatusId],
+    ['autoReplyFormLetterId', 'formLetters', fields.autoReplyFormLetterId],
+  ]);
+  const badRef = (field: string) => issues.list.some((i) => i.field === field);
+  if (fields.userId && fields.departmentId && !badRef('departmentId') && !badRef('userId')) {
+    const user = await ctx.repos.users.get(sid, fields.userId);
+    if (user && user.departmentId !== fields.departmentId)
+      issues.add(
+        'userId',
+        `is not in department "${fields.departmentId}"; choose a user of that department, or leave the department out.`,
+      );
+  }
+  issues.throwIfAny();
+
+  const { password: _password, port, domain, ...connection } = c;
+  return {
+    ...fields,
+    connection: {
+      ...connection,
+      ...(c.type === 'exchange' ? { domain } : {}),
+      port: port ?? (c.ssl ? 995 : 110),
+    },
+  };
+}
+
+/** Logs in to the box's server with `password`; throws ConnectionFailedError when it fails. */
+async function verify(
+  ctx: SettingsContext,
+  boxId: string,
+  record: BoxRecord,
+  password: string,
+  wanted: boolean,
+): Promise<Verification> {
+  if (!wanted) return { tested: false, note: 'Not tested: saved with verify=false.' };
+  if (record.connection.type === 'exchange') return { tested: false, note: EXCHANGE_NOT_AVAILABLE };
+  const { server, port, ssl, userName } = record.connection;
+  const result = await ctx.probePop3({ server, port, ssl, userName, password });
+  ctx.log.info('email box connection verified on save', {
+    boxId,
+    server,
+    port,
+    ssl,
+    ok: result.ok,
+    kind: result.ok ? undefined : result.kind,
+    ms: result.ms,
+  });
+  if (!result.ok)
+    throw new ConnectionFailedError(result.field, result.message, result.serverReply, result.kind);
+  const note = record.connection.spa
+    ? 'SPA is stored, but POP3 boxes log in with USER/PASS (SPA applies to Exchange).'
+    : undefined;
+  return { tested: true, ok: true, greeting: result.greeting, messageCount: result.messageCount, note };
+}
+
+export async function createBox(
+  ctx: SettingsContext,
+  sid: string,
+  input: BoxInput,
+  options: { verify: boolean },
+): Promise<BoxView> {
+  const id = input.id ?? randomUUID();
+  const record = await checkBox(ctx, sid, input, true);
+  if (await ctx.repos.emailBoxes.get(sid, id))
+    throw new ConflictError(`An email box with id "${id}" already exists.`);
+  const password = input.connection.password as string;
+  // Verify before writing anything: a failed login leaves no secret and no box behind.
+  const verification = await verify(ctx, id, record, password, options.verify);
+  const saved = await saveWithSecret(
+    ctx.secrets,
+    ctx.log,
+    {
+      password,
+      wantsSecret: true,
+      name: () => secretName(sid, 'boxes', id, record.connection.type),
+      tags: { studioId: sid, credential: 'email-box', boxId: id },
+    },
+    (ref) =>
+      ctx.repos.emailBoxes.create(sid, id, {
+        ...record,
+        id,
+        connection: { ...record.connection, passwordRef: ref as string },
+      }),
+  );
+  return boxView(saved, verification);
+}
+
+export async function replaceBox(
+  ctx: SettingsContext,
+  sid: string,
+  id: string,
+  input: BoxInput,
+  options: { verify: boolean },
+): Promise<BoxView> {
+  if (input.id !== undefined && input.id !== id)
+    throw ValidationError.field('id', `must match the id in the path ("${id}"); a box's id cannot change.`);
+  const current = await ctx.repos.emailBoxes.require(sid, id);
+  const record = await checkBox(ctx, sid, input, false);
+  const currentRef = current.connection.passwordRef;
+  const newPassword = input.connection.password;
+  const verification = await verify(
+    ctx,
+    id,
+    record,
+    newPassword ?? (options.verify ? await ctx.secrets.get(currentRef) : ''),
+    options.verify,
+  );
+  const saved = await saveWithSecret(
+    ctx.secrets,
+    ctx.log,
+    {
+      currentRef,
+      password: newPassword,
+      wantsSecret: true,
+      name: () => secretName(sid, 'boxes', id, record.connection.type),
+    },
+    (ref) =>
+      ctx.repos.emailBoxes.replace(
+        sid,
+        id,
+        // The schedule belongs to the schedule routes; a box save keeps it as it is.
+        {
+          ...record,
+          id,
+          schedule: current.schedule,
+          connection: { ...record.connection, passwordRef: ref as string },
+        },
+        input.version ?? current.version,
+      ),
+  );
+  return boxView(saved, verification);
+}
+
+/** Deletes the box, then schedules its password for deletion. */
+export async function deleteBox(ctx: SettingsContext, sid: string, id: string): Promise<void> {
+  const removed = await ctx.repos.emailBoxes.delete(sid, id);
+  await retireSecret(ctx.secrets, ctx.log, removed.connection.passwordRef);
+}
+
+/** Logs in with the stored password and reports the outcome as data (the test itself worked). */
+export async function testBox(ctx: SettingsContext, sid: string, id: string): Promise<ConnectionTestView> {
+  const box = await ctx.repos.emailBoxes.require(sid, id);
+  const { server, port, ssl, userName, type } = box.connection;
+  const base = { boxId: id, server, port, ssl };
+  if (type === 'exchange')
+    return {
+      ...base,
+      ok: false,
+      field: 'connection.type',
+      kind: 'not_available',
+      message: EXCHANGE_NOT_AVAILABLE,
+      ms: 0,
+    };
+  const password = await ctx.secrets.get(box.connection.passwordRef);
+  const result = await ctx.probePop3({ server, port, ssl, userName, password });
+  ctx.log.info('email box connection test', {
+    boxId: id,
+    server,
+    port,
+    ssl,
+    ok: result.ok,
+    kind: result.ok ? undefined : result.kind,
+    ms: result.ms,
+  });
+  return { ...base, ...result };
+}

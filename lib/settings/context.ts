@@ -1,0 +1,17 @@
+/** What the settings services need, passed in by the function (never imported from AWS here). */
+import type { Repositories } from '#lib/data/repositories';
+import type { SecretStore } from '#lib/ports/index';
+import type { Pop3Probe } from './connection-test.ts';
+
+export interface Log {
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+export interface SettingsContext {
+  repos: Repositories;
+  secrets: SecretStore;
+  log: Log;
+  /** Logs in to a POP3 server and out again (lib/settings/connection-test.ts). */
+  probePop3: Pop3Probe;
+}

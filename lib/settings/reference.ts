@@ -1,0 +1,232 @@
+/**
+ * Reference data the email features point at: departments, users, signatures, task and email
+ * types and statuses, form letters and clients. One generic create/replace/delete with a small
+ * spec per kind for its own rules (derived fields, references, what may not be deleted).
+ */
+import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
+import type { Repositories, Stored } from '#lib/data/repositories';
+import { ValidationError } from '#lib/domain/errors';
+import { mergeFieldNames } from '#lib/domain/merge-fields';
+import type { SettingsContext } from './context.ts';
+import * as s from './schemas.ts';
+import { assertUnused, checkRefs, type RefKind } from './usage.ts';
+import { Issues } from './validation.ts';
+
+type Record_ = { id: string } & Record<string, unknown>;
+
+/** The repository methods the generic service needs (RefRepository and ClientRepository have them). */
+interface Repo {
+  get(sid: string, id: string): Promise<Stored<Record_> | undefined>;
+  require(sid: string, id: string): Promise<Stored<Record_>>;
+  list(sid: string): Promise<Stored<Record_>[]>;
+  create(sid: string, id: string, value: never): Promise<Stored<Record_>>;
+  replace(sid: string, id: string, value: never, expectedVersion?: number): Promise<Stored<Record_>>;
+  delete(sid: string, id: string): Promise<Stored<Record_>>;
+}
+
+export interface RefSpec {
+  /** Path segment, e.g. `task-types`. */
+  path: string;
+  /** Key in Repositories. */
+  repo: RefKind | 'clients';
+  label: string;
+  input: z.ZodType<{ id?: string; version?: number }>;
+  view: z.ZodType;
+  list: z.ZodType;
+  paged?: boolean;
+  /** Ids must be given on POST (users: the person's sign-in subject). */
+  idRequired?: string;
+  /** Kind-specific checks and derived fields; add problems to `issues`. */
+  build?: (ctx: SettingsContext, sid: string, value: Record_, issues: Issues) => Promise<Record_>;
+  /** After a save (e.g. only one default per kind). */
+  afterSave?: (ctx: SettingsContext, sid: string, saved: Stored<Record_>) => Promise<void>;
+}
+
+/** Only one task type (status, email type, email status) is the default: saving one clears the rest. */
+function singleDefault(repo: RefKind): RefSpec['afterSave'] {
+  return async (ctx, sid, saved) => {
+    if (!saved.isDefault) return;
+    const r = ctx.repos[repo] as unknown as Repo;
+    for (const other of await r.list(sid)) {
+      if (other.id === saved.id || !other.isDefault) continue;
+      const { version, createdAt: _c, updatedAt: _u, ...value } = other;
+      await r.replace(sid, other.id, { ...value, isDefault: false } as never, version);
+    }
+  };
+}
+
+function lookupSpec(path: string, repo: RefKind, label: string): RefSpec {
+  return {
+    path,
+    repo,
+    label,
+    input: s.lookupInput,
+    view: s.lookupView,
+    list: s.lists.lookups,
+    afterSave: singleDefault(repo),
+  };
+}
+
+export const refSpecs: RefSpec[] = [
+  {
+    path: 'departments',
+    repo: 'departments',
+    label: 'department',
+    input: s.departmentInput,
+    view: s.departmentView,
+    list: s.lists.departments,
+  },
+  {
+    path: 'users',
+    repo: 'users',
+    label: 'user',
+    input: s.userInput,
+    view: s.userView,
+    list: s.lists.users,
+    idRequired: "is required for a user: use the person's sign-in subject (the `sub` of their token).",
+    build: async (ctx, sid, value, issues) => {
+      await checkRefs(ctx.repos, sid, issues, [
+        ['departmentId', 'departments', value.departmentId as string | undefined],
+      ]);
+      return value;
+    },
+  },
+  {
+    path: 'signatures',
+    repo: 'signatures',
+    label: 'signature',
+    input: s.signatureInput,
+    view: s.signatureView,
+    list: s.lists.signatures,
+    build: async (_ctx, _sid, value, issues) => {
+      if (!String(value.html).trim() && !String(value.text).trim())
+        issues.add(
+          'html',
+          'and text are both empty: give the signature an HTML or a plain-text version (or both).',
+        );
+      return value;
+    },
+  },
+  lookupSpec('task-types', 'taskTypes', 'task type'),
+  lookupSpec('task-statuses', 'taskStatuses', 'task status'),
+  lookupSpec('email-types', 'emailTypes', 'email type'),
+  lookupSpec('email-statuses', 'emailStatuses', 'email status'),
+  {
+    path: 'form-letters',
+    repo: 'formLetters',
+    label: 'form letter',
+    input: s.formLetterInput,
+    view: s.formLetterView,
+    list: s.lists.formLetters,
+    build: async (_ctx, _sid, value, issues) => {
+      const { subject, html, text } = value as unknown as { subject: string; html?: string; text?: string };
+      if (!html?.trim() && !text?.trim())
+        issues.add(
+          'html',
+          'and text are both empty: give the letter an HTML or a plain-text body (or both).',
+        );
+      return { ...value, mergeFields: mergeFieldNames(subject, html, text) };
+    },
+  },
+  {
+    path: 'clients',
+    repo: 'clients',
+    label: 'client',
+    input: s.clientInput,
+    view: s.clientView,
+    list: s.lists.clients,
+    paged: true,
+    build: async (_ctx, _sid, value, issues) => {
+      const c = value as unknown as z.output<typeof s.clientInput>;
+      if (!c.firstName.trim() && !c.lastName.trim() && !c.company?.trim())
+        issues.add('lastName', 'is needed, or a first name or company: a client must have some name.');
+      const seen = new Set<string>();
+      c.emails.forEach((e, i) => {
+        const key = e.address.toLowerCase();
+        if (seen.has(key)) issues.add(`emails.${i}.address`, `repeats ${e.address}; list each address once.`);
+        seen.add(key);
+      });
+      const emails =
+        // A single address is the primary one without saying so.
+        c.emails.length === 1 ? [{ ...c.emails[0]!, primary: true }] : c.emails;
+      const primaries = emails.filter((e) => e.primary).length;
+      if (emails.length > 1 && primaries !== 1)
+        issues.add('emails', `must mark exactly one address as primary (${primaries} are).`);
+      return { ...value, emails, groups: [...new Set(c.groups)] };
+    },
+  },
+];
+
+export const refSpecByPath = Object.fromEntries(refSpecs.map((spec) => [spec.path, spec]));
+
+const repoOf = (repos: Repositories, spec: RefSpec) => repos[spec.repo] as unknown as Repo;
+
+export async function listRefs(
+  ctx: SettingsContext,
+  spec: RefSpec,
+  sid: string,
+  page: { limit: number; cursor?: string },
+): Promise<{ items: object[]; nextCursor?: string }> {
+  if (spec.paged) return ctx.repos.clients.page(sid, page.limit, page.cursor);
+  return { items: await repoOf(ctx.repos, spec).list(sid) };
+}
+
+export function getRef(ctx: SettingsContext, spec: RefSpec, sid: string, id: string) {
+  return repoOf(ctx.repos, spec).require(sid, id);
+}
+
+async function build(
+  ctx: SettingsContext,
+  spec: RefSpec,
+  sid: string,
+  id: string,
+  input: Record<string, unknown>,
+) {
+  const { version: _v, ...rest } = input;
+  const issues = new Issues();
+  const value = spec.build ? await spec.build(ctx, sid, { ...rest, id }, issues) : { ...rest, id };
+  issues.throwIfAny();
+  return value;
+}
+
+export async function createRef(
+  ctx: SettingsContext,
+  spec: RefSpec,
+  sid: string,
+  input: { id?: string; version?: number },
+) {
+  if (input.version !== undefined)
+    throw ValidationError.field('version', 'is only for PUT (replacing); leave it out when creating.');
+  if (spec.idRequired && input.id === undefined) throw ValidationError.field('id', spec.idRequired);
+  const id = input.id ?? randomUUID();
+  const value = await build(ctx, spec, sid, id, input);
+  const saved = await repoOf(ctx.repos, spec).create(sid, id, value as never);
+  await spec.afterSave?.(ctx, sid, saved);
+  return saved;
+}
+
+export async function replaceRef(
+  ctx: SettingsContext,
+  spec: RefSpec,
+  sid: string,
+  id: string,
+  input: { id?: string; version?: number },
+) {
+  if (input.id !== undefined && input.id !== id)
+    throw ValidationError.field('id', `must match the id in the path ("${id}"); ids cannot change.`);
+  const repo = repoOf(ctx.repos, spec);
+  await repo.require(sid, id);
+  const value = await build(ctx, spec, sid, id, input);
+  const saved = await repo.replace(sid, id, value as never, input.version);
+  await spec.afterSave?.(ctx, sid, saved);
+  return saved;
+}
+
+/** Refuses (409) while anything still points at the record. */
+export async function deleteRef(ctx: SettingsContext, spec: RefSpec, sid: string, id: string): Promise<void> {
+  const repo = repoOf(ctx.repos, spec);
+  await repo.require(sid, id);
+  if (spec.repo !== 'clients') await assertUnused(ctx.repos, sid, spec.repo, id);
+  await repo.delete(sid, id);
+}

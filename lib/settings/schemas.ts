@@ -1,0 +1,342 @@
+/**
+ * What the settings API accepts and answers, as zod schemas. Inputs carry passwords and are strict;
+ * views carry `passwordSet` instead of a password or its secret reference. The OpenAPI document is
+ * generated from these (lib/settings/openapi.ts), so every schema used at the edge is registered here.
+ */
+import { z } from 'zod';
+import * as m from '#lib/domain/model';
+import { GMAIL_SMTP } from '#lib/domain/settings';
+import {
+  clientId,
+  emailAddress,
+  hostName,
+  isoDate,
+  name,
+  password,
+  port,
+  refId,
+  smtpPort,
+  timeZone,
+  version,
+} from './validation.ts';
+
+/** Request bodies (read as input: defaults make a field optional). */
+export const requestSchemas = z.registry<{ id: string; description?: string }>();
+/** Response bodies. */
+export const responseSchemas = z.registry<{ id: string; description?: string }>();
+
+const meta = {
+  version: z.int().describe('Increases on every save; send it back on PUT to detect concurrent edits.'),
+  createdAt: z.string(),
+  updatedAt: z.string(),
+};
+const optionalText = (max: number) =>
+  z.string().max(max, { error: `must be at most ${max} characters long.` });
+
+// ── transports ──────────────────────────────────────────────────────────────────────────────────
+
+export const transportInput = z.discriminatedUnion(
+  'method',
+  [
+    z.strictObject({ method: z.literal('ses') }).describe('The managed sending service ("StudioPlus Mail").'),
+    z.strictObject({
+      method: z.literal('smtp'),
+      server: hostName,
+      port: smtpPort,
+      security: m.smtpSecurity,
+      logonName: optionalText(254).optional(),
+      password: password.optional().describe('Write-only. Omit on PUT to keep the stored one.'),
+    }),
+    z
+      .strictObject({
+        method: z.literal('gmail'),
+        password: password.optional().describe('The Gmail app password. Write-only.'),
+        // Shown in responses; accepted back unchanged so a read-modify-write round trip works.
+        server: z
+          .literal(GMAIL_SMTP.server, {
+            error: 'is always smtp.gmail.com for Gmail; use method smtp for another server.',
+          })
+          .optional(),
+        port: z
+          .literal(GMAIL_SMTP.port, { error: 'is always 587 for Gmail; use method smtp for another port.' })
+          .optional(),
+        security: z.literal(GMAIL_SMTP.security, { error: 'is always "starttls" for Gmail.' }).optional(),
+        logonName: optionalText(254).optional().describe('Ignored: Gmail logs on with the sending address.'),
+      })
+      .describe('Gmail: smtp.gmail.com, port 587, STARTTLS, logging on with the sending address.'),
+  ],
+  { error: (iss) => (iss.code === 'invalid_union' ? 'must be one of: "ses", "smtp", "gmail".' : undefined) },
+);
+export type TransportInput = z.infer<typeof transportInput>;
+
+export const transportView = z.discriminatedUnion('method', [
+  z.object({ method: z.literal('ses') }),
+  z.object({
+    method: z.literal('smtp'),
+    server: z.string(),
+    port: z.int(),
+    security: m.smtpSecurity,
+    logonName: z.string().optional(),
+    passwordSet: z.boolean(),
+  }),
+  z.object({
+    method: z.literal('gmail'),
+    server: z.literal(GMAIL_SMTP.server),
+    port: z.literal(GMAIL_SMTP.port),
+    security: z.literal(GMAIL_SMTP.security),
+    logonName: z.string().optional(),
+    passwordSet: z.boolean(),
+  }),
+]);
+export type TransportView = z.infer<typeof transportView>;
+responseSchemas.add(transportView, { id: 'Transport' });
+
+// ── company and user email settings ─────────────────────────────────────────────────────────────
+
+export const companySettingsInput = z.strictObject({
+  studioName: name(),
+  displayName: name().describe('The name recipients see in "From".'),
+  emailAddress: emailAddress.describe("The studio's sending address."),
+  replyTo: emailAddress.optional(),
+  transport: transportInput,
+  defaultSignatureId: refId.optional(),
+  timeZone: timeZone.default('America/New_York'),
+  phone: optionalText(50).optional(),
+  website: optionalText(200).optional(),
+  address: optionalText(500).optional(),
+  version: version.optional(),
+});
+requestSchemas.add(companySettingsInput, { id: 'CompanyEmailSettingsInput' });
+
+export const companySettingsView = m.companyEmailSettings
+  .omit({ transport: true })
+  .extend({ transport: transportView, ...meta });
+responseSchemas.add(companySettingsView, { id: 'CompanyEmailSettings' });
+
+export const userSettingsInput = z.strictObject({
+  userId: refId.optional().describe('Ignored when it matches the path; refused otherwise.'),
+  displayName: name().optional(),
+  emailAddress: emailAddress.optional(),
+  replyTo: emailAddress.optional(),
+  transport: transportInput.optional().describe("Leave out to send with the company's transport."),
+  defaultSignatureId: refId.optional(),
+  version: version.optional(),
+});
+requestSchemas.add(userSettingsInput, { id: 'UserEmailSettingsInput' });
+
+export const userSettingsView = m.userEmailSettings
+  .omit({ transport: true })
+  .extend({ transport: transportView.optional(), ...meta });
+responseSchemas.add(userSettingsView, { id: 'UserEmailSettings' });
+
+const source = z.enum(['user', 'company']);
+const sourced = <T extends z.ZodType>(value: T) => z.object({ value, source });
+export const effectiveSettingsView = z.object({
+  userId: z.string(),
+  studioName: z.string(),
+  timeZone: z.string(),
+  displayName: sourced(z.string()),
+  emailAddress: sourced(z.string()),
+  replyTo: sourced(z.string()).optional(),
+  transport: sourced(transportView),
+  signatureId: sourced(z.string()).optional(),
+});
+responseSchemas.add(effectiveSettingsView, { id: 'EffectiveEmailSettings' });
+
+// ── reference data ──────────────────────────────────────────────────────────────────────────────
+
+const idField = clientId
+  .optional()
+  .describe('Optional on POST (a UUID is made); must match the path on PUT.');
+const withIds = <S extends z.core.$ZodShape>(shape: S) =>
+  z.strictObject({ id: idField, ...shape, version: version.optional() });
+
+export const departmentInput = withIds({ name: name() });
+export const userInput = withIds({
+  firstName: name(),
+  lastName: name(),
+  email: emailAddress,
+  departmentId: refId.optional(),
+  title: optionalText(200).optional(),
+  phone: optionalText(50).optional(),
+});
+export const signatureInput = withIds({
+  name: name(),
+  html: optionalText(100_000).default(''),
+  text: optionalText(20_000).default(''),
+});
+export const lookupInput = withIds({ name: name(), isDefault: z.boolean().default(false) });
+export const formLetterInput = withIds({
+  name: name(),
+  kind: m.formLetter.shape.kind.default('form-letter'),
+  subject: z
+    .string()
+    .min(1, { error: 'must not be empty.' })
+    .max(998, { error: 'must be at most 998 characters long.' }),
+  html: optionalText(500_000).optional(),
+  text: optionalText(200_000).optional(),
+});
+export const clientInput = withIds({
+  firstName: optionalText(200).default(''),
+  lastName: optionalText(200).default(''),
+  company: optionalText(200).optional(),
+  emails: z
+    .array(
+      z.strictObject({
+        address: emailAddress,
+        label: optionalText(50).optional(),
+        primary: z.boolean().default(false),
+      }),
+    )
+    .max(20, { error: 'must have at most 20 addresses.' })
+    .default([]),
+  groups: z
+    .array(z.string().trim().min(1, { error: 'must not be empty.' }).max(100))
+    .max(50, { error: 'must have at most 50 groups.' })
+    .default([]),
+  phone: optionalText(50).optional(),
+});
+
+const withMeta = <S extends z.ZodObject>(s: S) => s.extend(meta);
+export const departmentView = withMeta(m.department);
+export const userView = withMeta(m.user);
+export const signatureView = withMeta(m.signature);
+export const lookupView = withMeta(m.lookup);
+export const formLetterView = withMeta(m.formLetter);
+export const clientView = withMeta(m.client);
+
+requestSchemas.add(departmentInput, { id: 'DepartmentInput' });
+requestSchemas.add(userInput, {
+  id: 'UserInput',
+  description: 'A person; `id` is their sign-in subject (JWT sub).',
+});
+requestSchemas.add(signatureInput, { id: 'SignatureInput' });
+requestSchemas.add(lookupInput, {
+  id: 'LookupInput',
+  description: 'Task type, task status, email type or email status.',
+});
+requestSchemas.add(formLetterInput, { id: 'FormLetterInput' });
+requestSchemas.add(clientInput, { id: 'ClientInput' });
+responseSchemas.add(departmentView, { id: 'Department' });
+responseSchemas.add(userView, { id: 'User' });
+responseSchemas.add(signatureView, { id: 'Signature' });
+responseSchemas.add(lookupView, { id: 'Lookup' });
+responseSchemas.add(formLetterView, { id: 'FormLetter' });
+responseSchemas.add(clientView, { id: 'Client' });
+
+// ── email boxes ─────────────────────────────────────────────────────────────────────────────────
+
+export const boxConnectionInput = z.strictObject({
+  type: m.boxConnection.shape.type.default('pop3'),
+  server: hostName,
+  emailAddress,
+  domain: optionalText(253).optional().describe('Exchange only; refused for POP3.'),
+  userName: z
+    .string()
+    .min(1, { error: 'must not be empty: give the log-on name, often the full email address.' })
+    .max(254, { error: 'must be at most 254 characters long.' }),
+  password: password.optional().describe('Write-only. Required on POST; omit on PUT to keep the stored one.'),
+  ssl: z.boolean().default(true),
+  spa: z.boolean().default(false).describe('Secure Password Authentication (Exchange); stored as given.'),
+  port: port.optional().describe('Default 995 with SSL, 110 without.'),
+});
+export type BoxConnectionInput = z.infer<typeof boxConnectionInput>;
+
+export const boxInput = withIds({
+  description: name(),
+  departmentId: refId.optional(),
+  userId: refId.optional(),
+  autoCreateTask: z.boolean().default(false),
+  taskTypeId: refId.optional(),
+  taskStatusId: refId.optional(),
+  emailTypeId: refId.optional(),
+  emailStatusId: refId.optional(),
+  sendAutoReply: z.boolean().default(false),
+  autoReplyFormLetterId: refId.optional(),
+  autoReplyToAll: z.boolean().default(false).describe('Reply to everyone in To and Cc.'),
+  autoReplyFirstEmailOnly: z.boolean().default(false),
+  excludeBefore: isoDate.optional(),
+  leaveOnServer: z.boolean().default(true),
+  connection: boxConnectionInput,
+});
+export type BoxInput = z.infer<typeof boxInput>;
+requestSchemas.add(boxInput, { id: 'EmailBoxInput' });
+
+export const verificationView = z.object({
+  tested: z.boolean(),
+  ok: z.boolean().optional(),
+  note: z.string().optional(),
+  greeting: z.string().optional(),
+  messageCount: z.int().optional(),
+});
+
+export const boxView = m.emailBox.omit({ connection: true }).extend({
+  connection: m.boxConnection.omit({ passwordRef: true }).extend({ passwordSet: z.boolean() }),
+  ...meta,
+  verification: verificationView.optional().describe('Present on POST and PUT: what the save checked.'),
+});
+export type BoxView = z.infer<typeof boxView>;
+responseSchemas.add(boxView, { id: 'EmailBox' });
+
+export const connectionTestView = z.object({
+  ok: z.boolean(),
+  boxId: z.string(),
+  server: z.string(),
+  port: z.int(),
+  ssl: z.boolean(),
+  field: z.string().optional().describe('On failure: the field to fix, e.g. connection.password.'),
+  message: z.string(),
+  kind: z.string().optional(),
+  serverReply: z.string().optional().describe("The mail server's own words, when it gave any."),
+  greeting: z.string().optional(),
+  messageCount: z.int().optional(),
+  ms: z.int(),
+});
+export type ConnectionTestView = z.infer<typeof connectionTestView>;
+responseSchemas.add(connectionTestView, { id: 'ConnectionTestResult' });
+
+// ── read-only inbox data ────────────────────────────────────────────────────────────────────────
+
+export const taskView = m.task.extend({ createdAt: z.string() });
+responseSchemas.add(m.message, { id: 'Message' });
+responseSchemas.add(taskView, { id: 'Task' });
+responseSchemas.add(m.run, { id: 'Run' });
+
+// ── envelopes ───────────────────────────────────────────────────────────────────────────────────
+
+export const errorView = z.object({
+  error: z.object({
+    code: z.string(),
+    message: z.string(),
+    field: z.string().optional(),
+    fields: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
+    serverReply: z.string().optional(),
+    requestId: z.string().optional(),
+  }),
+});
+responseSchemas.add(errorView, { id: 'Error' });
+
+/** `{ items, nextCursor? }` around an item schema, registered as `id`. */
+export function listOf<T extends z.ZodType>(item: T, id: string, paged = false) {
+  const list = z.object({
+    items: z.array(item),
+    ...(paged
+      ? { nextCursor: z.string().optional().describe('Pass back as ?cursor= for the next page.') }
+      : {}),
+  });
+  responseSchemas.add(list, { id });
+  return list;
+}
+
+export const lists = {
+  departments: listOf(departmentView, 'DepartmentList'),
+  users: listOf(userView, 'UserList'),
+  signatures: listOf(signatureView, 'SignatureList'),
+  lookups: listOf(lookupView, 'LookupList'),
+  formLetters: listOf(formLetterView, 'FormLetterList'),
+  clients: listOf(clientView, 'ClientPage', true),
+  boxes: listOf(boxView, 'EmailBoxList'),
+  messages: listOf(m.message, 'MessagePage', true),
+  tasks: listOf(taskView, 'TaskPage', true),
+  runs: listOf(m.run, 'RunPage', true),
+};

@@ -1,0 +1,89 @@
+/**
+ * Outgoing transports as the API sees them (with a write-only password) and as they are stored
+ * (with a secret reference). Shared by company and user email settings.
+ */
+import type { TransportRecord } from '#lib/domain/model';
+import { GMAIL_SMTP } from '#lib/domain/settings';
+import type { TransportInput, TransportView } from './schemas.ts';
+import type { Issues } from './validation.ts';
+
+/** The secret reference a stored transport holds, if any. */
+export function passwordRefOf(t: TransportRecord | undefined): string | undefined {
+  return t && t.method !== 'ses' ? t.passwordRef : undefined;
+}
+
+/**
+ * Whether the transport being saved keeps a password, checking that one will exist: Gmail always
+ * needs its app password; SMTP needs one exactly when it logs on.
+ */
+export function transportWantsSecret(
+  input: TransportInput,
+  currentRef: string | undefined,
+  issues: Issues,
+  prefix: string,
+): boolean {
+  switch (input.method) {
+    case 'ses':
+      return false;
+    case 'gmail':
+      if (input.password === undefined && !currentRef)
+        issues.add(`${prefix}.password`, 'is required for Gmail: paste the app password Google generated.');
+      return true;
+    case 'smtp':
+      if (input.password !== undefined && !input.logonName)
+        issues.add(
+          `${prefix}.logonName`,
+          'is required with a password: the SMTP log-on name, often the email address.',
+        );
+      if (input.logonName && input.password === undefined && !currentRef)
+        issues.add(
+          `${prefix}.password`,
+          'is required when logonName is set: the SMTP server needs both to log on.',
+        );
+      return Boolean(input.logonName);
+  }
+}
+
+export function transportRecordFrom(input: TransportInput, passwordRef: string | undefined): TransportRecord {
+  switch (input.method) {
+    case 'ses':
+      return { method: 'ses' };
+    case 'gmail':
+      return { method: 'gmail', passwordRef };
+    case 'smtp':
+      return {
+        method: 'smtp',
+        server: input.server,
+        port: input.port,
+        security: input.security,
+        logonName: input.logonName || undefined,
+        passwordRef: input.logonName ? passwordRef : undefined,
+      };
+  }
+}
+
+/** The transport without its secret reference; Gmail's fixed server settings are spelled out. */
+export function transportView(t: TransportRecord, sendingAddress: string | undefined): TransportView {
+  switch (t.method) {
+    case 'ses':
+      return { method: 'ses' };
+    case 'gmail':
+      return {
+        method: 'gmail',
+        server: GMAIL_SMTP.server,
+        port: GMAIL_SMTP.port,
+        security: 'starttls',
+        logonName: sendingAddress,
+        passwordSet: Boolean(t.passwordRef),
+      };
+    case 'smtp':
+      return {
+        method: 'smtp',
+        server: t.server,
+        port: t.port,
+        security: t.security,
+        logonName: t.logonName,
+        passwordSet: Boolean(t.passwordRef),
+      };
+  }
+}
