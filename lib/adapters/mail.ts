@@ -58,7 +58,10 @@ export function smtpTransport(options: SmtpOptions): MailTransport {
     requireTLS: options.security === 'starttls',
     ignoreTLS: options.security === 'none',
     auth: options.user ? { user: options.user, pass: options.password ?? '' } : undefined,
-    tls: { rejectUnauthorized: options.rejectUnauthorized ?? true, ...(options.ca ? { ca: options.ca } : {}) },
+    tls: {
+      rejectUnauthorized: options.rejectUnauthorized ?? true,
+      ...(options.ca ? { ca: options.ca } : {}),
+    },
     connectionTimeout: options.connectionTimeoutMs ?? 15_000,
     greetingTimeout: options.connectionTimeoutMs ?? 15_000,
     socketTimeout: 60_000,

@@ -139,8 +139,17 @@ export interface MergeSources {
 
 const joinName = (first?: string, last?: string) => [first, last].filter((p) => p?.trim()).join(' ');
 
+/** Building a DateTimeFormat costs far more than using one; studios reuse a handful. */
+const formats = new Map<string, Intl.DateTimeFormat>();
+
 function datePart(now: Date, timeZone: string, options: Intl.DateTimeFormatOptions, locale = 'en-US') {
-  return new Intl.DateTimeFormat(locale, { timeZone, ...options }).format(now);
+  const key = `${locale}|${timeZone}|${JSON.stringify(options)}`;
+  let format = formats.get(key);
+  if (!format) {
+    format = new Intl.DateTimeFormat(locale, { timeZone, ...options });
+    formats.set(key, format);
+  }
+  return format.format(now);
 }
 
 /** The values of every merge field from the records they come from. */

@@ -4,7 +4,7 @@
  * into the blob store. The raw bytes are read from the blob store, so parsing never touches the
  * mail server and can be replayed (reprocess).
  */
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type AddressObject, type AttachmentStream, MailParser, type MessageText } from 'mailparser';
 import { extractIds, type Headers, headersFrom } from '#lib/domain/inbound';
@@ -48,12 +48,17 @@ function addresses(value: unknown): Address[] {
 /** Headers a real message has at least one of; without any, the bytes are not a message. */
 const MESSAGE_HEADERS = ['from', 'to', 'subject', 'date', 'message-id', 'received', 'return-path', 'sender'];
 
+/**
+ * Parses the stored message `rawKey`. `copy` is the same bytes when the caller still holds them
+ * (small messages), which saves reading them back from the blob store.
+ */
 export async function parseStored(
   blobs: BlobStore,
   rawKey: string,
   partsPrefix: string,
+  copy?: Buffer,
 ): Promise<ParsedMessage> {
-  const source: Readable = await blobs.get(rawKey);
+  const source: Readable = copy ? Readable.from([copy]) : await blobs.get(rawKey);
   const parser = new MailParser({
     skipImageLinks: true,
     skipTextToHtml: true,

@@ -136,7 +136,8 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
   try {
     const password = await d.secrets.get(box.connection.passwordRef);
     client = await ports.open(box, password);
-    outOfTime = await importAll(d, { sid, box, client, run, deadline, ports, log });
+    const own = await ownAddresses(d, sid, box);
+    outOfTime = await importAll(d, { sid, own, box, client, run, deadline, ports, log });
     // QUIT commits the DELEs; without it (a cut) the server keeps every message.
     await client.quit();
   } catch (error) {
@@ -156,6 +157,8 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
 
 interface ImportContext {
   sid: string;
+  /** The studio's own addresses (box, company, users): never auto-replied to. Read once per run. */
+  own: string[];
   box: EmailBox;
   client: Pop3Client;
   run: Run;
@@ -226,6 +229,7 @@ async function importAll(d: Deps, ctx: ImportContext): Promise<boolean> {
     const uid = uidOf.get(id) ?? '';
     const rawKey = `raw/${sid}/${box.id}/${createHash('sha256').update(uid).digest('hex').slice(0, 32)}.eml`;
     const h = hashing();
+    let copy: Buffer | undefined;
     if (large.has(id)) {
       // Stop the pipelined stream before a large message, so the two never interleave.
       if (smallIter) {
@@ -240,9 +244,10 @@ async function importAll(d: Deps, ctx: ImportContext): Promise<boolean> {
       if (!msg || msg.id !== id)
         throw new Error(`POP3 returned message ${msg?.id} where ${id} was expected.`);
       await d.blobs.put(rawKey, Readable.from([msg.data]).pipe(h.stream), 'message/rfc822');
+      copy = msg.data;
     }
     const sha256 = h.digest();
-    await importOne(d, ctx, { popId: id, uid, rawKey, sha256, size: h.size() });
+    await importOne(d, ctx, { popId: id, uid, rawKey, sha256, size: h.size(), copy });
   }
   return false;
 }
@@ -280,6 +285,8 @@ interface Fetched {
   rawKey: string;
   sha256: string;
   size: number;
+  /** The stored bytes, when still in memory. */
+  copy?: Buffer;
 }
 
 async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void> {
@@ -308,13 +315,13 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void>
   let parsed: ParsedMessage | undefined;
   let parseError: string | undefined;
   try {
-    parsed = await parseStored(d.blobs, f.rawKey, `parts/${sid}/${id}`);
+    parsed = await parseStored(d.blobs, f.rawKey, `parts/${sid}/${id}`, f.copy);
   } catch (error) {
     if (!(error instanceof UnparseableMessageError)) throw error;
     parseError = error.message;
   }
 
-  const built = parsed ? await classify(d, sid, box, parsed) : undefined;
+  const built = parsed ? await classify(d, ctx, parsed) : undefined;
   const message: Message = parsed
     ? {
         id,
@@ -422,7 +429,19 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void>
   }
 }
 
-async function classify(d: Deps, sid: string, box: EmailBox, parsed: ParsedMessage) {
+async function ownAddresses(d: Deps, sid: string, box: EmailBox): Promise<string[]> {
+  const company = await d.repos.companyEmail.get(sid, 'company');
+  const users = await d.repos.userEmail.list(sid);
+  return [
+    box.connection.emailAddress,
+    company?.emailAddress,
+    company?.replyTo,
+    ...users.flatMap((u) => [u.emailAddress, u.replyTo]),
+  ].filter((a): a is string => Boolean(a));
+}
+
+async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
+  const { sid, box, own } = ctx;
   const automatic = automaticReason(parsed.headers, parsed.from?.address);
   const thread = await matchThread(referencedIds(parsed.inReplyTo, parsed.references), (mid) =>
     d.repos.messages.findByMessageId(sid, mid),
@@ -442,14 +461,6 @@ async function classify(d: Deps, sid: string, box: EmailBox, parsed: ParsedMessa
     autoReplyFirstEmailOnly: box.autoReplyFirstEmailOnly,
     autoRepliesInThread,
   });
-  const company = await d.repos.companyEmail.get(sid, 'company');
-  const users = await d.repos.userEmail.list(sid);
-  const own = [
-    box.connection.emailAddress,
-    company?.emailAddress,
-    company?.replyTo,
-    ...users.flatMap((u) => [u.emailAddress, u.replyTo]),
-  ].filter((a): a is string => Boolean(a));
   const targets = autoReplyTargets({
     from: parsed.from?.address,
     replyTo: parsed.replyTo.map((a) => a.address),

@@ -1,0 +1,141 @@
+/**
+ * `npm run bench -- inbox`: on one Dovecot mailbox in one run,
+ *  - raw retrieval rate of the project's POP3 client (pipelined RETR over POP3S),
+ *  - the same mailbox through Python's poplib (the baseline),
+ *  - end-to-end import rate (pollBox: blob store + parse + DynamoDB Local transaction),
+ *  - peak RSS of a fresh process importing one message with a 25 MB attachment, next to the
+ *    peak RSS of the same process doing nothing but starting.
+ */
+import { execFile } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { Pop3Client } from '#lib/pop3/client';
+import { startDovecot, uniqueUser } from '#test/support/dovecot';
+import { rawMail } from '#test/support/mail';
+import { report } from './report.ts';
+
+const run = promisify(execFile);
+const COUNT = Number(process.env.BENCH_INBOX_COUNT ?? 2000);
+
+export async function main() {
+  const dovecot = await startDovecot();
+  try {
+    const user = uniqueUser('bench');
+    const password = 'bench-password';
+    await dovecot.addUser(user, password);
+    const filler = `${'x'.repeat(76)}\r\n`.repeat(260);
+    for (let i = 0; i < COUNT; i++)
+      await dovecot.deliver(user, rawMail({ subject: `bench ${i}`, body: filler }));
+    const caFile = join(await mkdtemp(join(tmpdir(), 'bench-ca-')), 'ca.pem');
+    writeFileSync(caFile, dovecot.caCertPem);
+
+    // Project client: pipelined RETR of every message.
+    const t0 = performance.now();
+    const client = await Pop3Client.connect({
+      host: dovecot.host,
+      port: dovecot.pop3sPort,
+      ca: dovecot.caCertPem,
+    });
+    await client.login(user, password);
+    const ids = (await client.list()).map((l) => l.id);
+    let bytes = 0;
+    for await (const m of client.retrMany(ids, { window: 16 })) bytes += m.data.length;
+    await client.quit();
+    const projectSeconds = (performance.now() - t0) / 1000;
+
+    // Baseline: Python poplib, one RETR at a time.
+    const py = await run('python3', [
+      new URL('./baselines/poplib_retr.py', import.meta.url).pathname,
+      dovecot.host,
+      String(dovecot.pop3sPort),
+      user,
+      password,
+      caFile,
+    ]);
+    const baseline = JSON.parse(py.stdout) as { messages: number; bytes: number; seconds: number };
+
+    // End to end: import into DynamoDB Local and the local blob store, in a child process.
+    const child = async (mode: 'import' | 'idle', mailbox: string) => {
+      const out = await run(
+        process.execPath,
+        ['--import', 'tsx', new URL('./inbox-import.ts', import.meta.url).pathname],
+        {
+          env: {
+            ...process.env,
+            BENCH_DOVECOT: JSON.stringify(dovecot.info),
+            BENCH_USER: mailbox,
+            BENCH_PASSWORD: password,
+            BENCH_MODE: mode,
+          },
+          maxBuffer: 10 * 1024 * 1024,
+        },
+      );
+      if (process.env.BENCH_VERBOSE) console.error(out.stderr);
+      return JSON.parse(out.stdout.trim().split('\n').at(-1) ?? '{}') as {
+        imported: number;
+        seconds: number;
+        maxRssMb: number;
+      };
+    };
+    const e2e = await child('import', user);
+
+    // Peak RSS: a fresh process importing a 25 MB attachment vs the same process idle.
+    const bigUser = uniqueUser('bench-big');
+    await dovecot.addUser(bigUser, password);
+    await dovecot.deliver(bigUser, bigMessage());
+    const idle = await child('idle', bigUser);
+    const big = await child('import', bigUser);
+
+    const projectRate = ids.length / projectSeconds;
+    const baselineRate = baseline.messages / baseline.seconds;
+    report({
+      name: 'inbox',
+      unit: 'messages/s',
+      baseline: baselineRate,
+      project: projectRate,
+      meaning: `raw POP3S retrieval of ${ids.length} × 20 KB: project client ÷ Python poplib; higher is better`,
+      extra: {
+        messages: ids.length,
+        megabytesRetrieved: Math.round(bytes / 1e4) / 100,
+        projectRetrievalSeconds: round(projectSeconds),
+        baselineRetrievalSeconds: round(baseline.seconds),
+        endToEndImportedMessages: e2e.imported,
+        endToEndImportSeconds: round(e2e.seconds),
+        endToEndImportMessagesPerSecond: round(e2e.imported / e2e.seconds),
+        endToEndToRawRatio: round(e2e.imported / e2e.seconds / projectRate),
+        peakRssIdleProcessMb: idle.maxRssMb,
+        peakRss25MbAttachmentImportMb: big.maxRssMb,
+        peakRss25MbAttachmentAboveIdleMb: round(big.maxRssMb - idle.maxRssMb),
+      },
+    });
+  } finally {
+    await dovecot.stop();
+  }
+}
+
+function round(n: number) {
+  return Math.round(n * 100) / 100;
+}
+
+function bigMessage(): Buffer {
+  const payload = Buffer.alloc(25 * 1024 * 1024);
+  for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const body = [
+    '--b1',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Photos attached.',
+    '--b1',
+    'Content-Type: application/octet-stream; name="shoot.raw"',
+    'Content-Disposition: attachment; filename="shoot.raw"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    payload.toString('base64').replace(/.{76}/g, '$&\r\n'),
+    '--b1--',
+    '',
+  ].join('\r\n');
+  return rawMail({ subject: 'big', contentType: 'multipart/mixed; boundary="b1"', body });
+}

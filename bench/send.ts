@@ -1,0 +1,219 @@
+/**
+ * `npm run bench -- send`: single-send latency and throughput of the project's send path against
+ * bare nodemailer, both into the same local SMTP sink (smtp-server, plain, no AUTH, greeting at
+ * once), in the same run.
+ *
+ * Project = the `POST /emails` route handler the API runs, called with a parsed request (no
+ * API Gateway/JSON edge): body validation, Idempotency-Key claim and outcome (2 DynamoDB writes),
+ * settings/user/client/form letter/signature reads (DynamoDB Local), merge-field rendering with a
+ * signature, MIME composition, the raw copy in the local blob store (files), the SMTP send (a
+ * new connection per message, as in Lambda), and the message record (1 DynamoDB transaction).
+ * Baseline = `createTransport({ host, port }).sendMail({ from, to, subject, text, html })`, also a
+ * new connection per message.
+ */
+import { randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Logger } from '@aws-lambda-powertools/logger';
+import nodemailer from 'nodemailer';
+import { sendHandlers } from '#functions/send/app';
+import { LocalBlobStore } from '#lib/adapters/local/blobs';
+import { InProcessEventBus } from '#lib/adapters/local/events';
+import { InProcessScheduler } from '#lib/adapters/local/scheduler';
+import { LocalSecretStore } from '#lib/adapters/local/secrets';
+import { buildDeps } from '#lib/app/deps';
+import { loadConfig } from '#lib/config';
+import type { ApiRequest } from '#lib/http/api';
+import { ensureTable, startDynamoLocal } from '#local/dynamodb';
+import { startSmtpServer } from '#test/support/smtp';
+import { report } from './report.ts';
+
+const WARMUP = 30;
+const SEQUENTIAL = 300;
+const CONCURRENT = 600;
+const CONCURRENCY = 8;
+const SID = 'bench-studio';
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
+}
+
+/** Runs `op` n times one after another; returns the latencies in ms, sorted. */
+async function sequential(n: number, op: () => Promise<void>): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const started = performance.now();
+    await op();
+    times.push(performance.now() - started);
+  }
+  return times.sort((a, b) => a - b);
+}
+
+/** Runs `op` n times with `concurrency` in flight; returns messages per second. */
+async function throughput(n: number, concurrency: number, op: () => Promise<void>): Promise<number> {
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: concurrency }, async () => {
+      while (next < n) {
+        next += 1;
+        await op();
+      }
+    }),
+  );
+  return n / ((performance.now() - started) / 1000);
+}
+
+export async function main(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'studio-mail-bench-'));
+  const dynamo = await startDynamoLocal();
+  const sink = await startSmtpServer({ mode: 'plain', immediateGreeting: true });
+  try {
+    const config = loadConfig({
+      STUDIO_MAIL_ADAPTERS: 'local',
+      DYNAMODB_ENDPOINT: dynamo.endpoint,
+      TABLE_NAME: 'bench-send',
+      BLOB_DIR: join(dir, 'blobs'),
+      SECRET_DIR: join(dir, 'secrets'),
+    });
+    const d = buildDeps(config, {
+      secrets: new LocalSecretStore(join(dir, 'secrets'), config.secretPrefix),
+      blobs: new LocalBlobStore(join(dir, 'blobs')),
+      scheduler: new InProcessScheduler(),
+      events: new InProcessEventBus(),
+      logger: new Logger({ serviceName: 'bench', logLevel: 'SILENT' }),
+    });
+    await ensureTable(d.repos.table.doc as never, config.tableName);
+
+    await d.repos.companyEmail.create(SID, 'company', {
+      studioName: 'Lumen Photo Studio',
+      displayName: 'Lumen Photo',
+      emailAddress: 'hello@lumen.test',
+      transport: { method: 'smtp', server: sink.host, port: sink.port, security: 'none' },
+      defaultSignatureId: 'sig',
+      timeZone: 'America/New_York',
+      phone: '555-0100',
+    });
+    await d.repos.users.create(SID, 'user-1', {
+      id: 'user-1',
+      firstName: 'Maya',
+      lastName: 'Ortiz',
+      email: 'maya@lumen.test',
+    });
+    await d.repos.signatures.create(SID, 'sig', {
+      id: 'sig',
+      name: 'Studio',
+      html: '<p>{{user.fullName}} · {{studio.name}} · {{studio.phone}}</p>',
+      text: '{{user.fullName}} · {{studio.name}} · {{studio.phone}}',
+    });
+    await d.repos.clients.create(SID, 'client-1', {
+      id: 'client-1',
+      firstName: 'José',
+      lastName: 'Núñez',
+      emails: [{ address: 'jose@example.test', primary: true }],
+    });
+    const body =
+      '<p>Dear {{client.firstName}},</p><p>Your gallery is ready to view. {{date.today}}</p>'.repeat(4);
+    await d.repos.formLetters.create(SID, 'ready', {
+      id: 'ready',
+      name: 'Gallery ready',
+      kind: 'html-email',
+      subject: 'Your gallery is ready, {{client.firstName}}',
+      html: body,
+    });
+
+    const route = sendHandlers(d)['POST /emails']!;
+    const project = async () => {
+      const req: ApiRequest = {
+        routeKey: 'POST /emails',
+        params: {},
+        query: {},
+        headers: { 'idempotency-key': randomUUID() },
+        body: { clientId: 'client-1', formLetterId: 'ready' },
+        caller: { userId: 'user-1', studioId: SID, groups: [], isAdmin: false },
+        requestId: randomUUID(),
+      };
+      const res = await route(req);
+      if (res.status !== 200) throw new Error(`project send failed: ${JSON.stringify(res.body)}`);
+    };
+
+    const html = body
+      .replaceAll('{{client.firstName}}', 'José')
+      .replaceAll('{{date.today}}', 'March 5, 2026');
+    const bare = async () => {
+      const transporter = nodemailer.createTransport({
+        host: sink.host,
+        port: sink.port,
+        secure: false,
+        ignoreTLS: true,
+      });
+      await transporter.sendMail({
+        from: { name: 'Lumen Photo', address: 'hello@lumen.test' },
+        to: { name: 'José Núñez', address: 'jose@example.test' },
+        subject: 'Your gallery is ready, José',
+        html,
+        text: html.replace(/<[^>]+>/g, ''),
+      });
+      transporter.close();
+    };
+
+    await sequential(WARMUP, bare);
+    await sequential(WARMUP, project);
+    const bareTimes = await sequential(SEQUENTIAL, bare);
+    const projectTimes = await sequential(SEQUENTIAL, project);
+    const bareRate = await throughput(CONCURRENT, CONCURRENCY, bare);
+    const projectRate = await throughput(CONCURRENT, CONCURRENCY, project);
+    // The project path makes four DynamoDB round trips one after another; these say what they cost here.
+    const dynamoTimes = await sequential(SEQUENTIAL, async () => {
+      await d.repos.users.get(SID, 'user-1');
+    });
+    const [sample] = (await d.repos.messages.listForClient(SID, 'client-1', 1)).items;
+    const recordTimes = await sequential(SEQUENTIAL, async () => {
+      await d.repos.messages.create(SID, {
+        ...sample!,
+        id: randomUUID(),
+        messageId: `<${randomUUID()}@bench>`,
+      });
+    });
+    const delivered = sink.messages.length;
+    const expected = 2 * (WARMUP + SEQUENTIAL + CONCURRENT);
+    if (delivered !== expected) throw new Error(`sink received ${delivered} messages, expected ${expected}`);
+
+    const bareMedian = percentile(bareTimes, 50);
+    const projectMedian = percentile(projectTimes, 50);
+    report({
+      name: 'send',
+      unit: 'ms',
+      baseline: bareMedian,
+      project: projectMedian,
+      meaning:
+        'median single-send latency, project POST /emails path ÷ bare nodemailer sendMail, both into the same ' +
+        'local SMTP sink with a new connection per message; lower is better',
+      extra: {
+        'bare p95 ms': round(percentile(bareTimes, 95)),
+        'project p95 ms': round(percentile(projectTimes, 95)),
+        'project overhead median ms': round(projectMedian - bareMedian),
+        'DynamoDB Local GetItem median ms': round(percentile(dynamoTimes, 50)),
+        'DynamoDB Local message record (transaction) median ms': round(percentile(recordTimes, 50)),
+        [`bare messages/s (${CONCURRENCY} in flight)`]: round(bareRate),
+        [`project messages/s (${CONCURRENCY} in flight)`]: round(projectRate),
+        'throughput ratio (project ÷ bare)': round(projectRate / bareRate),
+        'sequential sends per side': SEQUENTIAL,
+        'concurrent sends per side': CONCURRENT,
+        'project path includes':
+          'validation; idempotency claim (in parallel with 6 reads) and outcome; signature read; merge fields; ' +
+          'MIME; blob write; SMTP; message record (4 sequential DynamoDB round trips)',
+        node: process.version,
+      },
+    });
+  } finally {
+    await sink.stop();
+    await dynamo.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+function round(n: number): number {
+  return Math.round(n * 100) / 100;
+}

@@ -1,0 +1,157 @@
+import type { Deps } from '#lib/app/deps';
+import { ForbiddenError } from '#lib/domain/errors';
+import { type ApiRequest, type ApiResult, parse, type RouteHandler, requireAdmin } from '#lib/http/api';
+import {
+  type Claim,
+  defaultIdempotency,
+  fingerprint,
+  type IdempotencyOptions,
+  IdempotencyStore,
+  idempotencyKey,
+} from '#lib/send/idempotency';
+import { type Prober, portProber } from '#lib/send/probe';
+import { defaultRetry, type RetryPolicy } from '#lib/send/retry';
+import { sendEmailInput, testEmailInput } from '#lib/send/schemas';
+import { type Delivery, type PreparedEmail, SendService, type TestResult } from '#lib/send/service';
+import { CredentialCache, defaultPolicy, type TransportPolicy } from '#lib/send/transport';
+
+export interface SendHandlerOptions {
+  /** TLS trust and timeouts; from the environment in handler.ts (transportPolicyFromEnv). */
+  policy?: TransportPolicy;
+  retry?: Partial<RetryPolicy>;
+  /** How long a password read from the secret store is reused. */
+  credentialTtlMs?: number;
+  idempotency?: Partial<IdempotencyOptions>;
+  /** Port probe used to tell SSL from STARTTLS after a failure; `false` turns it off. */
+  probe?: Prober | false;
+}
+
+/** 200 when sent; 422 when the server or SES refused for good; 502 when it may work later. */
+function deliveryResult(d: Delivery): ApiResult {
+  if (d.ok) return { status: 200, body: d };
+  return { status: d.diagnosis.retryable ? 502 : 422, body: d };
+}
+
+function testResult(r: TestResult): ApiResult {
+  return { status: r.ok ? 200 : 422, body: r };
+}
+
+function preview(p: PreparedEmail) {
+  const o = p.outgoing;
+  return {
+    from: o.from,
+    replyTo: o.replyTo,
+    to: o.to,
+    cc: o.cc,
+    bcc: o.bcc,
+    subject: o.subject,
+    html: o.html,
+    text: o.text,
+    clientId: p.clientId,
+    signatureId: p.rendered.signatureId,
+    mergeFields: p.rendered.mergeFields,
+    inReplyTo: o.inReplyTo,
+    references: o.references,
+    transport: p.effective.transport.value.method,
+  };
+}
+
+/** Route key → handler for the send function. Each handler: parse → domain → result. */
+export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Record<string, RouteHandler> {
+  const service = new SendService(d, {
+    policy: options.policy ?? defaultPolicy,
+    credentials: new CredentialCache(d.secrets, options.credentialTtlMs),
+    retry: { ...defaultRetry, ...options.retry },
+    probe: options.probe === false ? undefined : (options.probe ?? portProber()),
+  });
+  const keys = new IdempotencyStore(d.repos.table, { ...defaultIdempotency, ...options.idempotency });
+
+  /**
+   * Runs `send` at most once per Idempotency-Key: claim before, store the answer after, replay it
+   * for the same request. `prepare` (reads and validation, no side effects) runs alongside the
+   * claim to save a round trip; its refusal gives the key back. Without the header both just run.
+   * `send` throws only when nothing left, and then the key is given back too.
+   */
+  async function once<P>(
+    req: ApiRequest,
+    scope: string,
+    prepare: () => Promise<P>,
+    send: (prepared: P) => Promise<ApiResult>,
+  ): Promise<ApiResult> {
+    const key = idempotencyKey(req.headers);
+    if (!key) return send(await prepare());
+    const sid = req.caller.studioId;
+    const print = fingerprint({
+      route: req.routeKey,
+      params: req.params,
+      user: req.caller.userId,
+      body: req.body,
+    });
+    const [claimed, prepared] = await Promise.allSettled([
+      keys.claim(sid, scope, key, print, d.now()),
+      prepare(),
+    ]);
+    if (claimed.status === 'rejected') throw claimed.reason;
+    const claim: Claim = claimed.value;
+    if (claim.state === 'done') {
+      const { status, body } = claim.outcome;
+      return { status, body, headers: { 'idempotent-replayed': 'true' } };
+    }
+    let result: ApiResult;
+    try {
+      if (prepared.status === 'rejected') throw prepared.reason;
+      result = await send(prepared.value);
+    } catch (error) {
+      await keys.release(sid, scope, key).catch(() => {});
+      throw error;
+    }
+    try {
+      await keys.complete(sid, scope, key, { status: result.status, body: result.body }, d.now());
+    } catch (error) {
+      // The email went; a retry now finds the claim and is told the outcome is unknown, never re-sent.
+      d.logger.error('idempotency outcome not stored', { errorMessage: String(error) });
+    }
+    return result;
+  }
+
+  const nothing = async () => undefined;
+
+  return {
+    'POST /settings/company/email/test': async (req) => {
+      requireAdmin(req.caller);
+      const input = parse(testEmailInput, req.body ?? {});
+      return once(req, 'test', nothing, async () =>
+        testResult(await service.sendTest(req.caller.studioId, undefined, input.to)),
+      );
+    },
+
+    'POST /users/{id}/email-settings/test': async (req) => {
+      const userId = req.params.id === 'me' ? req.caller.userId : (req.params.id ?? '');
+      if (userId !== req.caller.userId && !req.caller.isAdmin) {
+        throw new ForbiddenError("Only an admin may test another user's email settings.");
+      }
+      const input = parse(testEmailInput, req.body ?? {});
+      return once(req, 'test', nothing, async () =>
+        testResult(await service.sendTest(req.caller.studioId, userId, input.to)),
+      );
+    },
+
+    'POST /emails': async (req) => {
+      const input = parse(sendEmailInput, req.body);
+      // A replay answers from the stored outcome, even if the form letter changed since; a request
+      // refused while preparing gives its key back, having sent nothing.
+      return once(
+        req,
+        'emails',
+        () => service.prepare(req.caller.studioId, req.caller.userId, input),
+        async (prepared) => deliveryResult(await service.deliver(prepared)),
+      );
+    },
+
+    'POST /emails/preview': async (req) => {
+      const input = parse(sendEmailInput, req.body);
+      const prepared = await service.prepare(req.caller.studioId, req.caller.userId, input);
+      return { status: 200, body: preview(prepared) };
+    },
+  };
+}

@@ -1,0 +1,133 @@
+/**
+ * Renders what a person typed or a form letter holds, plus a signature, into the subject, HTML and
+ * text of one email: merge fields filled (escaped in HTML, as-is in text), the signature appended
+ * to both versions, and a text version made from the HTML when only HTML was given. Pure.
+ */
+import { type FieldIssue, ValidationError } from '#lib/domain/errors';
+import {
+  escapeHtml,
+  type MergeValues,
+  mergeFieldNames,
+  renderMergeFields,
+  unknownMergeFields,
+} from '#lib/domain/merge-fields';
+
+export interface ContentSource {
+  subject: string;
+  html?: string;
+  text?: string;
+  /** Prefix for field names in errors: `` for the request body, `formLetter` for a form letter. */
+  origin: '' | 'formLetter';
+}
+
+export interface SignatureSource {
+  id: string;
+  html: string;
+  text: string;
+}
+
+export interface RenderedEmail {
+  subject: string;
+  text: string;
+  html?: string;
+  /** Merge fields the content and signature use (known ones only; unknown ones are refused). */
+  mergeFields: string[];
+  /** The signature appended, or null for none. */
+  signatureId: string | null;
+}
+
+/** Plain text from HTML, good enough for the text alternative of an email. */
+export function htmlToText(html: string): string {
+  return html
+    .replace(/<(script|style|head)\b[\s\S]*?<\/\1\s*>/gi, '')
+    .replace(/<br\s*\/?>/gi, '\n')
+    .replace(/<\/(p|div|h[1-6]|li|tr|table|blockquote)\s*>/gi, '\n')
+    .replace(/<li\b[^>]*>/gi, '- ')
+    .replace(/<[^>]+>/g, '')
+    .replace(/&nbsp;/gi, ' ')
+    .replace(/&lt;/gi, '<')
+    .replace(/&gt;/gi, '>')
+    .replace(/&quot;/gi, '"')
+    .replace(/&#39;|&apos;/gi, "'")
+    .replace(/&#(\d+);/g, (_, n: string) => String.fromCodePoint(Number(n)))
+    .replace(/&amp;/gi, '&')
+    .replace(/[ \t]+\n/g, '\n')
+    .replace(/\n{3,}/g, '\n\n')
+    .trim();
+}
+
+function textToHtml(text: string): string {
+  return escapeHtml(text).replace(/\r?\n/g, '<br>\n');
+}
+
+/** Puts the signature before `</body>` when the HTML is a whole document, else at the end. */
+function appendHtml(html: string, signatureHtml: string): string {
+  const block = `<br>\n<div class="signature">${signatureHtml}</div>`;
+  const end = html.search(/<\/body\s*>/i);
+  return end === -1 ? `${html}\n${block}` : `${html.slice(0, end)}${block}\n${html.slice(end)}`;
+}
+
+const field = (origin: string, name: string) => (origin ? `${origin}.${name}` : name);
+
+/** Refuses unknown merge fields, naming each and the part it is in, before anything is sent. */
+export function checkMergeFields(content: ContentSource, signature?: SignatureSource): void {
+  const parts: [string, string | undefined][] = [
+    [field(content.origin, 'subject'), content.subject],
+    [field(content.origin, 'html'), content.html],
+    [field(content.origin, 'text'), content.text],
+    ['signature.html', signature?.html],
+    ['signature.text', signature?.text],
+  ];
+  const issues: FieldIssue[] = [];
+  const all = new Set<string>();
+  for (const [name, text] of parts) {
+    for (const u of unknownMergeFields(text)) {
+      all.add(u.name);
+      const hint = u.suggestion ? ` (did you mean {{${u.suggestion}}}?)` : '';
+      issues.push({ field: name, message: `uses the unknown merge field {{${u.name}}}${hint}.` });
+    }
+  }
+  if (issues.length === 0) return;
+  const error = new ValidationError(issues);
+  error.message =
+    `Unknown merge fields: ${[...all].map((n) => `{{${n}}}`).join(', ')}. Nothing was sent; ` +
+    'correct them or see the list of merge fields in docs/sending.md.';
+  throw error;
+}
+
+/** Fills in the merge fields and appends the signature; call checkMergeFields first. */
+export function renderEmail(
+  content: ContentSource,
+  signature: SignatureSource | undefined,
+  values: MergeValues,
+): RenderedEmail {
+  checkMergeFields(content, signature);
+  // A header cannot hold a line break; a value with one must not start a new header.
+  const subject = renderMergeFields(content.subject, values, 'text')
+    .replace(/[\r\n]+/g, ' ')
+    .trim();
+  let html = content.html !== undefined ? renderMergeFields(content.html, values, 'html') : undefined;
+  let text =
+    content.text !== undefined ? renderMergeFields(content.text, values, 'text') : htmlToText(html ?? '');
+  if (signature) {
+    const sigText = signature.text
+      ? renderMergeFields(signature.text, values, 'text')
+      : htmlToText(renderMergeFields(signature.html, values, 'html'));
+    const sigHtml = signature.html ? renderMergeFields(signature.html, values, 'html') : textToHtml(sigText);
+    if (sigText) text = `${text}\n\n-- \n${sigText}`;
+    if (html !== undefined && sigHtml) html = appendHtml(html, sigHtml);
+  }
+  return {
+    subject,
+    text,
+    html,
+    mergeFields: mergeFieldNames(
+      content.subject,
+      content.html,
+      content.text,
+      signature?.html,
+      signature?.text,
+    ),
+    signatureId: signature?.id ?? null,
+  };
+}

@@ -1,0 +1,93 @@
+/**
+ * Request bodies of the send function. Objects are strict, so a typo such as `formLeterId` is
+ * refused instead of being ignored (which could send the wrong email).
+ */
+import { z } from 'zod';
+
+const id = z
+  .string()
+  .min(1, { error: 'must not be empty.' })
+  .max(64, { error: 'is not an id this API gives out (at most 64 characters).' });
+const email = z
+  .email({ error: 'must be an email address such as name@example.com.' })
+  .max(254, { error: 'must be at most 254 characters long.' });
+
+/** `"ann@example.com"` or `{ "address": "ann@example.com", "name": "Ann Lee" }`. */
+export const recipient = z.union(
+  [
+    email,
+    z.strictObject({
+      address: email,
+      name: z.string().trim().max(200, { error: 'must be at most 200 characters long.' }).optional(),
+    }),
+  ],
+  { error: 'must be an email address, or an object with "address" and an optional "name".' },
+);
+const recipients = (max: number) =>
+  z
+    .array(recipient)
+    .max(max, { error: `must have at most ${max} addresses.` })
+    .optional();
+
+export const sendEmailInput = z
+  .strictObject({
+    clientId: id.optional(),
+    to: recipients(50),
+    cc: recipients(50),
+    bcc: recipients(50),
+    formLetterId: id.optional(),
+    subject: z
+      .string()
+      .trim()
+      .min(1, { error: 'must not be empty.' })
+      .max(998, { error: 'must be at most 998 characters long.' })
+      .optional(),
+    html: z.string().max(500_000, { error: 'must be at most 500000 characters long.' }).optional(),
+    text: z.string().max(200_000, { error: 'must be at most 200000 characters long.' }).optional(),
+    /** Another signature than the default, or null for none. */
+    signatureId: id.nullable().optional(),
+    /** The message this answers: its id in this system, or its Message-ID header (`<…@…>`). */
+    inReplyTo: z.string().min(1).max(998, { error: 'must be at most 998 characters long.' }).optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (!v.clientId && (!v.to || v.to.length === 0)) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['to'],
+        message: 'is required unless clientId is given: say who the email goes to.',
+      });
+    }
+    if (v.formLetterId) {
+      for (const k of ['subject', 'html', 'text'] as const) {
+        if (v[k] !== undefined) {
+          ctx.addIssue({
+            code: 'custom',
+            path: [k],
+            message: 'must be left out with formLetterId: the form letter supplies subject and body.',
+          });
+        }
+      }
+      return;
+    }
+    if (v.subject === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['subject'],
+        message: 'is required unless formLetterId is given.',
+      });
+    }
+    if (v.html === undefined && v.text === undefined) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['text'],
+        message: 'or html is required unless formLetterId is given: the email needs a body.',
+      });
+    }
+  });
+export type SendEmailInput = z.output<typeof sendEmailInput>;
+
+export const testEmailInput = z.strictObject({
+  /** Where the test goes; the sender's own address when left out. */
+  to: email.optional(),
+});
+export type TestEmailInput = z.output<typeof testEmailInput>;

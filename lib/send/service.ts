@@ -1,0 +1,485 @@
+/**
+ * The send service behind functions/send: prepares an email (recipients, form letter, merge fields,
+ * signature, threading) without side effects, delivers it (MIME, raw copy in the blob store,
+ * transport with retries, record on the client), and sends test emails with a diagnosis.
+ * Dependencies come in as arguments; no AWS SDK here.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Logger } from '@aws-lambda-powertools/logger';
+import type { SmtpOptions } from '#lib/adapters/mail';
+import type { Repositories } from '#lib/data/repositories';
+import { UpstreamError, ValidationError } from '#lib/domain/errors';
+import { mergeValues } from '#lib/domain/merge-fields';
+import type { Address, Client, Message } from '#lib/domain/model';
+import { type EffectiveSettings, type ResolvedTransport, resolveEffective } from '#lib/domain/settings';
+import type { BlobStore, MailTransport, RawMail, SendResult } from '#lib/ports/index';
+import { composeMime, newMessageId, type OutgoingMessage } from './compose.ts';
+import {
+  type Diagnosis,
+  type DiagnosisContext,
+  diagnose,
+  isTransient,
+  passwordMissing,
+  secretUnreadable,
+} from './diagnose.ts';
+import { EmailNotSetUpError } from './errors.ts';
+import type { Prober } from './probe.ts';
+import { type ContentSource, type RenderedEmail, renderEmail, type SignatureSource } from './render.ts';
+import { type RetryPolicy, withRetry } from './retry.ts';
+import type { SendEmailInput } from './schemas.ts';
+import { type CredentialCache, describeTransport, openTransport, type TransportPolicy } from './transport.ts';
+
+export interface SendServiceDeps {
+  repos: Repositories;
+  blobs: BlobStore;
+  ses: () => MailTransport;
+  smtp: (options: SmtpOptions) => MailTransport;
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>;
+  now: () => Date;
+}
+
+export interface SendServiceOptions {
+  policy: TransportPolicy;
+  credentials: CredentialCache;
+  retry: RetryPolicy;
+  /** Looks at an SMTP port again when TLS is in doubt; leave out to skip. */
+  probe?: Prober;
+}
+
+/** Everything about one email decided before anything leaves: safe to throw away (preview). */
+export interface PreparedEmail {
+  studioId: string;
+  userId: string;
+  /** Id of the message record and of its raw copy. */
+  id: string;
+  threadId: string;
+  clientId?: string;
+  effective: EffectiveSettings;
+  rendered: RenderedEmail;
+  outgoing: OutgoingMessage;
+}
+
+export type Delivery =
+  | {
+      ok: true;
+      id: string;
+      threadId: string;
+      clientId?: string;
+      messageId: string;
+      /** The Message-ID the provider put in its place (SES), which replies will quote. */
+      providerMessageId?: string;
+      accepted: string[];
+      rejected: string[];
+      response?: string;
+      attempts: number;
+      /** False when the email left but the record could not be written (logged). */
+      recorded: boolean;
+    }
+  | {
+      ok: false;
+      id: string;
+      threadId: string;
+      clientId?: string;
+      messageId: string;
+      diagnosis: Diagnosis;
+      attempts: number;
+      recorded: boolean;
+    };
+
+export type TestResult =
+  | {
+      ok: true;
+      messageId: string;
+      providerMessageId?: string;
+      response?: string;
+      from: string;
+      to: string;
+      transport: Record<string, string | number>;
+      attempts: number;
+    }
+  | { ok: false; diagnosis: Diagnosis; from: string; to: string; transport: Record<string, string | number> };
+
+type Transmitted =
+  | { ok: true; result: SendResult; attempts: number }
+  | { ok: false; diagnosis: Diagnosis; attempts: number };
+
+const toAddress = (r: string | { address: string; name?: string }): Address =>
+  typeof r === 'string'
+    ? { address: r }
+    : r.name
+      ? { address: r.address, name: r.name }
+      : { address: r.address };
+
+const fullName = (c: Pick<Client, 'firstName' | 'lastName'>) =>
+  [c.firstName, c.lastName].filter((p) => p.trim()).join(' ') || undefined;
+
+const isAuthFailure = (error: unknown) => (error as { code?: string } | undefined)?.code === 'EAUTH';
+
+export class SendService {
+  constructor(
+    private readonly d: SendServiceDeps,
+    private readonly o: SendServiceOptions,
+  ) {}
+
+  private async company(sid: string) {
+    const company = await this.d.repos.companyEmail.get(sid, 'company');
+    if (!company) throw new EmailNotSetUpError();
+    return company;
+  }
+
+  /** The message `inReplyTo` names, by record id or by Message-ID header. */
+  private async parentOf(sid: string, inReplyTo: string): Promise<Message | { header: string } | undefined> {
+    if (/^<.+>$/.test(inReplyTo.trim())) {
+      const [known] = await this.d.repos.messages.findByMessageId(sid, inReplyTo.trim());
+      const parent = known && (await this.d.repos.messages.get(sid, known.id));
+      // An unknown Message-ID still makes a proper reply for the recipient; it just starts a thread here.
+      return parent ?? { header: inReplyTo.trim() };
+    }
+    const parent = await this.d.repos.messages.get(sid, inReplyTo);
+    if (!parent)
+      throw ValidationError.field('inReplyTo', `names no message in this studio ("${inReplyTo}").`);
+    return parent;
+  }
+
+  /** Validates and renders an email without sending it or writing anything. */
+  async prepare(sid: string, userId: string, input: SendEmailInput): Promise<PreparedEmail> {
+    const { repos } = this.d;
+    // Independent reads go out together: each is a DynamoDB round trip.
+    const [company, userSettings, user, named, content, parent] = await allInOrder([
+      this.company(sid),
+      repos.userEmail.get(sid, userId),
+      repos.users.get(sid, userId),
+      input.clientId ? repos.clients.get(sid, input.clientId) : Promise.resolve(undefined),
+      this.content(sid, input),
+      input.inReplyTo ? this.parentOf(sid, input.inReplyTo) : Promise.resolve(undefined),
+    ]);
+    const effective = resolveEffective(company, userSettings);
+    const pendingSignature = this.signature(sid, input, effective);
+    // Awaited below; until then a refusal must not surface as an unhandled rejection.
+    pendingSignature.catch(() => {});
+    const parentMessage = parent && 'id' in parent ? parent : undefined;
+
+    let client: Client | undefined = named;
+    if (input.clientId && !client) {
+      throw ValidationError.field('clientId', `names no client in this studio ("${input.clientId}").`);
+    }
+    let to = (input.to ?? []).map(toAddress);
+    if (to.length === 0 && client) {
+      const primary = client.emails.find((e) => e.primary) ?? client.emails[0];
+      if (!primary) {
+        throw ValidationError.field(
+          'clientId',
+          'this client has no email address: add one to the client, or give "to".',
+        );
+      }
+      to = [{ address: primary.address, ...(fullName(client) ? { name: fullName(client) } : {}) }];
+    }
+    if (!client) {
+      // Mail to a known address, or a reply to a client's message, still lands on that client's record.
+      const byAddress = to.length === 1 ? await repos.clients.findByAddress(sid, to[0]!.address) : [];
+      const clientId = byAddress.length === 1 ? byAddress[0] : parentMessage?.clientId;
+      client = clientId ? await repos.clients.get(sid, clientId) : undefined;
+    }
+    const signature = await pendingSignature;
+
+    const now = this.d.now();
+    const values = mergeValues({
+      client: client && {
+        firstName: client.firstName,
+        lastName: client.lastName,
+        company: client.company,
+        phone: client.phone,
+        email: to[0]?.address,
+      },
+      studio: {
+        name: company.studioName,
+        email: company.emailAddress,
+        phone: company.phone,
+        website: company.website,
+        address: company.address,
+      },
+      user: {
+        firstName: user?.firstName,
+        lastName: user?.lastName,
+        title: user?.title,
+        phone: user?.phone,
+        displayName: effective.displayName.value,
+        email: effective.emailAddress.value,
+      },
+      now,
+      timeZone: effective.timeZone,
+    });
+    const rendered = renderEmail(content, signature, values);
+
+    const from: Address = { address: effective.emailAddress.value, name: effective.displayName.value };
+    const parentHeader = parentMessage
+      ? (parentMessage.providerMessageId ?? parentMessage.messageId)
+      : (parent as { header?: string } | undefined)?.header;
+    const references = parentMessage
+      ? [...parentMessage.references, ...(parentHeader ? [parentHeader] : [])]
+      : parentHeader
+        ? [parentHeader]
+        : [];
+    return {
+      studioId: sid,
+      userId,
+      id: randomUUID(),
+      threadId: parentMessage?.threadId ?? randomUUID(),
+      clientId: client?.id,
+      effective,
+      rendered,
+      outgoing: {
+        from,
+        replyTo: effective.replyTo?.value,
+        to,
+        cc: (input.cc ?? []).map(toAddress),
+        bcc: (input.bcc ?? []).map(toAddress),
+        subject: rendered.subject,
+        text: rendered.text,
+        html: rendered.html,
+        messageId: newMessageId(from.address),
+        date: now,
+        inReplyTo: parentHeader,
+        references,
+      },
+    };
+  }
+
+  private async content(sid: string, input: SendEmailInput): Promise<ContentSource> {
+    if (!input.formLetterId) {
+      return { subject: input.subject ?? '', html: input.html, text: input.text, origin: '' };
+    }
+    const letter = await this.d.repos.formLetters.get(sid, input.formLetterId);
+    if (!letter) {
+      throw ValidationError.field(
+        'formLetterId',
+        `names no form letter in this studio ("${input.formLetterId}").`,
+      );
+    }
+    if (letter.html === undefined && letter.text === undefined) {
+      throw ValidationError.field('formLetterId', 'this form letter has no body (neither HTML nor text).');
+    }
+    return { subject: letter.subject, html: letter.html, text: letter.text, origin: 'formLetter' };
+  }
+
+  /** The request's signature, none for `null`, else the effective default (user over company). */
+  private async signature(
+    sid: string,
+    input: SendEmailInput,
+    effective: EffectiveSettings,
+  ): Promise<SignatureSource | undefined> {
+    if (input.signatureId === null) return undefined;
+    if (input.signatureId !== undefined) {
+      const chosen = await this.d.repos.signatures.get(sid, input.signatureId);
+      if (!chosen) {
+        throw ValidationError.field(
+          'signatureId',
+          `names no signature in this studio ("${input.signatureId}").`,
+        );
+      }
+      return chosen;
+    }
+    const defaultId = effective.signatureId?.value;
+    if (!defaultId) return undefined;
+    const fallback = await this.d.repos.signatures.get(sid, defaultId);
+    // A deleted default signature must not stop the studio's mail; the email goes without one.
+    if (!fallback) this.d.logger.warn('default signature missing', { signatureId: defaultId });
+    return fallback;
+  }
+
+  /**
+   * Sends a prepared email and records it on the client (status sent or failed) with its raw
+   * copy. Throws only before anything was sent (the raw copy could not be stored); every later
+   * problem is part of the returned outcome.
+   */
+  async deliver(p: PreparedEmail): Promise<Delivery> {
+    const mail = await composeMime(p.outgoing);
+    const rawKey = `raw/out/${p.id}.eml`;
+    try {
+      await this.d.blobs.put(rawKey, mail.raw, 'message/rfc822');
+    } catch (error) {
+      this.d.logger.error('raw copy not stored; not sending', { id: p.id, errorMessage: String(error) });
+      throw new UpstreamError('The email could not be stored, so it was not sent. Try again in a moment.');
+    }
+    const sent = await this.transmit(p.effective, mail, false);
+    const providerMessageId =
+      sent.ok && sent.result.messageId !== mail.messageId ? sent.result.messageId : undefined;
+    const o = p.outgoing;
+    const record: Message = {
+      id: p.id,
+      direction: 'out',
+      status: sent.ok ? 'sent' : 'failed',
+      clientId: p.clientId,
+      threadId: p.threadId,
+      messageId: mail.messageId,
+      providerMessageId,
+      inReplyTo: o.inReplyTo,
+      references: o.references,
+      from: o.from,
+      to: o.to,
+      cc: o.cc,
+      subject: o.subject,
+      date: o.date.toISOString(),
+      snippet: o.text.replace(/\s+/g, ' ').trim().slice(0, 200),
+      rawKey,
+      attachments: [],
+      automatic: false,
+      sentBy: p.userId,
+      error: sent.ok ? undefined : errorLine(sent.diagnosis),
+    };
+    let recorded = true;
+    try {
+      await this.d.repos.messages.create(p.studioId, record);
+    } catch (error) {
+      // The email has left (or definitely failed); the answer must still say so.
+      recorded = false;
+      this.d.logger.error('sent message not recorded', { id: p.id, errorMessage: String(error) });
+    }
+    const base = {
+      id: p.id,
+      threadId: p.threadId,
+      clientId: p.clientId,
+      messageId: mail.messageId,
+      recorded,
+    };
+    if (!sent.ok) {
+      this.d.logger.warn('email not sent', {
+        id: p.id,
+        kind: sent.diagnosis.kind,
+        serverCode: sent.diagnosis.serverCode,
+        attempts: sent.attempts,
+      });
+      return { ok: false, ...base, diagnosis: sent.diagnosis, attempts: sent.attempts };
+    }
+    this.d.logger.info('email sent', { id: p.id, messageId: mail.messageId, attempts: sent.attempts });
+    return {
+      ok: true,
+      ...base,
+      providerMessageId,
+      accepted: sent.result.accepted,
+      rejected: sent.result.rejected,
+      response: sent.result.response,
+      attempts: sent.attempts,
+    };
+  }
+
+  /**
+   * Send Test Email: a real message through the settings under test (the company's, or a user's
+   * effective ones) to `to` or the sender itself. The password is read fresh, since the owner may
+   * have just changed it.
+   */
+  async sendTest(sid: string, userId: string | undefined, to: string | undefined): Promise<TestResult> {
+    const company = await this.company(sid);
+    const userSettings = userId ? await this.d.repos.userEmail.get(sid, userId) : undefined;
+    const effective = resolveEffective(company, userSettings);
+    const t = effective.transport.value;
+    const from = effective.emailAddress.value;
+    const recipient = to ?? from;
+    const how = describeHow(t);
+    const now = this.d.now();
+    const text =
+      `This is a test email from studio-mail for ${company.studioName}.\n\n` +
+      `It was sent from ${from} ${how} at ${now.toISOString()}.\n` +
+      'If you can read it, sending email works with these settings.\n';
+    const mail = await composeMime({
+      from: { address: from, name: effective.displayName.value },
+      replyTo: effective.replyTo?.value,
+      to: [{ address: recipient }],
+      cc: [],
+      bcc: [],
+      subject: `Test email from ${company.studioName}`,
+      text,
+      messageId: newMessageId(from),
+      date: now,
+      references: [],
+    });
+    const transport = describeTransport(t);
+    const sent = await this.transmit(effective, mail, true);
+    if (!sent.ok) {
+      this.d.logger.warn('test email failed', {
+        kind: sent.diagnosis.kind,
+        serverCode: sent.diagnosis.serverCode,
+      });
+      return { ok: false, diagnosis: sent.diagnosis, from, to: recipient, transport };
+    }
+    return {
+      ok: true,
+      messageId: mail.messageId,
+      ...(sent.result.messageId !== mail.messageId ? { providerMessageId: sent.result.messageId } : {}),
+      response: sent.result.response,
+      from,
+      to: recipient,
+      transport,
+      attempts: sent.attempts,
+    };
+  }
+
+  /** Picks the transport, reads its password and sends with retries; diagnoses a failure. */
+  private async transmit(effective: EffectiveSettings, mail: RawMail, fresh: boolean): Promise<Transmitted> {
+    const t = effective.transport.value;
+    const ctx: DiagnosisContext = {
+      transport: t,
+      sources: { transport: effective.transport.source, emailAddress: effective.emailAddress.source },
+      from: mail.envelope.from,
+      to: mail.envelope.to,
+      probe: this.o.probe,
+    };
+    let password: string | undefined;
+    let cached = false;
+    if (t.method !== 'ses' && t.passwordRef) {
+      try {
+        ({ value: password, cached } = await this.o.credentials.get(t.passwordRef, { fresh }));
+      } catch {
+        return { ok: false, diagnosis: secretUnreadable(ctx), attempts: 0 };
+      }
+    } else if (t.method === 'gmail') {
+      return { ok: false, diagnosis: passwordMissing(ctx), attempts: 0 };
+    }
+
+    let outcome = await this.attempt(t, password, mail);
+    let attempts = outcome.attempts;
+    // A password changed in the settings keeps the same secret reference; a refused logon with a
+    // cached password is tried once more with a fresh read before it counts as wrong.
+    if (!outcome.ok && cached && t.method !== 'ses' && t.passwordRef && isAuthFailure(outcome.error)) {
+      const again = await this.o.credentials.get(t.passwordRef, { fresh: true }).catch(() => undefined);
+      if (again && again.value !== password) {
+        outcome = await this.attempt(t, again.value, mail);
+        attempts += outcome.attempts;
+      }
+    }
+    if (outcome.ok) return { ok: true, result: outcome.value, attempts };
+    return { ok: false, diagnosis: await diagnose(outcome.error, ctx), attempts };
+  }
+
+  private async attempt(t: ResolvedTransport, password: string | undefined, mail: RawMail) {
+    const open = openTransport(this.d, t, password, this.o.policy);
+    try {
+      return await withRetry(() => open.transport.send(mail), this.o.retry, isTransient);
+    } finally {
+      open.release();
+    }
+  }
+}
+
+/**
+ * Promise.all that waits for every promise and then throws the first failure in argument order,
+ * so that which validation error a request gets does not depend on which read came back first.
+ */
+async function allInOrder<T extends readonly unknown[]>(
+  promises: { [K in keyof T]: Promise<T[K]> },
+): Promise<T> {
+  const results = await Promise.allSettled(promises);
+  for (const r of results) if (r.status === 'rejected') throw r.reason;
+  return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
+}
+
+function describeHow(t: ResolvedTransport): string {
+  if (t.method === 'ses') return 'through Amazon SES';
+  const security = { ssl: 'SSL', starttls: 'STARTTLS', none: 'no encryption' }[t.security];
+  return `through ${t.method === 'gmail' ? 'Gmail' : 'SMTP'} server ${t.server}:${t.port} (${security})`;
+}
+
+/** One line for the failed message's record. */
+function errorLine(d: Diagnosis): string {
+  return [d.problem, d.serverReply].filter(Boolean).join(' Server said: ').slice(0, 1000);
+}

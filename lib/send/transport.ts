@@ -1,0 +1,109 @@
+/**
+ * Picks and opens the way out for one message from the sender's effective settings: the shared
+ * SES transport, or an SMTP connection (Gmail is SMTP with fixed settings) logging on with the
+ * password from the secret store. Passwords are cached in memory for a few minutes, keyed by
+ * their secret reference, and never logged or returned.
+ */
+import { readFileSync } from 'node:fs';
+import { rootCertificates } from 'node:tls';
+import type { SmtpOptions } from '#lib/adapters/mail';
+import type { ResolvedTransport } from '#lib/domain/settings';
+import type { MailTransport, SecretStore } from '#lib/ports/index';
+
+export interface TransportPolicy {
+  /** False only where the environment says so (SMTP_TLS_INSECURE=true); never from a request. */
+  rejectUnauthorized: boolean;
+  /** Trusted CAs when the environment adds one (SMTP_TLS_CA_FILE); Node's bundled list otherwise. */
+  ca?: string[];
+  /** Connect and greeting timeout of one SMTP attempt. */
+  connectionTimeoutMs: number;
+}
+
+export const defaultPolicy: TransportPolicy = { rejectUnauthorized: true, connectionTimeoutMs: 10_000 };
+
+/**
+ * The TLS trust and timeouts from the function's environment. A CA file is added to Node's bundled
+ * list, so public servers still verify; tests point it at their throw-away certificate.
+ */
+export function transportPolicyFromEnv(env: NodeJS.ProcessEnv = process.env): TransportPolicy {
+  const caFile = env.SMTP_TLS_CA_FILE;
+  const timeout = Number(env.SMTP_CONNECTION_TIMEOUT_MS);
+  return {
+    rejectUnauthorized: env.SMTP_TLS_INSECURE !== 'true',
+    ca: caFile ? [...rootCertificates, readFileSync(caFile, 'utf8')] : undefined,
+    connectionTimeoutMs:
+      Number.isFinite(timeout) && timeout > 0 ? timeout : defaultPolicy.connectionTimeoutMs,
+  };
+}
+
+/**
+ * Secrets read through the store at most once per `ttlMs` per reference. The settings API writes a
+ * new password as a new version under the same reference, so callers that must see a change at
+ * once (Send Test Email, a retry after a refused logon) ask for a fresh read.
+ */
+export class CredentialCache {
+  private readonly entries = new Map<string, { value: string; expiresAt: number }>();
+
+  constructor(
+    private readonly secrets: SecretStore,
+    private readonly ttlMs = 5 * 60_000,
+    private readonly clock: () => number = Date.now,
+  ) {}
+
+  async get(ref: string, options: { fresh?: boolean } = {}): Promise<{ value: string; cached: boolean }> {
+    const hit = this.entries.get(ref);
+    if (!options.fresh && hit && hit.expiresAt > this.clock()) return { value: hit.value, cached: true };
+    const value = await this.secrets.get(ref);
+    this.entries.set(ref, { value, expiresAt: this.clock() + this.ttlMs });
+    return { value, cached: false };
+  }
+
+  forget(ref: string): void {
+    this.entries.delete(ref);
+  }
+}
+
+export interface TransportFactories {
+  ses: () => MailTransport;
+  smtp: (options: SmtpOptions) => MailTransport;
+}
+
+export interface OpenTransport {
+  transport: MailTransport;
+  /** Closes an SMTP transport; the SES one is shared by the process and stays open. */
+  release(): void;
+}
+
+export function openTransport(
+  factories: TransportFactories,
+  t: ResolvedTransport,
+  password: string | undefined,
+  policy: TransportPolicy,
+): OpenTransport {
+  if (t.method === 'ses') return { transport: factories.ses(), release: () => {} };
+  // Without a saved password there is nothing to log on with; the server's answer then says
+  // whether it needs a logon, which diagnose() turns into advice.
+  const logon = password !== undefined && t.logonName ? { user: t.logonName, password } : {};
+  const transport = factories.smtp({
+    host: t.server,
+    port: t.port,
+    security: t.security,
+    ...logon,
+    rejectUnauthorized: policy.rejectUnauthorized,
+    ca: policy.ca,
+    connectionTimeoutMs: policy.connectionTimeoutMs,
+  });
+  return { transport, release: () => transport.close() };
+}
+
+/** A description of the transport for responses and logs: no secret, no reference to one. */
+export function describeTransport(t: ResolvedTransport): Record<string, string | number> {
+  if (t.method === 'ses') return { method: 'ses' };
+  return {
+    method: t.method,
+    server: t.server,
+    port: t.port,
+    security: t.security,
+    ...(t.logonName ? { logonName: t.logonName } : {}),
+  };
+}

@@ -1,0 +1,166 @@
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { fingerprint, IdempotencyStore } from '#lib/send/idempotency';
+import type { TestDeps } from '#test/support/api';
+import { type SmtpHarness, startSmtpServer } from '#test/support/smtp';
+import {
+  type Call,
+  depsWithSes,
+  PASSWORD,
+  SID,
+  seedCompany,
+  sendApi,
+  smtpTransportRecord,
+  trusting,
+} from './fixtures.ts';
+
+const USER = 'dev:studio-1:user-1:';
+
+let smtp: SmtpHarness;
+let d: TestDeps;
+let call: Call;
+
+beforeAll(async () => {
+  smtp = await startSmtpServer({ mode: 'starttls', users: { alice: PASSWORD } });
+  d = await depsWithSes('http://127.0.0.1:9');
+  await seedCompany(d, await smtpTransportRecord(d, smtp, 'starttls'));
+  call = sendApi(d, { policy: trusting(smtp), retry: { sleep: async () => {} }, probe: false });
+});
+
+afterAll(async () => {
+  await smtp?.stop();
+});
+
+beforeEach(() => smtp.reset());
+
+const email = (subject = 'Proofs') => ({ to: ['ann@example.test'], subject, text: 'Your proofs are ready.' });
+const withKey = (key: string, body: unknown) => ({ token: USER, body, headers: { 'Idempotency-Key': key } });
+
+describe('Idempotency-Key on POST /emails', () => {
+  it('sends once for the same key and body, and replays the first answer', async () => {
+    // Act
+    const first = await call('POST', '/emails', withKey('key-1', email()));
+    const { to, subject, text } = email();
+    // Same body, keys in another order.
+    const second = await call('POST', '/emails', withKey('key-1', { text, subject, to }));
+    // Assess
+    expect(first.status).toBe(200);
+    expect(second.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(second.headers['idempotent-replayed']).toBe('true');
+    expect(smtp.mailFromCount()).toBe(1);
+    expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('refuses the same key with a different body with 409, sending nothing more', async () => {
+    // Prepare
+    await call('POST', '/emails', withKey('key-2', email('First')));
+    // Act
+    const res = await call('POST', '/emails', withKey('key-2', email('Second')));
+    // Assess
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('idempotency_key_reused');
+    expect(res.body.error.message).toContain('different request');
+    expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('refuses the same key from another user of the studio', async () => {
+    // Prepare
+    await call('POST', '/emails', withKey('key-3', email()));
+    // Act
+    const res = await call('POST', '/emails', {
+      ...withKey('key-3', email()),
+      token: 'dev:studio-1:user-2:',
+    });
+    // Assess
+    expect(res.status).toBe(409);
+    expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('answers "in progress" to a retry that arrives while the first is still sending', async () => {
+    // Act
+    const [a, b] = await Promise.all([
+      call('POST', '/emails', withKey('key-4', email())),
+      call('POST', '/emails', withKey('key-4', email())),
+    ]);
+    // Assess
+    const statuses = [a.status, b.status].sort();
+    expect(statuses).toEqual([200, 409]);
+    const refused = a.status === 409 ? a : b;
+    expect(refused.body.error.code).toBe('idempotency_in_progress');
+    expect(refused.body.error.message).toContain('retry later');
+    expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('replays a failed send as it was, without trying the server again', async () => {
+    // Prepare
+    smtp.fail({ rejectData: { code: 554, message: '5.6.0 Message content rejected' } });
+    const first = await call('POST', '/emails', withKey('key-5', email()));
+    smtp.reset();
+    // Act
+    const again = await call('POST', '/emails', withKey('key-5', email()));
+    // Assess
+    expect(first.status).toBe(422);
+    expect(again.status).toBe(422);
+    expect(again.body).toEqual(first.body);
+    expect(smtp.mailFromCount()).toBe(0);
+  });
+
+  it('gives the key back when the request is refused before sending, so the corrected one goes', async () => {
+    // Act
+    const refused = await call('POST', '/emails', withKey('key-6', email('{{client.nick}}')));
+    const corrected = await call('POST', '/emails', withKey('key-6', email('Fixed')));
+    // Assess
+    expect(refused.status).toBe(400);
+    expect(corrected.status).toBe(200);
+    expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('reports an unknown outcome, instead of sending again, when the first request died mid-way', async () => {
+    // Prepare
+    const store = new IdempotencyStore(d.repos.table);
+    const print = fingerprint({ route: 'POST /emails', params: {}, user: 'user-1', body: email() });
+    await store.claim(SID, 'emails', 'key-7', print, new Date(Date.now() - 5 * 60_000));
+    // Act
+    const res = await call('POST', '/emails', withKey('key-7', email()));
+    // Assess
+    expect(res.status).toBe(409);
+    expect(res.body.error.code).toBe('idempotency_outcome_unknown');
+    expect(smtp.mailFromCount()).toBe(0);
+  });
+
+  it('keeps keys per studio, and refuses a key that is not visible ASCII', async () => {
+    // Prepare
+    await seedCompany(d, await smtpTransportRecord(d, smtp, 'starttls'), {}, 'studio-2');
+    await call('POST', '/emails', withKey('key-8', email()));
+    // Act
+    const otherStudio = await call('POST', '/emails', {
+      ...withKey('key-8', email()),
+      token: 'dev:studio-2:user-1:',
+    });
+    const bad = await call('POST', '/emails', withKey('schlüssel', email()));
+    // Assess
+    expect(otherStudio.status).toBe(200);
+    expect(otherStudio.headers['idempotent-replayed']).toBeUndefined();
+    expect(smtp.messages).toHaveLength(2);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.fields[0].field).toBe('Idempotency-Key');
+  });
+});
+
+describe('Idempotency-Key on Send Test Email', () => {
+  it('sends one test email for a retried request', async () => {
+    // Act
+    const first = await call('POST', '/settings/company/email/test', {
+      body: {},
+      headers: { 'Idempotency-Key': 't-1' },
+    });
+    const second = await call('POST', '/settings/company/email/test', {
+      body: {},
+      headers: { 'Idempotency-Key': 't-1' },
+    });
+    // Assess
+    expect(first.status).toBe(200);
+    expect(second.body).toEqual(first.body);
+    expect(smtp.messages).toHaveLength(1);
+  });
+});
