@@ -65,7 +65,8 @@ await ensureTable(d.repos.table.doc as never, config.tableName);
 const functions: Record<string, { handler: LambdaHandler }> = {
   settings: await import('#functions/settings/handler'),
   send: await import('#functions/send/handler'),
-  'inbox-poll': await import('#functions/inbox-poll/handler'),
+  // Also takes scheduled events, so its type is wider than an API handler's.
+  'inbox-poll': (await import('#functions/inbox-poll/handler')) as unknown as { handler: LambdaHandler },
 };
 const notify = (await import('#functions/notify/handler')) as {
   handler: (e: unknown, c: unknown) => Promise<unknown>;

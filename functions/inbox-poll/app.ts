@@ -2,9 +2,13 @@ import type { Deps } from '#lib/app/deps';
 import { ForbiddenError, NotFoundError } from '#lib/domain/errors';
 import type { ScheduleWindow } from '#lib/domain/schedule';
 import { type RouteHandler, requireAdmin } from '#lib/http/api';
+import { autoReplier } from '#lib/inbox/auto-reply';
 import { openBox } from '#lib/inbox/connect';
 import type { PollPorts } from '#lib/inbox/poll';
 import { pollAndReport, reprocessMessage } from '#lib/inbox/service';
+import { defaultRetry } from '#lib/send/retry';
+import { SendService } from '#lib/send/service';
+import { CredentialCache, transportPolicyFromEnv } from '#lib/send/transport';
 
 /** What a schedule hands the poller (the Scheduler target input). */
 export interface ScheduledPoll {
@@ -19,8 +23,14 @@ export function isScheduledPoll(event: unknown): event is ScheduledPoll {
   return typeof e?.studioId === 'string' && typeof e?.boxId === 'string' && !('routeKey' in (e ?? {}));
 }
 
-export function defaultPorts(): PollPorts {
-  return { open: (box, password) => openBox(box.connection, password) };
+/** POP3 from the box settings; auto-replies through the same send service as functions/send. */
+export function defaultPorts(d: Deps): PollPorts {
+  const service = new SendService(d, {
+    policy: transportPolicyFromEnv(process.env),
+    credentials: new CredentialCache(d.secrets),
+    retry: defaultRetry,
+  });
+  return { open: (box, password) => openBox(box.connection, password), autoReply: autoReplier(service) };
 }
 
 /** A run started from the API must answer within API Gateway's 29 s; the next run continues. */

@@ -9,7 +9,7 @@ import { pollAndReport } from '#lib/inbox/service';
 import { defaultPorts, inboxHandlers, isScheduledPoll } from './app.ts';
 
 const d = deps();
-const ports = defaultPorts();
+const ports = defaultPorts(d);
 const api = httpApi(inboxHandlers(d, ports), { logger: d.logger, studioClaim: d.config.studioClaim });
 
 /** Stop starting new messages this long before the Lambda timeout. */

@@ -71,8 +71,13 @@ export async function parseStored(
   const uploads: Promise<void>[] = [];
   let index = 0;
 
+  let headerLines: { key: string; line: string }[] = [];
   parser.on('headers', (h: Map<string, unknown>) => {
     headerMap = h;
+  });
+  // The loop-guard rules read headers as written: mailparser folds List-* into one structure.
+  parser.on('headerLines', (lines: { key: string; line: string }[]) => {
+    headerLines = lines;
   });
   parser.on('data', (data: AttachmentStream | MessageText) => {
     if (data.type === 'text') {
@@ -106,7 +111,15 @@ export async function parseStored(
     );
   }
 
-  const headers = headersFrom(headerMap);
+  const raw = new Map<string, string[]>();
+  for (const { key, line } of headerLines) {
+    const value = line
+      .slice(line.indexOf(':') + 1)
+      .replace(/\r?\n[ \t]+/g, ' ')
+      .trim();
+    raw.set(key.toLowerCase(), [...(raw.get(key.toLowerCase()) ?? []), value]);
+  }
+  const headers = headersFrom(raw);
   let textKey: string | undefined;
   let htmlKey: string | undefined;
   if (text !== undefined) {

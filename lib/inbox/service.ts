@@ -5,12 +5,17 @@
 import type { Deps } from '#lib/app/deps';
 import { NotFoundError, ValidationError } from '#lib/domain/errors';
 import type { Message } from '#lib/domain/model';
+import {
+  MAX_EVENT_ERRORS,
+  POLL_EVENT_SOURCE,
+  POLL_FAILED,
+  POLL_SUCCEEDED,
+  type PollOutcomeDetail,
+} from './events.ts';
 import { parseStored, UnparseableMessageError } from './parse.ts';
 import { type PollOutcome, type PollPorts, type PollRequest, pollBox } from './poll.ts';
 
-export const POLL_EVENT_SOURCE = 'studio-mail.inbox-poll';
-export const POLL_SUCCEEDED = 'Inbox Poll Succeeded';
-export const POLL_FAILED = 'Inbox Poll Failed';
+export { POLL_EVENT_SOURCE, POLL_FAILED, POLL_SUCCEEDED };
 
 /** Polls a box and publishes the run's outcome; skipped and busy polls publish nothing. */
 export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPorts): Promise<PollOutcome> {
@@ -18,24 +23,28 @@ export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPo
   const outcome = await pollBox(d, request, ports);
   if (!outcome.run) return outcome;
   const box = await d.repos.emailBoxes.get(request.studioId, request.boxId);
+  const detail: PollOutcomeDetail = {
+    studioId: request.studioId,
+    boxId: request.boxId,
+    boxDescription: box?.description ?? request.boxId,
+    runId: outcome.run.id,
+    trigger: request.trigger,
+    status: outcome.run.status === 'failed' ? 'failed' : outcome.run.status === 'partial' ? 'partial' : 'succeeded',
+    counts: outcome.run.counts,
+    // A run that quarantined thousands of messages must still fit in one event.
+    errors: outcome.run.errors.slice(0, MAX_EVENT_ERRORS),
+    errorCount: outcome.run.errors.length,
+    failure: outcome.failure,
+    scheduledTime: request.trigger === 'schedule' ? request.scheduledTime : undefined,
+    startedAt: outcome.run.startedAt,
+    finishedAt: outcome.run.finishedAt ?? new Date().toISOString(),
+    durationMs: Date.now() - started,
+  };
   await d.events.publish([
     {
       source: POLL_EVENT_SOURCE,
-      detailType: outcome.status === 'failed' ? POLL_FAILED : POLL_SUCCEEDED,
-      detail: {
-        studioId: request.studioId,
-        boxId: request.boxId,
-        boxDescription: box?.description ?? request.boxId,
-        runId: outcome.run.id,
-        trigger: request.trigger,
-        status: outcome.status,
-        counts: outcome.run.counts,
-        errors: outcome.run.errors,
-        failure: outcome.failure,
-        startedAt: outcome.run.startedAt,
-        finishedAt: outcome.run.finishedAt,
-        durationMs: Date.now() - started,
-      },
+      detailType: detail.status === 'failed' ? POLL_FAILED : POLL_SUCCEEDED,
+      detail: detail as unknown as Record<string, unknown>,
     },
   ]);
   return outcome;

@@ -21,6 +21,8 @@ export interface OutgoingMessage {
   date: Date;
   inReplyTo?: string;
   references: string[];
+  /** Extra headers, e.g. `Auto-Submitted: auto-replied` on auto-replies (RFC 3834). */
+  headers?: Record<string, string>;
 }
 
 /** `<uuid@domain-of-sender>`: unique, and in the sender's domain as RFC 5322 recommends. */
@@ -46,6 +48,7 @@ export async function composeMime(m: OutgoingMessage): Promise<RawMail> {
     date: m.date,
     inReplyTo: m.inReplyTo,
     references: m.references.length ? m.references : undefined,
+    headers: m.headers,
     // CRLF throughout, as SMTP and SES carry it, so stored and sent bytes are the same.
     newline: 'win',
     disableFileAccess: true,

@@ -323,7 +323,7 @@ export class SendService {
       snippet: o.text.replace(/\s+/g, ' ').trim().slice(0, 200),
       rawKey,
       attachments: [],
-      automatic: false,
+      automatic: o.headers?.['Auto-Submitted'] !== undefined,
       sentBy: p.userId,
       error: sent.ok ? undefined : errorLine(sent.diagnosis),
     };

@@ -8,10 +8,10 @@ import { type Dovecot, startDovecot, uniqueUser } from '#test/support/dovecot';
 export const sid = 'studio-1';
 
 /** One Dovecot and one table per test file; a fresh mailbox and box per test. */
-export function inboxFixture() {
+export function inboxFixture(makeDeps: () => Promise<TestDeps> = () => testDeps()) {
   const ctx = {} as { d: TestDeps; dovecot: Dovecot };
   beforeAll(async () => {
-    ctx.d = await testDeps();
+    ctx.d = await makeDeps();
     ctx.dovecot = await startDovecot();
   });
   afterAll(async () => {

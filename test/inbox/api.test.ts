@@ -1,0 +1,135 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { inboxHandlers } from '#functions/inbox-poll/app';
+import { inboxPollRoutes } from '#functions/inbox-poll/routes';
+import { httpApi } from '#lib/http/api';
+import { apiClient, tokens } from '#test/support/api';
+import { rawMail } from '#test/support/mail';
+import { inboxFixture, sid } from './support.ts';
+
+const { ctx, ports, makeBox } = inboxFixture();
+let call: ReturnType<typeof apiClient>;
+
+beforeAll(() => {
+  const handler = httpApi(inboxHandlers(ctx.d, ports), {
+    logger: ctx.d.logger,
+    studioClaim: 'custom:studioId',
+  });
+  call = apiClient(handler, inboxPollRoutes, 'inbox-poll');
+});
+
+describe('POST /email-boxes/{id}/poll', () => {
+  it('runs a poll now and answers with the run and its counts, and reports it as an event', async () => {
+    // Prepare
+    const { box, deliver } = await makeBox();
+    await deliver(rawMail({ subject: 'via API' }));
+    // Act
+    const res = await call('POST', `/email-boxes/${box.id}/poll`);
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'succeeded', run: { counts: { seen: 1, imported: 1 } } });
+    expect(ctx.d.events.published.at(-1)).toMatchObject({
+      source: 'studio-mail.inbox-poll',
+      detailType: 'Inbox Poll Succeeded',
+      detail: { boxId: box.id, counts: { imported: 1 } },
+    });
+  });
+
+  it('answers 502 with the failure in plain words when the server rejects the login', async () => {
+    // Prepare
+    const { box } = await makeBox();
+    await ctx.d.secrets.update(box.connection.passwordRef, 'not-the-password');
+    // Act
+    const res = await call('POST', `/email-boxes/${box.id}/poll`);
+    // Assess
+    expect(res.status).toBe(502);
+    expect(res.body.failure).toMatchObject({ kind: 'login-rejected', field: 'connection.password' });
+    expect(res.text).not.toContain('not-the-password');
+    expect(ctx.d.events.published.at(-1)?.detailType).toBe('Inbox Poll Failed');
+  });
+
+  it('refuses a user who is not an admin, and an unknown box', async () => {
+    const { box } = await makeBox();
+    expect((await call('POST', `/email-boxes/${box.id}/poll`, { token: tokens.user })).status).toBe(403);
+    expect((await call('POST', '/email-boxes/nope/poll')).status).toBe(404);
+  });
+});
+
+describe('POST /messages/{id}/reprocess', () => {
+  it('parses a quarantined message again from its raw copy and files it on the client', async () => {
+    // Prepare: a message quarantined by an older parser, whose raw copy parses today.
+    await ctx.d.repos.clients.create(sid, 'c-uma', {
+      id: 'c-uma',
+      emails: [{ address: 'uma@client.test', primary: true }],
+    });
+    await ctx.d.blobs.put('raw/q/1.eml', rawMail({ from: 'uma@client.test', subject: 'Fixed now' }));
+    await ctx.d.repos.messages.create(sid, {
+      id: 'q1',
+      direction: 'in',
+      status: 'quarantined',
+      threadId: 'q1',
+      references: [],
+      to: [],
+      cc: [],
+      subject: '',
+      date: '2026-06-01T10:00:00.000Z',
+      snippet: '',
+      rawKey: 'raw/q/1.eml',
+      attachments: [],
+      automatic: false,
+      error: 'old parser failed',
+    });
+    // Act
+    const res = await call('POST', '/messages/q1/reprocess');
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'imported', subject: 'Fixed now', clientId: 'c-uma' });
+    expect((await ctx.d.repos.messages.listForClient(sid, 'c-uma')).items.map((m) => m.id)).toEqual(['q1']);
+  });
+
+  it('keeps a message quarantined, with the reason, when it still cannot be parsed', async () => {
+    // Prepare
+    await ctx.d.blobs.put('raw/q/2.eml', Buffer.from('\x00\x01 not mail'));
+    await ctx.d.repos.messages.create(sid, {
+      id: 'q2',
+      direction: 'in',
+      status: 'quarantined',
+      threadId: 'q2',
+      references: [],
+      to: [],
+      cc: [],
+      subject: '',
+      date: '2026-06-01T10:00:00.000Z',
+      snippet: '',
+      rawKey: 'raw/q/2.eml',
+      attachments: [],
+      automatic: false,
+    });
+    // Act
+    const res = await call('POST', '/messages/q2/reprocess');
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({ status: 'quarantined' });
+    expect(res.body.error).toMatch(/none of the headers/);
+  });
+
+  it('refuses to reprocess a message that is not quarantined', async () => {
+    await ctx.d.repos.messages.create(sid, {
+      id: 'ok1',
+      direction: 'in',
+      status: 'imported',
+      threadId: 'ok1',
+      references: [],
+      to: [],
+      cc: [],
+      subject: 'fine',
+      date: '2026-06-01T10:00:00.000Z',
+      snippet: '',
+      rawKey: 'raw/ok1.eml',
+      attachments: [],
+      automatic: false,
+    });
+    const res = await call('POST', '/messages/ok1/reprocess');
+    expect(res.status).toBe(400);
+    expect(res.body.error.fields[0].field).toBe('id');
+  });
+});

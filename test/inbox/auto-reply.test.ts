@@ -1,0 +1,215 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { autoReplier } from '#lib/inbox/auto-reply';
+import { openBox } from '#lib/inbox/connect';
+import type { PollPorts } from '#lib/inbox/poll';
+import { defaultRetry } from '#lib/send/retry';
+import { SendService } from '#lib/send/service';
+import { CredentialCache, defaultPolicy } from '#lib/send/transport';
+import { type SesLocal, startSesLocal } from '#local/ses';
+import { depsWithSes } from '#test/send/fixtures';
+import { rawMail } from '#test/support/mail';
+import { inboxFixture, sid } from './support.ts';
+
+let ses: SesLocal;
+const { ctx, makeBox } = inboxFixture(async () => {
+  ses = await startSesLocal();
+  return depsWithSes(ses.endpoint);
+});
+afterAll(async () => ses?.stop());
+
+let ports: PollPorts;
+beforeAll(async () => {
+  const service = new SendService(ctx.d, {
+    policy: defaultPolicy,
+    credentials: new CredentialCache(ctx.d.secrets),
+    retry: defaultRetry,
+  });
+  ports = {
+    open: (box, password) => openBox(box.connection, password, { ca: ctx.dovecot.caCertPem }),
+    autoReply: autoReplier(service),
+  };
+  await ctx.d.repos.companyEmail.create(sid, 'company', {
+    studioName: 'Lumen Studio',
+    displayName: 'Lumen Studio',
+    emailAddress: 'hello@lumen.test',
+    transport: { method: 'ses' },
+    timeZone: 'Europe/Madrid',
+  });
+  await ctx.d.repos.formLetters.create(sid, 'thanks', {
+    id: 'thanks',
+    name: 'Thanks',
+    kind: 'form-letter',
+    subject: 'We got your email, {{client.firstName|there}}',
+    text: 'Hello {{client.firstName|there}}, {{studio.name}} will answer soon.',
+    mergeFields: ['client.firstName', 'studio.name'],
+  });
+  await ctx.d.repos.clients.create(sid, 'c-eva', {
+    id: 'c-eva',
+    firstName: 'Eva',
+    lastName: 'Lind',
+    emails: [{ address: 'eva@client.test', primary: true }],
+  });
+});
+
+interface StoredEmail {
+  from: string;
+  subject: string;
+  destination: { to: string[]; cc: string[] };
+  body: { text?: string };
+}
+/** What reached the local SES; it keeps a raw message's To header as one string, so split it. */
+async function sent(): Promise<StoredEmail[]> {
+  const { emails } = (await (await fetch(ses.storeUrl)).json()) as { emails: StoredEmail[] };
+  return emails.map((e) => ({
+    ...e,
+    destination: { ...e.destination, to: e.destination.to.flatMap((t) => t.split(/,\s*/)) },
+  }));
+}
+const sentTo = async (address: string) => (await sent()).filter((e) => e.destination.to.includes(address));
+
+const poll = (boxId: string) =>
+  import('#lib/inbox/poll').then(({ pollBox }) =>
+    pollBox(ctx.d, { studioId: sid, boxId, trigger: 'manual', budgetMs: 60_000 }, ports),
+  );
+
+const replyBox = (over = {}) =>
+  makeBox({ sendAutoReply: true, autoReplyFormLetterId: 'thanks', autoCreateTask: true, ...over });
+
+describe('auto-replies', () => {
+  it('answers a new email with the form letter, threaded and marked Auto-Submitted, on the client record', async () => {
+    // Prepare
+    const { box, deliver } = await replyBox();
+    await deliver(
+      rawMail({ from: 'Eva Lind <eva@client.test>', messageId: '<eva-1@client.test>', subject: 'Prices?' }),
+    );
+    // Act
+    const outcome = await poll(box.id);
+    // Assess
+    expect(outcome.run?.counts).toMatchObject({ imported: 1, autoReplies: 1, tasks: 1 });
+    const [reply] = await sentTo('eva@client.test');
+    expect(reply?.subject).toBe('We got your email, Eva');
+    expect(reply?.body.text).toContain('Lumen Studio will answer soon.');
+    const timeline = (await ctx.d.repos.messages.listForClient(sid, 'c-eva')).items;
+    const out = timeline.find((m) => m.direction === 'out');
+    const inbound = timeline.find((m) => m.direction === 'in');
+    expect(out).toMatchObject({
+      automatic: true,
+      threadId: inbound?.threadId,
+      inReplyTo: '<eva-1@client.test>',
+    });
+    const raw = (await ctx.d.blobs.getBuffer(out?.rawKey ?? '')).toString();
+    expect(raw).toMatch(/^Auto-Submitted: auto-replied\r$/m);
+    expect(raw).toMatch(/^In-Reply-To: <eva-1@client\.test>\r$/m);
+  });
+
+  it('answers everyone on To and CC with reply-to-all, never the studio itself', async () => {
+    // Prepare
+    const { box, deliver } = await replyBox({ autoReplyToAll: true });
+    await deliver(
+      rawMail({
+        from: 'kim@client.test',
+        to: 'sales@studio.test, lee@client.test',
+        cc: 'hello@lumen.test, max@client.test',
+        subject: 'Group shoot',
+      }),
+    );
+    // Act
+    const outcome = await poll(box.id);
+    // Assess
+    expect(outcome.run?.errors).toEqual([]);
+    const replies = (await sent()).filter(
+      (e) => e.subject.startsWith('We got your email') && e.destination.to.includes('kim@client.test'),
+    );
+    expect(replies).toHaveLength(1);
+    expect(replies[0]?.destination.to.sort()).toEqual([
+      'kim@client.test',
+      'lee@client.test',
+      'max@client.test',
+    ]);
+  });
+
+  it('answers only the first email of a thread when first-email-only is set', async () => {
+    // Prepare
+    const { box, deliver } = await replyBox({ autoReplyFirstEmailOnly: true });
+    await deliver(rawMail({ from: 'ola@client.test', messageId: '<ola-1@client.test>', subject: 'Wedding' }));
+    await poll(box.id);
+    await deliver(
+      rawMail({
+        from: 'ola@client.test',
+        messageId: '<ola-2@client.test>',
+        inReplyTo: '<ola-1@client.test>',
+        subject: 'Re: Wedding',
+      }),
+    );
+    // Act
+    const second = await poll(box.id);
+    // Assess
+    expect(second.run?.counts).toMatchObject({ imported: 1, autoReplies: 0, tasks: 0 });
+    expect(await sentTo('ola@client.test')).toHaveLength(1);
+  });
+
+  it('answers a later email in a known thread when first-email-only is off, but creates no task', async () => {
+    // Prepare
+    const { box, deliver } = await replyBox();
+    await deliver(rawMail({ from: 'pia@client.test', messageId: '<pia-1@client.test>', subject: 'Session' }));
+    await poll(box.id);
+    await deliver(
+      rawMail({ from: 'pia@client.test', inReplyTo: '<pia-1@client.test>', subject: 'Re: Session' }),
+    );
+    // Act
+    const second = await poll(box.id);
+    // Assess
+    expect(second.run?.counts).toMatchObject({ autoReplies: 1, tasks: 0 });
+  });
+
+  it.each([
+    ['Auto-Submitted', { headers: { 'Auto-Submitted': 'auto-replied' } }],
+    ['Precedence: bulk', { headers: { Precedence: 'bulk' } }],
+    ['Precedence: list', { headers: { Precedence: 'list' } }],
+    ['Precedence: junk', { headers: { Precedence: 'junk' } }],
+    ['X-Autoreply', { headers: { 'X-Autoreply': 'yes' } }],
+    ['a mailing list', { headers: { 'List-Id': '<news.client.test>' } }],
+    ['an empty Return-Path', { headers: { 'Return-Path': '<>' } }],
+    ['MAILER-DAEMON', { from: 'MAILER-DAEMON@mx.client.test' }],
+    ['postmaster', { from: 'postmaster@client.test' }],
+    [
+      'a delivery report',
+      {
+        contentType: 'multipart/report; report-type=delivery-status; boundary="r"',
+        body: '--r\r\nContent-Type: text/plain\r\n\r\nfailed\r\n--r--\r\n',
+      },
+    ],
+  ])('never answers %s, and creates no task for it', async (_name, spec) => {
+    // Prepare
+    const { box, deliver } = await replyBox();
+    const from = 'from' in spec ? spec.from : `auto-${Math.random().toString(36).slice(2)}@client.test`;
+    await deliver(rawMail({ ...spec, from, subject: 'automatic' }));
+    // Act
+    const outcome = await poll(box.id);
+    // Assess
+    expect(outcome.run?.counts).toMatchObject({ imported: 1, autoReplies: 0, tasks: 0 });
+    expect(await sentTo(from)).toHaveLength(0);
+  });
+
+  it('caps replies to one sender at three a day', async () => {
+    // Prepare
+    const { box, deliver } = await replyBox();
+    for (let i = 0; i < 5; i++) await deliver(rawMail({ from: 'rex@client.test', subject: `ask ${i}` }));
+    // Act
+    const outcome = await poll(box.id);
+    // Assess
+    expect(outcome.run?.counts).toMatchObject({ imported: 5, autoReplies: 3, tasks: 5 });
+    expect(await sentTo('rex@client.test')).toHaveLength(3);
+  });
+
+  it('sends each auto-reply once, even when the same box is polled again', async () => {
+    // Prepare
+    const { box, deliver } = await replyBox();
+    await deliver(rawMail({ from: 'sam@client.test', subject: 'Once' }));
+    // Act
+    await poll(box.id);
+    await poll(box.id);
+    // Assess
+    expect(await sentTo('sam@client.test')).toHaveLength(1);
+  });
+});
