@@ -53,6 +53,7 @@ export const tokens = {
   otherStudioAdmin: 'dev:studio-2:admin-9:admins',
 };
 
+// biome-ignore lint/suspicious/noExplicitAny: tests read response bodies by path; the assertions check them.
 export interface CallResult<T = any> {
   status: number;
   body: T;
