@@ -4,21 +4,18 @@
  * per test file).
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
-import { S3BlobStore } from '#lib/adapters/aws/blobs';
 import { awsClients } from '#lib/adapters/aws/clients';
-import { EventBridgePublisher } from '#lib/adapters/aws/events';
-import { AwsScheduler } from '#lib/adapters/aws/scheduler';
-import { AwsSecretStore } from '#lib/adapters/aws/secrets';
 import { LocalBlobStore } from '#lib/adapters/local/blobs';
 import { InProcessEventBus } from '#lib/adapters/local/events';
 import { InProcessScheduler } from '#lib/adapters/local/scheduler';
 import { LocalSecretStore } from '#lib/adapters/local/secrets';
-import { type SmtpOptions, sesTransport, smtpTransport } from '#lib/adapters/mail';
+import type { SmtpOptions } from '#lib/adapters/mail';
 import { type Config, loadConfig } from '#lib/config';
 import { makeRepositories, type Repositories } from '#lib/data/repositories';
 import { Table } from '#lib/data/table';
 import { createLogger } from '#lib/logger';
 import type { BlobStore, EventPublisher, MailTransport, Scheduler, SecretStore } from '#lib/ports/index';
+import { lazyPort, lazyTransport } from './lazy.ts';
 
 export interface Deps {
   config: Config;
@@ -40,35 +37,57 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
   const aws = awsClients(config);
   const local = config.adapters === 'local';
   const repos = overrides.repos ?? makeRepositories(new Table(aws.dynamo(), config.tableName));
-  let sesInstance: MailTransport | undefined;
-  return {
-    config,
-    repos,
-    secrets:
-      overrides.secrets ??
-      (local
-        ? new LocalSecretStore(config.secretDir, config.secretPrefix)
-        : new AwsSecretStore(aws.secrets(), config.secretPrefix)),
-    blobs:
-      overrides.blobs ??
-      (local || !config.blobBucket
-        ? new LocalBlobStore(config.blobDir)
-        : new S3BlobStore(aws.s3(), config.blobBucket)),
-    scheduler:
-      overrides.scheduler ??
-      (local
-        ? new InProcessScheduler()
-        : new AwsScheduler(aws.scheduler(), {
+  // AWS adapters (and nodemailer) are imported on first use: see lib/app/lazy.ts.
+  const secrets = (): SecretStore =>
+    local
+      ? new LocalSecretStore(config.secretDir, config.secretPrefix)
+      : lazyPort(async () => {
+          const { AwsSecretStore } = await import('#lib/adapters/aws/secrets');
+          return new AwsSecretStore(await aws.secrets(), config.secretPrefix);
+        });
+  const blobs = (): BlobStore =>
+    local || !config.blobBucket
+      ? new LocalBlobStore(config.blobDir)
+      : lazyPort(async () => {
+          const { S3BlobStore } = await import('#lib/adapters/aws/blobs');
+          return new S3BlobStore(await aws.s3(), config.blobBucket ?? '');
+        });
+  const scheduler = (): Scheduler =>
+    local
+      ? new InProcessScheduler()
+      : lazyPort(async () => {
+          const { AwsScheduler } = await import('#lib/adapters/aws/scheduler');
+          return new AwsScheduler(await aws.scheduler(), {
             group: config.scheduleGroup,
             targetArn: config.pollerArn ?? '',
             roleArn: config.schedulerRoleArn ?? '',
             deadLetterArn: process.env.SCHEDULE_DLQ_ARN || undefined,
-          })),
-    events:
-      overrides.events ??
-      (local ? new InProcessEventBus() : new EventBridgePublisher(aws.events(), config.eventBusName)),
-    ses: overrides.ses ?? (() => (sesInstance ??= sesTransport(aws.ses(), config.sesConfigurationSet))),
-    smtp: overrides.smtp ?? smtpTransport,
+          });
+        });
+  const events = (): EventPublisher =>
+    local
+      ? new InProcessEventBus()
+      : lazyPort(async () => {
+          const { EventBridgePublisher } = await import('#lib/adapters/aws/events');
+          return new EventBridgePublisher(await aws.events(), config.eventBusName);
+        });
+  let sesInstance: MailTransport | undefined;
+  const ses = () =>
+    (sesInstance ??= lazyTransport('ses', async () => {
+      const { sesTransport } = await import('#lib/adapters/mail');
+      return sesTransport(await aws.ses(), config.sesConfigurationSet);
+    }));
+  const smtp = (options: SmtpOptions) =>
+    lazyTransport('smtp', async () => (await import('#lib/adapters/mail')).smtpTransport(options));
+  return {
+    config,
+    repos,
+    secrets: overrides.secrets ?? secrets(),
+    blobs: overrides.blobs ?? blobs(),
+    scheduler: overrides.scheduler ?? scheduler(),
+    events: overrides.events ?? events(),
+    ses: overrides.ses ?? ses,
+    smtp: overrides.smtp ?? smtp,
     logger: overrides.logger ?? createLogger(process.env.POWERTOOLS_SERVICE_NAME ?? 'studio-mail'),
     now: overrides.now ?? (() => new Date()),
     healthChecks: overrides.healthChecks ?? {},

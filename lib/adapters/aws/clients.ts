@@ -1,13 +1,9 @@
 /**
  * AWS SDK clients, created once per process (Lambda container) on first use, with the
- * endpoints from Config so DynamoDB Local and the local SES work the same way.
+ * endpoints from Config so DynamoDB Local and the local SES work the same way. Only DynamoDB,
+ * which every request needs, is imported up front; the others load when first asked for.
  */
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
-import { EventBridgeClient } from '@aws-sdk/client-eventbridge';
-import { S3Client } from '@aws-sdk/client-s3';
-import { SchedulerClient } from '@aws-sdk/client-scheduler';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { SESv2Client } from '@aws-sdk/client-sesv2';
 import type { Config } from '#lib/config';
 
 const cache = new Map<string, unknown>();
@@ -34,17 +30,31 @@ export const awsClients = (config: Config) => ({
         }),
     ),
   ses: () =>
+    once(`ses:${config.sesEndpoint ?? ''}`, async () => {
+      const { SESv2Client } = await import('@aws-sdk/client-sesv2');
+      return new SESv2Client({
+        region: config.region,
+        endpoint: config.sesEndpoint,
+        ...localCredentials(config.sesEndpoint),
+      });
+    }),
+  s3: () =>
+    once('s3', async () => new (await import('@aws-sdk/client-s3')).S3Client({ region: config.region })),
+  secrets: () =>
     once(
-      `ses:${config.sesEndpoint ?? ''}`,
-      () =>
-        new SESv2Client({
-          region: config.region,
-          endpoint: config.sesEndpoint,
-          ...localCredentials(config.sesEndpoint),
-        }),
+      'secrets',
+      async () =>
+        new (await import('@aws-sdk/client-secrets-manager')).SecretsManagerClient({ region: config.region }),
     ),
-  s3: () => once('s3', () => new S3Client({ region: config.region })),
-  secrets: () => once('secrets', () => new SecretsManagerClient({ region: config.region })),
-  scheduler: () => once('scheduler', () => new SchedulerClient({ region: config.region })),
-  events: () => once('events', () => new EventBridgeClient({ region: config.region })),
+  scheduler: () =>
+    once(
+      'scheduler',
+      async () => new (await import('@aws-sdk/client-scheduler')).SchedulerClient({ region: config.region }),
+    ),
+  events: () =>
+    once(
+      'events',
+      async () =>
+        new (await import('@aws-sdk/client-eventbridge')).EventBridgeClient({ region: config.region }),
+    ),
 });
