@@ -3,7 +3,7 @@
  * (with a secret reference). Shared by company and user email settings.
  */
 import type { TransportRecord } from '#lib/domain/model';
-import { GMAIL_SMTP } from '#lib/domain/settings';
+import { expandTransport } from '#lib/domain/settings';
 import type { TransportInput, TransportView } from './schemas.ts';
 import type { Issues } from './validation.ts';
 
@@ -64,26 +64,12 @@ export function transportRecordFrom(input: TransportInput, passwordRef: string |
 
 /** The transport without its secret reference; Gmail's fixed server settings are spelled out. */
 export function transportView(t: TransportRecord, sendingAddress: string | undefined): TransportView {
-  switch (t.method) {
-    case 'ses':
-      return { method: 'ses' };
-    case 'gmail':
-      return {
-        method: 'gmail',
-        server: GMAIL_SMTP.server,
-        port: GMAIL_SMTP.port,
-        security: 'starttls',
-        logonName: sendingAddress,
-        passwordSet: Boolean(t.passwordRef),
-      };
-    case 'smtp':
-      return {
-        method: 'smtp',
-        server: t.server,
-        port: t.port,
-        security: t.security,
-        logonName: t.logonName,
-        passwordSet: Boolean(t.passwordRef),
-      };
-  }
+  const expanded = expandTransport(t, sendingAddress ?? '');
+  if (expanded.method === 'ses') return { method: 'ses' };
+  const { passwordRef, ...connection } = expanded;
+  return {
+    ...connection,
+    logonName: expanded.method === 'gmail' ? sendingAddress : connection.logonName,
+    passwordSet: Boolean(passwordRef),
+  } as TransportView;
 }
