@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { Pop3Client } from '#lib/pop3/client';
 import { startDovecot, uniqueUser } from '#test/support/dovecot';
-import { rawMail } from '#test/support/mail';
+import { bigAttachmentMail, rawMail } from '#test/support/mail';
 import { report } from './report.ts';
 
 const run = promisify(execFile);
@@ -85,7 +85,7 @@ export async function main() {
     // Peak RSS: a fresh process importing a 25 MB attachment vs the same process idle.
     const bigUser = uniqueUser('bench-big');
     await dovecot.addUser(bigUser, password);
-    await dovecot.deliver(bigUser, bigMessage());
+    await dovecot.deliver(bigUser, bigAttachmentMail(25).raw);
     const idle = await child('idle', bigUser);
     const big = await child('import', bigUser);
 
@@ -118,24 +118,4 @@ export async function main() {
 
 function round(n: number) {
   return Math.round(n * 100) / 100;
-}
-
-function bigMessage(): Buffer {
-  const payload = Buffer.alloc(25 * 1024 * 1024);
-  for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const body = [
-    '--b1',
-    'Content-Type: text/plain; charset=utf-8',
-    '',
-    'Photos attached.',
-    '--b1',
-    'Content-Type: application/octet-stream; name="shoot.raw"',
-    'Content-Disposition: attachment; filename="shoot.raw"',
-    'Content-Transfer-Encoding: base64',
-    '',
-    payload.toString('base64').replace(/.{76}/g, '$&\r\n'),
-    '--b1--',
-    '',
-  ].join('\r\n');
-  return rawMail({ subject: 'big', contentType: 'multipart/mixed; boundary="b1"', body });
 }

@@ -4,7 +4,7 @@ import { openBox } from '#lib/inbox/connect';
 import { pollBox } from '#lib/inbox/poll';
 import type { Pop3Client } from '#lib/pop3/client';
 import type { BlobStore } from '#lib/ports/index';
-import { rawMail } from '#test/support/mail';
+import { bigAttachmentMail, rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
 
 const { ctx, ports, makeBox, poll } = inboxFixture();
@@ -24,25 +24,9 @@ const subjectsOf = async (boxId: string) => (await messagesOf(boxId)).map((m) =>
 
 /** Delivers a message with a 25 MB attachment; returns the attachment's sha256. Keeps no copy. */
 async function deliver25MbAttachment(deliver: (raw: Buffer) => Promise<unknown>): Promise<string> {
-  const payload = Buffer.alloc(25 * 1024 * 1024);
-  for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE((i * 2654435761) >>> 0, i);
-  const b64 = payload.toString('base64').replace(/.{76}/g, '$&\r\n');
-  const body = [
-    '--b1',
-    'Content-Type: text/plain; charset=utf-8',
-    '',
-    'Photos attached.',
-    '--b1',
-    'Content-Type: application/octet-stream; name="shoot.raw"',
-    'Content-Disposition: attachment; filename="shoot.raw"',
-    'Content-Transfer-Encoding: base64',
-    '',
-    b64,
-    '--b1--',
-    '',
-  ].join('\r\n');
-  await deliver(rawMail({ subject: 'big', contentType: 'multipart/mixed; boundary="b1"', body }));
-  return createHash('sha256').update(payload).digest('hex');
+  const { raw, sha256 } = bigAttachmentMail(25);
+  await deliver(raw);
+  return sha256;
 }
 
 describe('an import that must lose nothing and duplicate nothing', () => {

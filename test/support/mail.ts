@@ -1,3 +1,5 @@
+import { createHash } from 'node:crypto';
+
 /** Builds raw RFC 5322 messages (CRLF line ends) for tests, byte for byte as given. */
 export interface MailSpec {
   from?: string;
@@ -35,4 +37,29 @@ export function rawMail(spec: MailSpec = {}): Buffer {
     ? spec.body
     : Buffer.from(`${spec.body ?? 'Hi, can we book a session?'}\r\n`, 'utf8');
   return Buffer.concat([head, body]);
+}
+
+/** A message carrying a `mb` MB attachment of non-repeating bytes, and the attachment's sha256. */
+export function bigAttachmentMail(mb = 25): { raw: Buffer; sha256: string; size: number } {
+  const payload = Buffer.alloc(mb * 1024 * 1024);
+  for (let i = 0; i < payload.length; i += 4) payload.writeUInt32LE((i * 2654435761) >>> 0, i);
+  const body = [
+    '--b1',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    'Photos attached.',
+    '--b1',
+    'Content-Type: application/octet-stream; name="shoot.raw"',
+    'Content-Disposition: attachment; filename="shoot.raw"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    payload.toString('base64').replace(/.{76}/g, '$&\r\n'),
+    '--b1--',
+    '',
+  ].join('\r\n');
+  return {
+    raw: rawMail({ subject: 'big', contentType: 'multipart/mixed; boundary="b1"', body }),
+    sha256: createHash('sha256').update(payload).digest('hex'),
+    size: payload.length,
+  };
 }
