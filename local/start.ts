@@ -17,6 +17,7 @@ import { loadConfig } from '#lib/config';
 import { ensureTable, startDynamoLocal } from './dynamodb.ts';
 import { compileRoutes, type LambdaHandler, lambdaContext, match, send, toEvent } from './http.ts';
 import { portOr } from './ports.ts';
+import { type Invoke, pollTarget, restoreSchedules, subscribeNotify } from './schedules.ts';
 import { startSesLocal } from './ses.ts';
 
 const home = resolve(process.env.STUDIO_MAIL_HOME ?? '.local');
@@ -68,31 +69,14 @@ const functions: Record<string, { handler: LambdaHandler }> = {
   // Also takes scheduled events, so its type is wider than an API handler's.
   'inbox-poll': (await import('#functions/inbox-poll/handler')) as unknown as { handler: LambdaHandler },
 };
-const notify = (await import('#functions/notify/handler')) as {
-  handler: (e: unknown, c: unknown) => Promise<unknown>;
-};
+const notify = (await import('#functions/notify/handler')) as { handler: Invoke };
 const routes = compileRoutes({ settings: settingsRoutes, send: sendRoutes, 'inbox-poll': inboxPollRoutes });
 
-scheduler.start(async (input) => {
-  const poller = functions['inbox-poll']?.handler as unknown as (e: unknown, c: unknown) => Promise<unknown>;
-  return poller(input, lambdaContext('inbox-poll', 300_000));
-});
-bus.subscribe('studio-mail.inbox-poll', ['Inbox Poll Succeeded', 'Inbox Poll Failed'], (event) =>
-  notify.handler(
-    {
-      version: '0',
-      id: crypto.randomUUID(),
-      source: event.source,
-      'detail-type': event.detailType,
-      detail: event.detail,
-      time: new Date().toISOString(),
-      region: config.region,
-      account: '000000000000',
-      resources: [],
-    },
-    lambdaContext('notify', 30_000),
-  ),
-);
+// As in AWS: each schedule's input (scheduled time substituted) invokes inbox-poll as a ScheduledPoll,
+// and the rule hands every poll outcome to notify as an EventBridge event.
+const restored = await restoreSchedules(d, scheduler);
+scheduler.start(pollTarget(functions['inbox-poll']?.handler as unknown as Invoke));
+subscribeNotify(bus, notify.handler, config.region);
 
 const server = createServer(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
@@ -130,7 +114,9 @@ log(`API            ${api}   (GET ${api}/health)`);
 log(`OpenAPI        ${api}/openapi.json`);
 log(`DynamoDB Local ${dynamo.endpoint}   (table ${config.tableName})`);
 log(`Local SES      ${ses.endpoint}   (viewer: open it in a browser; sent mail as JSON: ${ses.storeUrl})`);
-log('Scheduler and event bus run in this process; Ctrl-C stops everything.');
+log(
+  `Scheduler and event bus run in this process (${restored} box schedule(s) restored; notifications go to the local SES); Ctrl-C stops everything.`,
+);
 log('Sample (a dev token stands in for the JWT: dev:STUDIO:USER:GROUPS):');
 console.log(`  curl -s ${api}/health`);
 console.log(`  curl -s -H 'Authorization: Bearer dev:studio-1:admin-1:admins' ${api}/settings/company/email`);

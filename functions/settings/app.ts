@@ -44,6 +44,7 @@ export function settingsRouteTable(d: Deps, options: SettingsOptions = {}): Rout
   const ctx: SettingsContext = {
     repos: d.repos,
     secrets: d.secrets,
+    scheduler: d.scheduler,
     log: d.logger,
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
   };

@@ -5,8 +5,8 @@
  * window to the minute, in the box's time zone, so 08:30–17:15 every 20 minutes means 08:30,
  * 08:50, …, 17:10 on the chosen days, across daylight-saving changes. Pure.
  */
-import { wallClock } from './cron.ts';
-import type { BoxSchedule, Weekday } from './model.ts';
+import { isValidTimeZone, wallClock } from './cron.ts';
+import { type BoxSchedule, type Weekday, weekday } from './model.ts';
 
 export const WEEKDAYS: Weekday[] = ['SUN', 'MON', 'TUE', 'WED', 'THU', 'FRI', 'SAT'];
 
@@ -105,4 +105,62 @@ export function scheduleName(studioId: string, boxId: string, description: strin
     .replace(/^-+|-+$/g, '')
     .slice(0, 24);
   return `inbox-${slug || 'box'}-${studioId}-${boxId}`.replace(/[^0-9a-zA-Z_.-]/g, '-').slice(0, 64);
+}
+
+const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;
+
+/**
+ * Reads a window from a schedule's input as an admin may have edited it in the console; undefined
+ * when it is missing or not a window (wrong types, an unknown zone, no days).
+ */
+export function parseWindow(value: unknown): ScheduleWindow | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const w = value as Record<string, unknown>;
+  const days = Array.isArray(w.weekdays) ? w.weekdays : [];
+  if (
+    typeof w.startTime !== 'string' ||
+    !HHMM.test(w.startTime) ||
+    typeof w.endTime !== 'string' ||
+    !HHMM.test(w.endTime) ||
+    typeof w.intervalMinutes !== 'number' ||
+    !Number.isInteger(w.intervalMinutes) ||
+    w.intervalMinutes < 1 ||
+    w.intervalMinutes > 1440 ||
+    days.length === 0 ||
+    !days.every((d) => weekday.safeParse(d).success) ||
+    typeof w.timeZone !== 'string' ||
+    !isValidTimeZone(w.timeZone)
+  )
+    return undefined;
+  return {
+    startTime: w.startTime,
+    endTime: w.endTime,
+    intervalMinutes: w.intervalMinutes,
+    weekdays: days as Weekday[],
+    timeZone: w.timeZone,
+  };
+}
+
+export type ScheduledRunCheck =
+  | { due: true; at: Date; window?: ScheduleWindow }
+  | { due: false; reason: string };
+
+/**
+ * Whether a scheduled invocation should poll. The window comes from the invocation's input (so an
+ * admin's console edit is honoured), else from the stored settings; the time is Scheduler's
+ * scheduled time (the minute it was meant for, not when a slow invocation arrived), else `now`.
+ * A box whose stored schedule is disabled never polls on a schedule.
+ */
+export function scheduledRunCheck(
+  input: { window?: unknown; scheduledTime?: unknown },
+  stored: BoxSchedule | undefined,
+  now: Date,
+): ScheduledRunCheck {
+  if (stored && !stored.enabled) return { due: false, reason: 'The box schedule is disabled.' };
+  const scheduled = typeof input.scheduledTime === 'string' ? new Date(input.scheduledTime) : undefined;
+  const at = scheduled && !Number.isNaN(scheduled.getTime()) ? scheduled : now;
+  const window = parseWindow(input.window) ?? (stored ? windowOf(stored) : undefined);
+  if (window && !isDue(window, at))
+    return { due: false, reason: `Outside the schedule window at ${at.toISOString()}.` };
+  return { due: true, at, window };
 }

@@ -21,7 +21,7 @@ import {
   referencedIds,
 } from '#lib/domain/inbound';
 import type { EmailBox, Message, Run, RunCounts } from '#lib/domain/model';
-import { isDue, type ScheduleWindow } from '#lib/domain/schedule';
+import { type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
 import type { Pop3Client } from '#lib/pop3/client';
 import { describeFailure, type Failure } from './failures.ts';
 import { type ParsedMessage, parseStored, UnparseableMessageError } from './parse.ts';
@@ -94,13 +94,9 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
   if (!box) return { status: 'skipped', reason: `The email box "${boxId}" no longer exists.` };
 
   if (request.trigger === 'schedule') {
-    const window = request.window;
-    const at = request.scheduledTime ? new Date(request.scheduledTime) : d.now();
-    if (box.schedule && !box.schedule.enabled)
-      return { status: 'skipped', reason: 'The box schedule is disabled.' };
-    if (window && !isDue(window, at)) {
-      return { status: 'skipped', reason: `Outside the schedule window at ${at.toISOString()}.` };
-    }
+    // The input's window (a console edit wins), else the stored one; at Scheduler's scheduled minute.
+    const check = scheduledRunCheck(request, box.schedule, d.now());
+    if (!check.due) return { status: 'skipped', reason: check.reason };
   }
   if (box.connection.type !== 'pop3') {
     return {

@@ -29,7 +29,8 @@ export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPo
     boxDescription: box?.description ?? request.boxId,
     runId: outcome.run.id,
     trigger: request.trigger,
-    status: outcome.run.status === 'failed' ? 'failed' : outcome.run.status === 'partial' ? 'partial' : 'succeeded',
+    status:
+      outcome.run.status === 'failed' ? 'failed' : outcome.run.status === 'partial' ? 'partial' : 'succeeded',
     counts: outcome.run.counts,
     // A run that quarantined thousands of messages must still fit in one event.
     errors: outcome.run.errors.slice(0, MAX_EVENT_ERRORS),

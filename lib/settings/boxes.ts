@@ -1,15 +1,20 @@
 /**
  * Email boxes: where incoming mail is collected, and what happens to it (department, user, task,
- * auto-reply). Saving a POP3 box logs in to its server first unless told not to; the password goes
- * to the secret store, the box keeps the reference.
+ * auto-reply), and when it is polled (its schedule). Saving a POP3 box logs in to its server first
+ * unless told not to; the password goes to the secret store, the box keeps the reference; the
+ * schedule goes to EventBridge Scheduler before the record is written, and is put back if the
+ * record cannot be (lib/schedules/sync.ts).
  */
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Stored } from '#lib/data/repositories';
 import { ConflictError, ValidationError } from '#lib/domain/errors';
 import type { EmailBox } from '#lib/domain/model';
+import { nameOf, planScheduleOps } from '#lib/schedules/definition';
+import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
 import type { SettingsContext } from './context.ts';
 import { ConnectionFailedError } from './errors.ts';
+import { checkSchedule, resolveSchedule } from './schedules.ts';
 import type { BoxInput, BoxView, ConnectionTestView, verificationView } from './schemas.ts';
 import { retireSecret, saveWithSecret, secretName } from './secrets.ts';
 import { checkRefs } from './usage.ts';
@@ -36,8 +41,9 @@ async function checkBox(
   input: BoxInput,
   isCreate: boolean,
 ): Promise<BoxRecord> {
-  const { id: _id, version: _version, connection: c, ...fields } = input;
+  const { id: _id, version: _version, connection: c, schedule, ...fields } = input;
   const issues = new Issues();
+  checkSchedule(issues, schedule);
   if (fields.autoCreateTask) {
     if (!fields.taskTypeId)
       issues.add('taskTypeId', 'is required when autoCreateTask is on: choose the type of task to create.');
@@ -145,23 +151,29 @@ export async function createBox(
   if (await ctx.repos.emailBoxes.get(sid, id))
     throw new ConflictError(`An email box with id "${id}" already exists.`);
   const password = input.connection.password as string;
+  const schedule = await resolveSchedule(ctx, sid, input.schedule, undefined);
   // Verify before writing anything: a failed login leaves no secret and no box behind.
   const verification = await verify(ctx, id, record, password, options.verify);
-  const saved = await saveWithSecret(
-    ctx.secrets,
-    ctx.log,
-    {
-      password,
-      wantsSecret: true,
-      name: () => secretName(sid, 'boxes', id, record.connection.type),
-      tags: { studioId: sid, credential: 'email-box', boxId: id },
-    },
-    (ref) =>
-      ctx.repos.emailBoxes.create(sid, id, {
-        ...record,
-        id,
-        connection: { ...record.connection, passwordRef: ref as string },
-      }),
+  const ops = planScheduleOps({ studioId: sid, after: { id, description: record.description, schedule } });
+  // Schedule first, then secret and record; a failed record write takes both back.
+  const saved = await withScheduleOps(ctx.scheduler, ctx.log, ops, () =>
+    saveWithSecret(
+      ctx.secrets,
+      ctx.log,
+      {
+        password,
+        wantsSecret: true,
+        name: () => secretName(sid, 'boxes', id, record.connection.type),
+        tags: { studioId: sid, credential: 'email-box', boxId: id },
+      },
+      (ref) =>
+        ctx.repos.emailBoxes.create(sid, id, {
+          ...record,
+          id,
+          schedule,
+          connection: { ...record.connection, passwordRef: ref as string },
+        }),
+    ),
   );
   return boxView(saved, verification);
 }
@@ -171,12 +183,32 @@ export async function replaceBox(
   sid: string,
   id: string,
   input: BoxInput,
-  options: { verify: boolean },
+  options: { verify: boolean; syncSchedule?: boolean },
 ): Promise<BoxView> {
   if (input.id !== undefined && input.id !== id)
     throw ValidationError.field('id', `must match the id in the path ("${id}"); a box's id cannot change.`);
   const current = await ctx.repos.emailBoxes.require(sid, id);
   const record = await checkBox(ctx, sid, input, false);
+  const version = input.version ?? current.version;
+  // Refused before anything is written, so a stale save does not touch the schedule either.
+  if (version !== current.version)
+    throw new ConflictError(
+      `The email box "${id}" was changed by someone else (version ${current.version}, you sent ${version}); reload and try again.`,
+    );
+  const schedule = await resolveSchedule(ctx, sid, input.schedule, current.schedule);
+  const after = { id, description: record.description, schedule };
+  // A rename with unchanged settings moves the deployed schedule, console edits and all.
+  const deployedBefore =
+    current.schedule && schedule && nameOf(sid, current) !== nameOf(sid, after)
+      ? await readDeployed(ctx.scheduler, nameOf(sid, current))
+      : undefined;
+  const ops = planScheduleOps({
+    studioId: sid,
+    before: current,
+    after,
+    force: options.syncSchedule,
+    deployedBefore,
+  });
   const currentRef = current.connection.passwordRef;
   const newPassword = input.connection.password;
   const verification = await verify(
@@ -186,35 +218,35 @@ export async function replaceBox(
     newPassword ?? (options.verify ? await ctx.secrets.get(currentRef) : ''),
     options.verify,
   );
-  const saved = await saveWithSecret(
-    ctx.secrets,
-    ctx.log,
-    {
-      currentRef,
-      password: newPassword,
-      wantsSecret: true,
-      name: () => secretName(sid, 'boxes', id, record.connection.type),
-    },
-    (ref) =>
-      ctx.repos.emailBoxes.replace(
-        sid,
-        id,
-        // The schedule belongs to the schedule routes; a box save keeps it as it is.
-        {
-          ...record,
+  const saved = await withScheduleOps(ctx.scheduler, ctx.log, ops, () =>
+    saveWithSecret(
+      ctx.secrets,
+      ctx.log,
+      {
+        currentRef,
+        password: newPassword,
+        wantsSecret: true,
+        name: () => secretName(sid, 'boxes', id, record.connection.type),
+      },
+      (ref) =>
+        ctx.repos.emailBoxes.replace(
+          sid,
           id,
-          schedule: current.schedule,
-          connection: { ...record.connection, passwordRef: ref as string },
-        },
-        input.version ?? current.version,
-      ),
+          { ...record, id, schedule, connection: { ...record.connection, passwordRef: ref as string } },
+          version,
+        ),
+    ),
   );
   return boxView(saved, verification);
 }
 
-/** Deletes the box, then schedules its password for deletion. */
+/** Deletes the box's schedule, then the box (the schedule comes back if that fails), then its password. */
 export async function deleteBox(ctx: SettingsContext, sid: string, id: string): Promise<void> {
-  const removed = await ctx.repos.emailBoxes.delete(sid, id);
+  const current = await ctx.repos.emailBoxes.require(sid, id);
+  const ops = planScheduleOps({ studioId: sid, before: current });
+  const removed = await withScheduleOps(ctx.scheduler, ctx.log, ops, () =>
+    ctx.repos.emailBoxes.delete(sid, id),
+  );
   await retireSecret(ctx.secrets, ctx.log, removed.connection.passwordRef);
 }
 

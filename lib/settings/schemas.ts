@@ -9,6 +9,7 @@ import { GMAIL_SMTP } from '#lib/domain/settings';
 import {
   clientId,
   emailAddress,
+  hhmm,
   hostName,
   isoDate,
   name,
@@ -17,6 +18,7 @@ import {
   refId,
   smtpPort,
   timeZone,
+  unlessMissing,
   version,
 } from './validation.ts';
 
@@ -242,6 +244,44 @@ export const boxConnectionInput = z.strictObject({
 });
 export type BoxConnectionInput = z.infer<typeof boxConnectionInput>;
 
+const INTERVAL_MESSAGE =
+  'must be a whole number of minutes from 1 to 1440 (1440 = once a day, at the start time).';
+
+/** The seed's Email Inbox Processor settings for one box. */
+export const scheduleInput = z
+  .strictObject({
+    enabled: z.boolean().default(true).describe('false keeps the settings with the schedule DISABLED.'),
+    startTime: hhmm.describe('First run, local time HH:MM.'),
+    endTime: hhmm.describe(
+      'Last possible run, local time HH:MM. Before startTime means the window runs past midnight (22:00–02:00); equal to startTime is refused.',
+    ),
+    intervalMinutes: z
+      .int({ error: unlessMissing(INTERVAL_MESSAGE) })
+      .min(1, { error: INTERVAL_MESSAGE })
+      .max(1440, { error: INTERVAL_MESSAGE })
+      .describe('How often, counted from startTime.'),
+    weekdays: z
+      .array(m.weekday)
+      .min(1, { error: 'must list at least one day, e.g. ["MON", "WED", "FRI"].' })
+      .describe('Days on which the window opens.'),
+    timeZone: timeZone
+      .optional()
+      .describe(
+        "IANA zone of the times. Default: the company's time zone (company email settings), else UTC.",
+      ),
+    notifyEmail: emailAddress
+      .optional()
+      .describe('Who is told about failures (and, with every-run, successes).'),
+    notifyOn: z
+      .enum(['failures', 'every-run'])
+      .default('failures')
+      .describe(
+        'failures: a failure, a reminder while it lasts, and "works again"; every-run: also a summary of each scheduled run.',
+      ),
+  })
+  .describe('When the inbox processor polls this box, and whom it tells.');
+export type ScheduleInput = z.infer<typeof scheduleInput>;
+
 export const boxInput = withIds({
   description: name(),
   departmentId: refId.optional(),
@@ -258,6 +298,10 @@ export const boxInput = withIds({
   excludeBefore: isoDate.optional(),
   leaveOnServer: z.boolean().default(true),
   connection: boxConnectionInput,
+  schedule: scheduleInput
+    .nullable()
+    .optional()
+    .describe('Leave out on PUT to keep the stored schedule; null removes it (and its Scheduler schedule).'),
 });
 export type BoxInput = z.infer<typeof boxInput>;
 requestSchemas.add(boxInput, { id: 'EmailBoxInput' });
@@ -294,6 +338,40 @@ export const connectionTestView = z.object({
 });
 export type ConnectionTestView = z.infer<typeof connectionTestView>;
 responseSchemas.add(connectionTestView, { id: 'ConnectionTestResult' });
+
+const windowView = z.object({
+  startTime: z.string(),
+  endTime: z.string(),
+  intervalMinutes: z.int(),
+  weekdays: z.array(z.string()),
+  timeZone: z.string(),
+});
+
+export const scheduleView = z.object({
+  stored: m.boxSchedule
+    .extend({ name: z.string(), expression: z.string() })
+    .nullable()
+    .describe('The schedule settings of the box, with the Scheduler name and expression they deploy as.'),
+  deployed: z
+    .object({
+      name: z.string(),
+      enabled: z.boolean(),
+      expression: z.string(),
+      timeZone: z.string(),
+      description: z.string().optional(),
+      window: windowView.optional().describe('The window in the target input; the poller honours this one.'),
+      input: z.record(z.string(), z.unknown()),
+    })
+    .nullable()
+    .describe('What EventBridge Scheduler holds now (null: no schedule).'),
+  drift: z
+    .array(z.object({ field: z.string(), stored: z.unknown(), deployed: z.unknown() }))
+    .describe(
+      'Where the deployed schedule differs from the settings (an edit in the console). Empty when in step.',
+    ),
+});
+export type ScheduleView = z.infer<typeof scheduleView>;
+responseSchemas.add(scheduleView, { id: 'EmailBoxSchedule' });
 
 // ── read-only inbox data ────────────────────────────────────────────────────────────────────────
 

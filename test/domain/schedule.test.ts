@@ -120,6 +120,92 @@ describe('schedule windows', () => {
     expect(isDue(w, new Date('2026-11-02T12:30:00Z'))).toBe(false);
   });
 
+  it('runs an overnight window across the spring-forward night in London (29 March 2026)', () => {
+    // Prepare
+    const w: ScheduleWindow = {
+      startTime: '23:00',
+      endTime: '03:00',
+      intervalMinutes: 30,
+      weekdays: ['SAT'],
+      timeZone: 'Europe/London',
+    };
+    // Act
+    const all = runs(w, '2026-03-28T00:00:00Z', '2026-03-30T00:00:00Z');
+    // Assess: 01:00–01:59 does not exist that night; the window still ends at 03:00 local.
+    expect(scheduleExpression(w)).toBe('cron(0/30 0,1,2,3,23 ? * SUN,SAT *)');
+    expect(all).toEqual([
+      'Sat 23:00',
+      'Sat 23:30',
+      'Sun 00:00',
+      'Sun 00:30',
+      'Sun 02:00',
+      'Sun 02:30',
+      'Sun 03:00',
+    ]);
+  });
+
+  it('keeps an overnight window at local time after the fall-back change in London (25 October 2026)', () => {
+    // Prepare
+    const w: ScheduleWindow = {
+      startTime: '22:00',
+      endTime: '00:30',
+      intervalMinutes: 30,
+      weekdays: ['SAT', 'SUN'],
+      timeZone: 'Europe/London',
+    };
+    // Act
+    const all = runs(w, '2026-10-24T12:00:00Z', '2026-10-26T12:00:00Z');
+    // Assess: Saturday's window is in BST (21:00 UTC), Sunday's in GMT (22:00 UTC).
+    expect(all).toEqual([
+      'Sat 22:00',
+      'Sat 22:30',
+      'Sat 23:00',
+      'Sat 23:30',
+      'Sun 00:00',
+      'Sun 00:30',
+      'Sun 22:00',
+      'Sun 22:30',
+      'Sun 23:00',
+      'Sun 23:30',
+      'Mon 00:00',
+      'Mon 00:30',
+    ]);
+    expect(isDue(w, new Date('2026-10-24T21:00:00Z'))).toBe(true);
+    expect(isDue(w, new Date('2026-10-25T22:00:00Z'))).toBe(true);
+    expect(isDue(w, new Date('2026-10-25T21:00:00Z'))).toBe(false);
+  });
+
+  it('wraps an overnight window from Sunday into Monday', () => {
+    // Prepare
+    const w: ScheduleWindow = {
+      startTime: '22:00',
+      endTime: '02:00',
+      intervalMinutes: 120,
+      weekdays: ['SUN'],
+      timeZone: 'UTC',
+    };
+    // Act
+    const all = runs(w, '2026-06-14T00:00:00Z', '2026-06-16T00:00:00Z');
+    // Assess
+    expect(scheduleExpression(w)).toBe('cron(0 0,1,2,22,23 ? * SUN,MON *)');
+    expect(all).toEqual(['Sun 22:00', 'Mon 00:00', 'Mon 02:00']);
+  });
+
+  it('runs an interval that does not divide the hour on its own grid from the start time', () => {
+    // Prepare
+    const w: ScheduleWindow = {
+      startTime: '09:05',
+      endTime: '10:00',
+      intervalMinutes: 25,
+      weekdays: ['WED'],
+      timeZone: 'Asia/Kolkata',
+    };
+    // Act
+    const all = runs(w, '2026-06-16T00:00:00Z', '2026-06-18T00:00:00Z');
+    // Assess
+    expect(all).toEqual(['Wed 09:05', 'Wed 09:30', 'Wed 09:55']);
+  });
+
   it('refuses a time between runs and outside the window', () => {
     const w: ScheduleWindow = {
       startTime: '08:30',

@@ -204,7 +204,7 @@ describe('email box validation', () => {
     ['connection.password', box({}, { password: undefined }), /required for a new box/],
     ['connection.password', box({}, { password: '' }), /must not be empty/],
     ['connection.pasword', box({}, { pasword: 'x' }), /Did you mean "password"/],
-    ['schedule', box({ schedule: { enabled: true } }), /not a field here/],
+    ['schedule.startTime', box({ schedule: { enabled: true } }), /is required/],
   ])('names %s and says what to do', async (field, body, message) => {
     // Prepare
     const before = h.secretCount();
@@ -413,12 +413,17 @@ describe('POST /email-boxes/{id}/test', () => {
 });
 
 describe('GET /email-boxes/{id}/schedule', () => {
-  it('answers 501 until schedules arrive', async () => {
+  it('answers a box without a schedule with nothing stored, nothing deployed and no drift', async () => {
+    // Prepare
+    await h.call('POST', '/email-boxes?verify=false', {
+      body: box({ id: 'no-schedule', description: 'Plain' }),
+    });
     // Act
-    const res = await h.call('GET', '/email-boxes/sales/schedule');
+    const res = await h.call('GET', '/email-boxes/no-schedule/schedule');
     // Assess
-    expect(res.status).toBe(501);
-    expect(res.body.error.message).toMatch(/not available yet/);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ stored: null, deployed: null, drift: [] });
+    expect((await h.call('GET', '/email-boxes/nope/schedule')).status).toBe(404);
   });
 });
 

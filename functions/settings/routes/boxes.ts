@@ -1,8 +1,31 @@
+import { z } from 'zod';
+import type { ApiRequest } from '#lib/http/api';
 import { requireAdmin } from '#lib/http/api';
 import { boxView, createBox, deleteBox, replaceBox, testBox } from '#lib/settings/boxes';
 import { ConnectionFailedError } from '#lib/settings/errors';
-import { boxInput, boxView as boxViewSchema, connectionTestView, lists } from '#lib/settings/schemas';
+import type { QueryParam } from '#lib/settings/openapi';
+import { scheduleView } from '#lib/settings/schedules';
+import {
+  boxInput,
+  boxView as boxViewSchema,
+  connectionTestView,
+  lists,
+  scheduleView as scheduleViewSchema,
+} from '#lib/settings/schemas';
+import { validate } from '#lib/settings/validation';
 import { body, connectionFailed, noContent, ok, type RouteModule, verify, verifyQuery } from './common.ts';
+
+const syncParam = z
+  .enum(['true', 'false'], { error: 'must be true or false, e.g. ?syncSchedule=true.' })
+  .default('false');
+const syncScheduleQuery: QueryParam = {
+  name: 'syncSchedule',
+  description:
+    'Write the schedule to EventBridge Scheduler from these settings even when they did not change (default false). Use it to undo a console edit shown as drift.',
+  schema: syncParam,
+};
+const syncSchedule = (req: ApiRequest) =>
+  validate(z.object({ syncSchedule: syncParam }), req.query).syncSchedule === 'true';
 
 const tag = 'Email boxes';
 
@@ -25,12 +48,12 @@ export const boxRoutes: RouteModule = (ctx) => [
       access: 'admin',
       summary: 'Create an email box; logs in to its POP3 server first unless `?verify=false`.',
       description:
-        'A failed login answers 422 `connection_failed` naming the field to fix, and saves nothing. Exchange boxes are stored without a test (the connector comes later); `verification.note` says so.',
+        "A failed login answers 422 `connection_failed` naming the field to fix, and saves nothing. Exchange boxes are stored without a test (the connector comes later); `verification.note` says so. A `schedule` creates the box's EventBridge Scheduler schedule first; if Scheduler fails the answer is 502 `schedule_write_failed` and nothing is saved.",
       request: boxInput,
       response: boxViewSchema,
       status: 201,
       query: [verifyQuery],
-      errors: [422],
+      errors: [422, 502],
     },
     handle: async (req) => {
       requireAdmin(req.caller);
@@ -62,18 +85,21 @@ export const boxRoutes: RouteModule = (ctx) => [
       summary:
         'Replace an email box; logs in first (with the stored password when none is given) unless `?verify=false`.',
       description:
-        'Leave `connection.password` out to keep the stored one. The box schedule is kept as it is.',
+        'Leave `connection.password` out to keep the stored one, and `schedule` out to keep the stored schedule (null removes it). The Scheduler schedule is written only when its settings change (or the box is renamed, or `?syncSchedule=true`), so a save that leaves the schedule alone never overwrites an edit made in the console. 502 `schedule_write_failed` when Scheduler fails; nothing is saved.',
       request: boxInput,
       response: boxViewSchema,
-      query: [verifyQuery],
-      errors: [422],
+      query: [verifyQuery, syncScheduleQuery],
+      errors: [422, 502],
     },
     handle: async (req) => {
       requireAdmin(req.caller);
       const input = body(boxInput, req);
       try {
         return ok(
-          await replaceBox(ctx, req.caller.studioId, req.params.id ?? '', input, { verify: verify(req) }),
+          await replaceBox(ctx, req.caller.studioId, req.params.id ?? '', input, {
+            verify: verify(req),
+            syncSchedule: syncSchedule(req),
+          }),
         );
       } catch (error) {
         if (error instanceof ConnectionFailedError) return connectionFailed(error, req);
@@ -86,8 +112,9 @@ export const boxRoutes: RouteModule = (ctx) => [
       key: 'DELETE /email-boxes/{id}',
       tag,
       access: 'admin',
-      summary: 'Delete an email box and schedule its stored password for deletion.',
+      summary: 'Delete an email box and its poll schedule, and schedule its stored password for deletion.',
       status: 204,
+      errors: [502],
     },
     handle: async (req) => {
       requireAdmin(req.caller);
@@ -115,18 +142,16 @@ export const boxRoutes: RouteModule = (ctx) => [
       key: 'GET /email-boxes/{id}/schedule',
       tag,
       access: 'user',
-      summary: 'Not implemented yet: box schedules arrive in a later release.',
-      status: 501,
+      summary:
+        'The box schedule: the stored settings next to what EventBridge Scheduler holds, and their drift.',
+      description:
+        'An admin may edit a schedule in the AWS console (disable it, change its expression or the window in its input). The poller honours such an edit; this view shows it in `drift` instead of overwriting it. `PUT /email-boxes/{id}?syncSchedule=true` writes the stored settings back.',
+      response: scheduleViewSchema,
+      errors: [502],
     },
-    handle: async (req) => ({
-      status: 501,
-      body: {
-        error: {
-          code: 'not_implemented',
-          message: 'Email box schedules are not available yet.',
-          requestId: req.requestId,
-        },
-      },
-    }),
+    handle: async (req) => {
+      const box = await ctx.repos.emailBoxes.require(req.caller.studioId, req.params.id ?? '');
+      return ok(await scheduleView(ctx, req.caller.studioId, box));
+    },
   },
 ];

@@ -4,6 +4,27 @@ import type { ScheduleDefinition, Scheduler } from '#lib/ports/index';
 export type ScheduleTarget = (input: Record<string, unknown>, def: ScheduleDefinition) => Promise<unknown>;
 
 /**
+ * The target input as Scheduler delivers it: context attributes replaced in the JSON text, the
+ * scheduled time as the tick's minute in the form AWS uses (`2026-06-15T08:30:00Z`).
+ */
+export function substituteContext(
+  def: ScheduleDefinition,
+  at: Date,
+  executionId: string = crypto.randomUUID(),
+): Record<string, unknown> {
+  const minute = new Date(Math.floor(at.getTime() / 60_000) * 60_000).toISOString().replace('.000Z', 'Z');
+  const text = JSON.stringify(def.input)
+    .replaceAll('<aws.scheduler.scheduled-time>', minute)
+    .replaceAll(
+      '<aws.scheduler.schedule-arn>',
+      `arn:aws:scheduler:local:000000000000:schedule/local/${def.name}`,
+    )
+    .replaceAll('<aws.scheduler.execution-id>', executionId)
+    .replaceAll('<aws.scheduler.attempt-number>', '1');
+  return JSON.parse(text) as Record<string, unknown>;
+}
+
+/**
  * Local twin of EventBridge Scheduler: keeps definitions in memory and, once started, checks
  * them at the top of every minute and invokes the target for each one due, as Scheduler would.
  */
@@ -39,7 +60,7 @@ export class InProcessScheduler implements Scheduler {
     for (const def of this.defs.values()) {
       if (!def.enabled || !parseExpression(def.expression).matches(at, def.timeZone)) continue;
       due.push(def.name);
-      const p = target(structuredClone(def.input), def)
+      const p = target(substituteContext(def, at), structuredClone(def))
         .catch((error: unknown) => this.onError(error, def))
         .finally(() => this.inFlight.delete(p));
       this.inFlight.add(p);
@@ -62,8 +83,13 @@ export class InProcessScheduler implements Scheduler {
     loop();
   }
 
+  /** Waits until every invocation so far has finished (tests and shutdown). */
+  async drain(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.allSettled([...this.inFlight]);
+  }
+
   async stop(): Promise<void> {
     clearTimeout(this.timer);
-    await Promise.allSettled([...this.inFlight]);
+    await this.drain();
   }
 }
