@@ -27,14 +27,7 @@ export const pollOutcomeDetail = z.object({
   runId: z.string().min(1),
   trigger: z.enum(['schedule', 'manual']).default('schedule'),
   status: z.enum(['succeeded', 'partial', 'failed']),
-  counts: runCounts.default({
-    seen: 0,
-    imported: 0,
-    skipped: 0,
-    quarantined: 0,
-    tasks: 0,
-    autoReplies: 0,
-  }),
+  counts: runCounts.prefault({}),
   errors: z.array(z.object({ kind: z.string(), message: z.string() })).default([]),
   /** How many errors the run had; `errors` carries the first MAX_EVENT_ERRORS of them. */
   errorCount: z.number().int().optional(),

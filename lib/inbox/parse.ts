@@ -149,3 +149,21 @@ export async function parseStored(
     attachments: attachments.filter(Boolean),
   };
 }
+
+/** The message-record fields a parse yields; `fallbackDate` stands in for a missing Date. */
+export function parsedFields(parsed: ParsedMessage, fallbackDate: string) {
+  return {
+    messageId: parsed.messageId,
+    inReplyTo: parsed.inReplyTo,
+    references: parsed.references,
+    from: parsed.from,
+    to: parsed.to,
+    cc: parsed.cc,
+    subject: parsed.subject,
+    date: (parsed.date ?? new Date(fallbackDate)).toISOString(),
+    snippet: parsed.snippet,
+    textKey: parsed.textKey,
+    htmlKey: parsed.htmlKey,
+    attachments: parsed.attachments,
+  };
+}

@@ -20,11 +20,11 @@ import {
   matchThread,
   referencedIds,
 } from '#lib/domain/inbound';
-import type { EmailBox, Message, Run, RunCounts } from '#lib/domain/model';
+import { type EmailBox, type Message, type Run, type RunCounts, runCounts } from '#lib/domain/model';
 import { type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
 import type { Pop3Client } from '#lib/pop3/client';
 import { describeFailure, type Failure } from './failures.ts';
-import { type ParsedMessage, parseStored, UnparseableMessageError } from './parse.ts';
+import { type ParsedMessage, parsedFields, parseStored, UnparseableMessageError } from './parse.ts';
 
 export interface PollRequest {
   studioId: string;
@@ -65,14 +65,7 @@ export interface PollOutcome {
   failure?: Failure;
 }
 
-const emptyCounts = (): RunCounts => ({
-  seen: 0,
-  imported: 0,
-  skipped: 0,
-  quarantined: 0,
-  tasks: 0,
-  autoReplies: 0,
-});
+const emptyCounts = (): RunCounts => runCounts.parse({});
 
 /** A Transform that hashes what passes through and counts its bytes. */
 function hashing() {
@@ -326,19 +319,8 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void>
         boxId: box.id,
         clientId: built?.clientId,
         threadId: built?.threadId ?? id,
-        messageId: parsed.messageId,
-        inReplyTo: parsed.inReplyTo,
-        references: parsed.references,
-        from: parsed.from,
-        to: parsed.to,
-        cc: parsed.cc,
-        subject: parsed.subject,
-        date: (parsed.date ?? new Date(now)).toISOString(),
-        snippet: parsed.snippet,
+        ...parsedFields(parsed, now),
         rawKey: f.rawKey,
-        textKey: parsed.textKey,
-        htmlKey: parsed.htmlKey,
-        attachments: parsed.attachments,
         departmentId: box.departmentId,
         userId: box.userId,
         emailTypeId: box.emailTypeId,

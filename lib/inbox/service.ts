@@ -12,7 +12,7 @@ import {
   POLL_SUCCEEDED,
   type PollOutcomeDetail,
 } from './events.ts';
-import { parseStored, UnparseableMessageError } from './parse.ts';
+import { parsedFields, parseStored, UnparseableMessageError } from './parse.ts';
 import { type PollOutcome, type PollPorts, type PollRequest, pollBox } from './poll.ts';
 
 export { POLL_EVENT_SOURCE, POLL_FAILED, POLL_SUCCEEDED };
@@ -69,18 +69,7 @@ export async function reprocessMessage(d: Deps, sid: string, id: string): Promis
       status: 'imported',
       error: undefined,
       clientId: clients.length === 1 ? clients[0] : undefined,
-      messageId: parsed.messageId,
-      inReplyTo: parsed.inReplyTo,
-      references: parsed.references,
-      from: parsed.from,
-      to: parsed.to,
-      cc: parsed.cc,
-      subject: parsed.subject,
-      date: (parsed.date ?? new Date(message.date)).toISOString(),
-      snippet: parsed.snippet,
-      textKey: parsed.textKey,
-      htmlKey: parsed.htmlKey,
-      attachments: parsed.attachments,
+      ...parsedFields(parsed, message.date),
     };
     await d.repos.messages.reindex(sid, updated);
     return updated;
