@@ -7,6 +7,9 @@ import { readFileSync } from 'node:fs';
 import type { BoxConnection } from '#lib/domain/model';
 import { Pop3Client, type Pop3ClientOptions } from '#lib/pop3/client';
 
+/** How long the poller waits for a connection, and for any one answer after that. */
+export const POLL_LIMITS = { connectTimeoutMs: 15_000, timeoutMs: 60_000 };
+
 export function pop3Options(conn: BoxConnection, env: NodeJS.ProcessEnv = process.env): Pop3ClientOptions {
   return {
     host: conn.server,
@@ -14,8 +17,7 @@ export function pop3Options(conn: BoxConnection, env: NodeJS.ProcessEnv = proces
     tls: conn.ssl ? 'implicit' : 'none',
     rejectUnauthorized: env.POP3_TLS_INSECURE !== 'true',
     ca: env.POP3_CA_FILE ? readFileSync(env.POP3_CA_FILE) : undefined,
-    connectTimeoutMs: 15_000,
-    timeoutMs: 60_000,
+    ...POLL_LIMITS,
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { type Pop3ClientOptions, Pop3Error } from '#lib/pop3/client';
+import { diagnosePop3 } from '#lib/pop3/diagnose';
 
 export interface Pop3Target {
   server: string;
@@ -108,95 +109,8 @@ export interface Diagnosis {
   serverReply?: string;
 }
 
-const PORT_HINT = 'POP3 uses port 995 with SSL and 110 without';
-
-/** Which field to fix, and why, for a failed POP3 login. */
+/** Which field to fix, and why, for a failed POP3 login (lib/pop3/diagnose.ts), as one message. */
 export function diagnose(error: Pop3Error, target: Pop3Target, config: ConnectionTestConfig): Diagnosis {
-  const where = `${target.server}:${target.port}`;
-  const seconds = Math.round(config.connectTimeoutMs / 100) / 10;
-  const serverReply = error.serverText
-    ? `-ERR ${error.responseCode ? `[${error.responseCode}] ` : ''}${error.serverText}`
-    : undefined;
-  const d = (field: string, message: string): Diagnosis => ({
-    field,
-    message,
-    kind: error.kind,
-    ...(serverReply ? { serverReply } : {}),
-  });
-  switch (error.kind) {
-    case 'dns':
-      return d(
-        'connection.server',
-        `The mail server "${target.server}" was not found (no such host name). Check the spelling, e.g. pop.gmail.com.`,
-      );
-    case 'unreachable':
-      return d(
-        'connection.server',
-        `The mail server ${target.server} cannot be reached from here. Check the server name.`,
-      );
-    case 'refused':
-      return d(
-        'connection.port',
-        `${where} refused the connection: nothing accepts mail connections on port ${target.port}. Check the port and the SSL setting (${PORT_HINT}).`,
-      );
-    case 'timeout':
-      // Servers slow down log-ins after failed attempts (Dovecot: up to 15 s), often past our wait.
-      if (error.command === 'USER' || error.command === 'PASS')
-        return d(
-          'connection.password',
-          `The mail server did not answer the log-in within ${Math.round(config.timeoutMs / 100) / 10} s. Servers slow down log-ins after failed attempts: check the user name and password, wait a minute, and test again.`,
-        );
-      // Connected, but no greeting: a POP3S port waits silently for a TLS hello we never sent.
-      if (error.phase === 'greeting' && !target.ssl)
-        return d(
-          'connection.ssl',
-          `${where} accepted the connection but sent no POP3 greeting within ${seconds} s: this port probably expects SSL. Turn SSL on, or use the plain POP3 port (${PORT_HINT}).`,
-        );
-      return d(
-        'connection.port',
-        `${where} did not answer within ${seconds} s. Check the port and the SSL setting (${PORT_HINT}), and that the server accepts connections from outside.`,
-      );
-    case 'tls':
-      if (error.code === 'ERR_TLS_CERT_ALTNAME_INVALID')
-        return d(
-          'connection.server',
-          `The certificate of ${target.server} is for another name. Use the server name your provider gives (the one on its certificate).`,
-        );
-      if (error.code && /CERT|ISSUER|SIGNATURE/.test(error.code))
-        return d(
-          'connection.ssl',
-          `The SSL certificate of ${where} is not trusted (${error.code}). Check the server name and port with your provider.`,
-        );
-      if (error.command === 'STLS')
-        return d(
-          'connection.ssl',
-          `${where} refused to start SSL. Check the SSL setting and the port (${PORT_HINT}).`,
-        );
-      return d(
-        'connection.ssl',
-        `The SSL (TLS) handshake with ${where} failed: this port does not seem to speak SSL. Turn SSL off, or use the SSL port (${PORT_HINT}).`,
-      );
-    case 'auth':
-      return d(
-        error.command === 'USER' ? 'connection.userName' : 'connection.password',
-        `The mail server rejected the user name or password. Check both (the user name is often the full email address; Gmail needs an app password).`,
-      );
-    case 'protocol':
-      return d(
-        'connection.port',
-        `The server at ${where} does not speak POP3. Check the port and the SSL setting (${PORT_HINT}).`,
-      );
-    case 'closed':
-      return d(
-        error.phase === 'tls' ? 'connection.ssl' : 'connection.port',
-        `${where} closed the connection before the login finished. Check the port and the SSL setting (${PORT_HINT}).`,
-      );
-    case 'server':
-      return d(
-        'connection.server',
-        `The mail server refused the session for now${serverReply ? '' : ' without saying why'} (for example the mailbox is in use by another program). Try again in a minute.`,
-      );
-    default:
-      return d('connection.server', `The connection test to ${where} stopped: ${error.message}`);
-  }
+  const { field, kind, problem, advice, serverReply } = diagnosePop3(error, target, config);
+  return { field, message: `${problem} ${advice}`, kind, ...(serverReply ? { serverReply } : {}) };
 }

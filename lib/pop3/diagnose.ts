@@ -1,0 +1,137 @@
+/**
+ * What a POP3 failure means for the person who set up the box: the setting most likely at
+ * fault, what went wrong, and what to check — in words a studio owner can act on. Used by the
+ * connection test (settings API), the poll run record and the failure notification. The
+ * server's own reply is passed on; the password never is (Pop3Error never carries it).
+ */
+import type { Pop3Error, Pop3ErrorKind } from './errors.ts';
+
+export interface Pop3Target {
+  server: string;
+  port: number;
+  ssl: boolean;
+}
+
+export interface Pop3Limits {
+  connectTimeoutMs: number;
+  timeoutMs: number;
+}
+
+export interface Pop3Diagnosis {
+  /** The box setting to fix, e.g. `connection.port`. */
+  field: string;
+  kind: Pop3ErrorKind;
+  /** What went wrong, in a sentence. */
+  problem: string;
+  /** What to check or do. */
+  advice: string;
+  /** The server's own `-ERR` line, when it gave one. */
+  serverReply?: string;
+}
+
+const PORT_HINT = 'POP3 uses port 995 with SSL and 110 without';
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
+
+export function diagnosePop3(error: Pop3Error, target: Pop3Target, limits: Pop3Limits): Pop3Diagnosis {
+  const where = `${target.server}:${target.port}`;
+  const serverReply = error.serverText
+    ? `-ERR ${error.responseCode ? `[${error.responseCode}] ` : ''}${error.serverText}`
+    : undefined;
+  const d = (field: string, problem: string, advice: string): Pop3Diagnosis => ({
+    field,
+    kind: error.kind,
+    problem,
+    advice,
+    ...(serverReply ? { serverReply } : {}),
+  });
+  switch (error.kind) {
+    case 'dns':
+      return d(
+        'connection.server',
+        `The mail server "${target.server}" was not found (no such host name).`,
+        'Check the spelling, e.g. pop.gmail.com.',
+      );
+    case 'unreachable':
+      return d(
+        'connection.server',
+        `The mail server ${target.server} cannot be reached from here.`,
+        'Check the server name.',
+      );
+    case 'refused':
+      return d(
+        'connection.port',
+        `${where} refused the connection: nothing accepts mail connections on port ${target.port}.`,
+        `Check the port and the SSL setting (${PORT_HINT}).`,
+      );
+    case 'timeout':
+      // Servers slow down log-ins after failed attempts (Dovecot: up to 15 s), often past our wait.
+      if (error.command === 'USER' || error.command === 'PASS')
+        return d(
+          'connection.password',
+          `The mail server did not answer the log-in within ${seconds(limits.timeoutMs)} s.`,
+          'Servers slow down log-ins after failed attempts: check the user name and password, wait a minute, and try again.',
+        );
+      // Connected, but no greeting: a POP3S port waits silently for a TLS hello we never sent.
+      if (error.phase === 'greeting' && !target.ssl)
+        return d(
+          'connection.ssl',
+          `${where} accepted the connection but sent no POP3 greeting within ${seconds(limits.connectTimeoutMs)} s: this port probably expects SSL.`,
+          `Turn SSL on, or use the plain POP3 port (${PORT_HINT}).`,
+        );
+      return d(
+        'connection.port',
+        `${where} did not answer within ${seconds(limits.connectTimeoutMs)} s.`,
+        `Check the port and the SSL setting (${PORT_HINT}), and that the server accepts connections from outside.`,
+      );
+    case 'tls':
+      if (error.code === 'ERR_TLS_CERT_ALTNAME_INVALID')
+        return d(
+          'connection.server',
+          `The certificate of ${target.server} is for another name.`,
+          'Use the server name your provider gives (the one on its certificate).',
+        );
+      if (error.code && /CERT|ISSUER|SIGNATURE/.test(error.code))
+        return d(
+          'connection.ssl',
+          `The SSL certificate of ${where} is not trusted (${error.code}).`,
+          'Check the server name and port with your provider.',
+        );
+      if (error.command === 'STLS')
+        return d(
+          'connection.ssl',
+          `${where} refused to start SSL.`,
+          `Check the SSL setting and the port (${PORT_HINT}).`,
+        );
+      return d(
+        'connection.ssl',
+        `The SSL (TLS) handshake with ${where} failed: this port does not seem to speak SSL.`,
+        `Turn SSL off, or use the SSL port (${PORT_HINT}).`,
+      );
+    case 'auth':
+      return d(
+        error.command === 'USER' ? 'connection.userName' : 'connection.password',
+        'The mail server rejected the user name or password.',
+        'Check both (the user name is often the full email address; Gmail needs an app password and POP enabled).',
+      );
+    case 'protocol':
+      return d(
+        'connection.port',
+        `The server at ${where} does not speak POP3.`,
+        `Check the port and the SSL setting (${PORT_HINT}).`,
+      );
+    case 'closed':
+      return d(
+        error.phase === 'tls' ? 'connection.ssl' : 'connection.port',
+        `${where} closed the connection before the session finished.`,
+        `If it keeps happening, check the port and the SSL setting (${PORT_HINT}).`,
+      );
+    case 'server':
+      return d(
+        'connection.server',
+        `The mail server refused the session for now${serverReply ? '' : ' without saying why'} (for example the mailbox is in use by another program).`,
+        'Try again in a minute; the next scheduled run will.',
+      );
+    case 'aborted':
+      return d('connection.server', 'The session was stopped before it finished.', 'The next run continues.');
+  }
+}
