@@ -111,7 +111,7 @@ export function diagnosePop3(error: Pop3Error, target: Pop3Target, limits: Pop3L
       return d(
         error.command === 'USER' ? 'connection.userName' : 'connection.password',
         'The mail server rejected the user name or password.',
-        'Check both (the user name is often the full email address; Gmail needs an app password and POP enabled).',
+        'Check the user name and password (the user name is often the full email address; Gmail needs an app password and POP enabled).',
       );
     case 'protocol':
       return d(
