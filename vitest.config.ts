@@ -10,5 +10,7 @@ export default defineConfig({
     maxWorkers: 2,
     // Memory-bound tests measure what is retained, after a forced collection.
     execArgv: ['--expose-gc'],
+    // Metrics are asserted through spies; their EMF lines would only clutter the output.
+    env: { POWERTOOLS_METRICS_DISABLED: 'true' },
   },
 });

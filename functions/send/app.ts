@@ -1,6 +1,7 @@
 import type { Deps } from '#lib/app/deps';
 import { ForbiddenError } from '#lib/domain/errors';
 import { type ApiRequest, type ApiResult, parse, type RouteHandler, requireAdmin } from '#lib/http/api';
+import { count } from '#lib/metrics';
 import {
   type Claim,
   defaultIdempotency,
@@ -144,7 +145,11 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Record<
         req,
         'emails',
         () => service.prepare(req.caller.studioId, req.caller.userId, input),
-        async (prepared) => deliveryResult(await service.deliver(prepared)),
+        async (prepared) => {
+          const delivery = await service.deliver(prepared);
+          count(d.metrics, { EmailsSent: delivery.ok ? 1 : 0, EmailsFailed: delivery.ok ? 0 : 1 });
+          return deliveryResult(delivery);
+        },
       );
     },
 

@@ -4,6 +4,7 @@
  * per test file).
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { awsClients } from '#lib/adapters/aws/clients';
 import { LocalBlobStore } from '#lib/adapters/local/blobs';
 import { InProcessEventBus } from '#lib/adapters/local/events';
@@ -14,6 +15,7 @@ import { type Config, loadConfig } from '#lib/config';
 import { makeRepositories, type Repositories } from '#lib/data/repositories';
 import { Table } from '#lib/data/table';
 import { createLogger } from '#lib/logger';
+import { createMetrics } from '#lib/metrics';
 import type { BlobStore, EventPublisher, MailTransport, Scheduler, SecretStore } from '#lib/ports/index';
 import { lazyPort, lazyTransport } from './lazy.ts';
 
@@ -28,6 +30,7 @@ export interface Deps {
   ses: () => MailTransport;
   smtp: (options: SmtpOptions) => MailTransport;
   logger: Logger;
+  metrics: Metrics;
   now: () => Date;
   /** Extra parts reported by GET /health (the local runner adds its servers). */
   healthChecks: Record<string, () => Promise<void>>;
@@ -89,6 +92,7 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
     ses: overrides.ses ?? ses,
     smtp: overrides.smtp ?? smtp,
     logger: overrides.logger ?? createLogger(process.env.POWERTOOLS_SERVICE_NAME ?? 'studio-mail'),
+    metrics: overrides.metrics ?? createMetrics(process.env.POWERTOOLS_SERVICE_NAME ?? 'studio-mail'),
     now: overrides.now ?? (() => new Date()),
     healthChecks: overrides.healthChecks ?? {},
   };

@@ -5,6 +5,7 @@
 import type { Deps } from '#lib/app/deps';
 import { NotFoundError, ValidationError } from '#lib/domain/errors';
 import type { Message } from '#lib/domain/model';
+import { count } from '#lib/metrics';
 import {
   MAX_EVENT_ERRORS,
   POLL_EVENT_SOURCE,
@@ -41,6 +42,13 @@ export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPo
     finishedAt: outcome.run.finishedAt ?? new Date().toISOString(),
     durationMs: Date.now() - started,
   };
+  count(d.metrics, {
+    PollsFailed: detail.status === 'failed' ? 1 : 0,
+    MessagesImported: detail.counts.imported,
+    MessagesQuarantined: detail.counts.quarantined,
+    TasksCreated: detail.counts.tasks,
+    AutoRepliesSent: detail.counts.autoReplies,
+  });
   await d.events.publish([
     {
       source: POLL_EVENT_SOURCE,

@@ -5,6 +5,7 @@
  * sends twice or counts a failure twice. A send that fails marks the claim `failed` and throws: the
  * one Lambda retry sends it again, and after that the event goes to the dead-letter queue.
  */
+
 import type { Deps } from '#lib/app/deps';
 import { ConditionFailed } from '#lib/data/table';
 import {
@@ -14,6 +15,7 @@ import {
   type PollOutcomeDetail,
   pollOutcomeDetail,
 } from '#lib/inbox/events';
+import { count } from '#lib/metrics';
 import type { MailTransport } from '#lib/ports/index';
 import { notificationContent, notificationMessageId, notificationMime } from './compose.ts';
 import { DEFAULT_REMINDER_AFTER_MS, decide, type NotificationKind } from './decide.ts';
@@ -104,6 +106,7 @@ export async function notifyRun(d: Deps, event: unknown, options: NotifyOptions 
       if (!(await store.move(sid, boxId, runId, 'sending', 'failed', { error: text }).catch(() => false)))
         log.warn('could not mark the notification failed; a retry will not send it');
       log.error('notification could not be sent', { email: claim.email, errorMessage: text });
+      count(d.metrics, { NotificationsFailed: 1 });
       throw new NotificationSendError(
         `The ${claim.email} notification for run ${runId} could not be sent: ${text}`,
       );
@@ -115,6 +118,7 @@ export async function notifyRun(d: Deps, event: unknown, options: NotifyOptions 
       log.warn('notification sent but not recorded as sent', { errorMessage: (error as Error).message });
     }
     log.info('notification sent', { email: claim.email, subject: content.subject });
+    count(d.metrics, { NotificationsSent: 1 });
     return { ...base, email: claim.email, to: claim.to, sent: true, reason: 'sent' };
   };
 

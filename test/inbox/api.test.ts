@@ -1,4 +1,4 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { inboxHandlers } from '#functions/inbox-poll/app';
 import { inboxPollRoutes } from '#functions/inbox-poll/routes';
 import { httpApi } from '#lib/http/api';
@@ -18,13 +18,17 @@ beforeAll(() => {
 });
 
 describe('POST /email-boxes/{id}/poll', () => {
-  it('runs a poll now and answers with the run and its counts, and reports it as an event', async () => {
+  it('runs a poll now and answers with the run and its counts, and reports it as an event and metrics', async () => {
     // Prepare
     const { box, deliver } = await makeBox();
     await deliver(rawMail({ subject: 'via API' }));
+    const metric = vi.spyOn(ctx.d.metrics, 'addMetric');
     // Act
     const res = await call('POST', `/email-boxes/${box.id}/poll`);
     // Assess
+    expect(metric).toHaveBeenCalledWith('MessagesImported', 'Count', 1);
+    expect(metric).toHaveBeenCalledWith('PollsFailed', 'Count', 0);
+    metric.mockRestore();
     expect(res.status).toBe(200);
     expect(res.body).toMatchObject({ status: 'succeeded', run: { counts: { seen: 1, imported: 1 } } });
     expect(ctx.d.events.published.at(-1)).toMatchObject({
