@@ -8,6 +8,10 @@ export default defineConfig({
     hookTimeout: 120_000,
     // Two cores here; more workers only fight over them and DynamoDB Local.
     maxWorkers: 2,
+    // CI also keeps a JSON report, from which .ci/run prints its closing "N passed, N failed" line.
+    reporters: process.env.CI
+      ? ['default', ['json', { outputFile: '.local/test-report.json' }]]
+      : ['default'],
     // Memory-bound tests measure what is retained, after a forced collection.
     execArgv: ['--expose-gc'],
     // Metrics are asserted through spies; their EMF lines would only clutter the output.
