@@ -3,6 +3,7 @@
  * built from the stored settings, what a box save must write, and the differences ("drift") between
  * the stored settings and the deployed schedule after an admin edited it in the console. Pure.
  */
+import { createHash } from 'node:crypto';
 import type { BoxSchedule, EmailBox } from '#lib/domain/model';
 import {
   parseWindow,
@@ -28,8 +29,17 @@ export interface PollScheduleInput {
 
 type BoxNaming = Pick<EmailBox, 'id' | 'description'>;
 
+/**
+ * The box's schedule name: `inbox-<description>-<studio>-<box>` when studio and box id fit in it
+ * whole. When they do not (Scheduler allows 64 characters, so long ids are cut, or an id has a
+ * character Scheduler refuses), two boxes could share a name and overwrite each other's schedule;
+ * such a name keeps what fits of the readable part and ends in a digest of studio and box instead.
+ */
 export function nameOf(studioId: string, box: BoxNaming): string {
-  return scheduleName(studioId, box.id, box.description);
+  const name = scheduleName(studioId, box.id, box.description);
+  if (name.endsWith(`-${studioId}-${box.id}`)) return name;
+  const digest = createHash('sha256').update(`${studioId}\n${box.id}`).digest('hex').slice(0, 16);
+  return `${name.slice(0, 64 - digest.length - 1).replace(/-+$/, '')}-${digest}`;
 }
 
 export function descriptionOf(studioId: string, box: BoxNaming): string {

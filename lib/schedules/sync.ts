@@ -50,6 +50,38 @@ export class ScheduleReadError extends AppError {
   }
 }
 
+/**
+ * The name the box's schedule would get already holds another box's schedule (two boxes whose names
+ * come out the same). Overwriting it would stop the other box being polled: 409, nothing saved.
+ */
+export class ScheduleNameTakenError extends AppError {
+  override readonly name = 'ScheduleNameTakenError';
+  override readonly status = 409;
+  override readonly code = 'conflict';
+  readonly field = 'description';
+  constructor(readonly scheduleName: string) {
+    super(
+      `The poll schedule name "${scheduleName}" is already used by another email box's schedule. Change the description so that the names differ; nothing was saved.`,
+    );
+  }
+}
+
+/** The box a save is for: a schedule whose input names another box is never overwritten or deleted. */
+export interface ScheduleOwner {
+  studioId: string;
+  boxId: string;
+}
+
+/** Whether a deployed schedule's input names another box (a broken input is still the box's own). */
+function ownedByOther(def: ScheduleDefinition | undefined, owner: ScheduleOwner): boolean {
+  const { studioId, boxId } = def?.input ?? {};
+  return (
+    typeof studioId === 'string' &&
+    typeof boxId === 'string' &&
+    (studioId !== owner.studioId || boxId !== owner.boxId)
+  );
+}
+
 interface Applied {
   name: string;
   /** What the name held before (undefined: nothing). */
@@ -73,13 +105,15 @@ async function undo(scheduler: Scheduler, log: Log, applied: Applied[]): Promise
 }
 
 /**
- * Applies `ops` to the scheduler, then runs `write` (the record write). Throws ScheduleWriteError
- * when a scheduler write fails (the record is not written); rethrows `write`'s error after putting
- * the schedules back.
+ * Applies `ops` (all for the box `owner`) to the scheduler, then runs `write` (the record write).
+ * Throws ScheduleWriteError when a scheduler write fails, ScheduleNameTakenError when a put would
+ * overwrite another box's schedule (the record is not written either way); rethrows `write`'s
+ * error after putting the schedules back. A delete leaves another box's schedule alone.
  */
 export async function withScheduleOps<T>(
   scheduler: Scheduler,
   log: Log,
+  owner: ScheduleOwner,
   ops: ScheduleOp[],
   write: () => Promise<T>,
 ): Promise<T> {
@@ -88,11 +122,16 @@ export async function withScheduleOps<T>(
     const name = op.kind === 'put' ? op.def.name : op.name;
     try {
       const prior = await scheduler.get(name);
+      if (ownedByOther(prior, owner)) {
+        if (op.kind === 'delete') continue;
+        throw new ScheduleNameTakenError(name);
+      }
       if (op.kind === 'put') await scheduler.put(op.def);
       else if (prior) await scheduler.delete(name);
       applied.push({ name, prior });
     } catch (error) {
       await undo(scheduler, log, applied);
+      if (error instanceof ScheduleNameTakenError) throw error;
       log.warn('poll schedule write failed; the box was not saved', {
         schedule: name,
         op: op.kind,

@@ -12,6 +12,7 @@ import { ConflictError, ValidationError } from '#lib/domain/errors';
 import type { EmailBox } from '#lib/domain/model';
 import { nameOf, planScheduleOps } from '#lib/schedules/definition';
 import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
+import type { Pop3Target, ProbeResult } from './connection-test.ts';
 import type { SettingsContext } from './context.ts';
 import { ConnectionFailedError } from './errors.ts';
 import { checkSchedule, resolveSchedule } from './schedules.ts';
@@ -111,6 +112,27 @@ async function checkBox(
   };
 }
 
+/** Runs the POP3 login and logs its outcome (never the password). */
+async function probe(
+  ctx: SettingsContext,
+  message: string,
+  boxId: string,
+  target: Pop3Target,
+): Promise<ProbeResult> {
+  const result = await ctx.probePop3(target);
+  const { server, port, ssl } = target;
+  ctx.log.info(message, {
+    boxId,
+    server,
+    port,
+    ssl,
+    ok: result.ok,
+    kind: result.ok ? undefined : result.kind,
+    ms: result.ms,
+  });
+  return result;
+}
+
 /** Logs in to the box's server with `password`; throws ConnectionFailedError when it fails. */
 async function verify(
   ctx: SettingsContext,
@@ -122,15 +144,12 @@ async function verify(
   if (!wanted) return { tested: false, note: 'Not tested: saved with verify=false.' };
   if (record.connection.type === 'exchange') return { tested: false, note: EXCHANGE_NOT_AVAILABLE };
   const { server, port, ssl, userName } = record.connection;
-  const result = await ctx.probePop3({ server, port, ssl, userName, password });
-  ctx.log.info('email box connection verified on save', {
-    boxId,
+  const result = await probe(ctx, 'email box connection verified on save', boxId, {
     server,
     port,
     ssl,
-    ok: result.ok,
-    kind: result.ok ? undefined : result.kind,
-    ms: result.ms,
+    userName,
+    password,
   });
   if (!result.ok)
     throw new ConnectionFailedError(result.field, result.message, result.serverReply, result.kind);
@@ -156,7 +175,7 @@ export async function createBox(
   const verification = await verify(ctx, id, record, password, options.verify);
   const ops = planScheduleOps({ studioId: sid, after: { id, description: record.description, schedule } });
   // Schedule first, then secret and record; a failed record write takes both back.
-  const saved = await withScheduleOps(ctx.scheduler, ctx.log, ops, () =>
+  const saved = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
     saveWithSecret(
       ctx.secrets,
       ctx.log,
@@ -218,7 +237,7 @@ export async function replaceBox(
     newPassword ?? (options.verify ? await ctx.secrets.get(currentRef) : ''),
     options.verify,
   );
-  const saved = await withScheduleOps(ctx.scheduler, ctx.log, ops, () =>
+  const saved = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
     saveWithSecret(
       ctx.secrets,
       ctx.log,
@@ -244,7 +263,7 @@ export async function replaceBox(
 export async function deleteBox(ctx: SettingsContext, sid: string, id: string): Promise<void> {
   const current = await ctx.repos.emailBoxes.require(sid, id);
   const ops = planScheduleOps({ studioId: sid, before: current });
-  const removed = await withScheduleOps(ctx.scheduler, ctx.log, ops, () =>
+  const removed = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
     ctx.repos.emailBoxes.delete(sid, id),
   );
   await retireSecret(ctx.secrets, ctx.log, removed.connection.passwordRef);
@@ -265,15 +284,6 @@ export async function testBox(ctx: SettingsContext, sid: string, id: string): Pr
       ms: 0,
     };
   const password = await ctx.secrets.get(box.connection.passwordRef);
-  const result = await ctx.probePop3({ server, port, ssl, userName, password });
-  ctx.log.info('email box connection test', {
-    boxId: id,
-    server,
-    port,
-    ssl,
-    ok: result.ok,
-    kind: result.ok ? undefined : result.kind,
-    ms: result.ms,
-  });
+  const result = await probe(ctx, 'email box connection test', id, { server, port, ssl, userName, password });
   return { ...base, ...result };
 }

@@ -55,7 +55,7 @@ export async function putCompany(
 
   const issues = new Issues();
   const currentRef = passwordRefOf(current?.transport);
-  const wantsSecret = transportWantsSecret(transport, currentRef, issues, 'transport');
+  const wantsSecret = transportWantsSecret(transport, current?.transport, issues, 'transport');
   await checkRefs(ctx.repos, sid, issues, [['defaultSignatureId', 'signatures', input.defaultSignatureId]]);
   issues.throwIfAny();
 

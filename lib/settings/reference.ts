@@ -86,9 +86,17 @@ export const refSpecs: RefSpec[] = [
     list: s.lists.users,
     idRequired: "is required for a user: use the person's sign-in subject (the `sub` of their token).",
     build: async (ctx, sid, value, issues) => {
-      await checkRefs(ctx.repos, sid, issues, [
-        ['departmentId', 'departments', value.departmentId as string | undefined],
-      ]);
+      const departmentId = value.departmentId as string | undefined;
+      await checkRefs(ctx.repos, sid, issues, [['departmentId', 'departments', departmentId]]);
+      // A box that assigns mail to this user in a department needs the user to stay in it.
+      const boxes = (await ctx.repos.emailBoxes.list(sid)).filter(
+        (b) => b.userId === value.id && b.departmentId !== undefined && b.departmentId !== departmentId,
+      );
+      if (boxes.length > 0)
+        issues.add(
+          'departmentId',
+          `must stay "${boxes[0]?.departmentId}": the user is assigned to ${boxes.map((b) => `email box "${b.id}" (${b.description})`).join(', ')} of that department. Change the box first.`,
+        );
       return value;
     },
   },

@@ -6,7 +6,7 @@
  */
 import type { Stored } from '#lib/data/repositories';
 import type { BoxSchedule, EmailBox } from '#lib/domain/model';
-import { WEEKDAYS } from '#lib/domain/schedule';
+import { parseWindow, WEEKDAYS } from '#lib/domain/schedule';
 import { definitionOf, driftOf, nameOf } from '#lib/schedules/definition';
 import { readDeployed } from '#lib/schedules/sync';
 import type { SettingsContext } from './context.ts';
@@ -61,7 +61,6 @@ export async function scheduleView(
   const name = nameOf(sid, box);
   const stored = box.schedule ? definitionOf(sid, box, box.schedule) : undefined;
   const deployed = await readDeployed(ctx.scheduler, name);
-  const window = deployed?.input.window;
   return {
     stored: box.schedule && stored ? { ...box.schedule, name, expression: stored.expression } : null,
     deployed: deployed
@@ -71,23 +70,11 @@ export async function scheduleView(
           expression: deployed.expression,
           timeZone: deployed.timeZone,
           description: deployed.description,
-          window: isWindowLike(window) ? window : undefined,
+          // Read as the poller reads it: a window it would not honour is not shown as one.
+          window: parseWindow(deployed.input.window),
           input: deployed.input,
         }
       : null,
     drift: driftOf(stored, deployed),
   };
-}
-
-function isWindowLike(v: unknown): v is NonNullable<NonNullable<ScheduleView['deployed']>['window']> {
-  const w = v as Record<string, unknown> | null | undefined;
-  return (
-    typeof w === 'object' &&
-    w !== null &&
-    typeof w.startTime === 'string' &&
-    typeof w.endTime === 'string' &&
-    typeof w.intervalMinutes === 'number' &&
-    Array.isArray(w.weekdays) &&
-    typeof w.timeZone === 'string'
-  );
 }

@@ -14,20 +14,29 @@ export function passwordRefOf(t: TransportRecord | undefined): string | undefine
 
 /**
  * Whether the transport being saved keeps a password, checking that one will exist: Gmail always
- * needs its app password; SMTP needs one exactly when it logs on.
+ * needs its app password; SMTP needs one exactly when it logs on. A left-out password keeps the
+ * stored one, but not across a switch between Gmail and SMTP: that password was for the other
+ * server, and would be sent to this one.
  */
 export function transportWantsSecret(
   input: TransportInput,
-  currentRef: string | undefined,
+  current: TransportRecord | undefined,
   issues: Issues,
   prefix: string,
 ): boolean {
+  const switched = current !== undefined && current.method !== 'ses' && current.method !== input.method;
+  const stored = Boolean(passwordRefOf(current)) && !switched;
   switch (input.method) {
     case 'ses':
       return false;
     case 'gmail':
-      if (input.password === undefined && !currentRef)
-        issues.add(`${prefix}.password`, 'is required for Gmail: paste the app password Google generated.');
+      if (input.password === undefined && !stored)
+        issues.add(
+          `${prefix}.password`,
+          switched
+            ? 'is required when switching to Gmail: paste the app password Google generated (the stored password was for the SMTP server).'
+            : 'is required for Gmail: paste the app password Google generated.',
+        );
       return true;
     case 'smtp':
       if (input.password !== undefined && !input.logonName)
@@ -35,10 +44,12 @@ export function transportWantsSecret(
           `${prefix}.logonName`,
           'is required with a password: the SMTP log-on name, often the email address.',
         );
-      if (input.logonName && input.password === undefined && !currentRef)
+      if (input.logonName && input.password === undefined && !stored)
         issues.add(
           `${prefix}.password`,
-          'is required when logonName is set: the SMTP server needs both to log on.',
+          switched
+            ? 'is required when switching from Gmail to SMTP: the stored password was the Gmail app password.'
+            : 'is required when logonName is set: the SMTP server needs both to log on.',
         );
       return Boolean(input.logonName);
   }

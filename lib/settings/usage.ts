@@ -78,6 +78,12 @@ export async function usesOf(repos: Repositories, sid: string, kind: RefKind, id
       for (const f of boxFields)
         if (box[f] === id) uses.push(`email box "${box.id}" (${box.description}, ${f})`);
   }
+  if (kind === 'users') {
+    // Their own email settings (and the secret behind them) would outlive them, and apply again to
+    // whoever is created later under the same sign-in subject.
+    if (await repos.userEmail.get(sid, id))
+      uses.push(`their own email settings (DELETE /users/${id}/email-settings first)`);
+  }
   if (kind === 'departments') {
     for (const user of await repos.users.list(sid))
       if (user.departmentId === id) uses.push(`user "${user.id}" (${user.firstName} ${user.lastName})`);

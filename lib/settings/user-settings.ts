@@ -75,7 +75,9 @@ export async function putUserSettings(
 
   const issues = new Issues();
   const currentRef = passwordRefOf(current?.transport);
-  const wantsSecret = transport ? transportWantsSecret(transport, currentRef, issues, 'transport') : false;
+  const wantsSecret = transport
+    ? transportWantsSecret(transport, current?.transport, issues, 'transport')
+    : false;
   // Gmail logs on as the address it sends from, so the user's own Gmail needs the user's own address.
   if (transport?.method === 'gmail' && !rest.emailAddress)
     issues.add(

@@ -1,14 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { substituteContext } from '#lib/adapters/local/scheduler';
+import { describe, expect, it, vi } from 'vitest';
+import { InProcessScheduler, substituteContext } from '#lib/adapters/local/scheduler';
 import type { BoxSchedule } from '#lib/domain/model';
 import { parseWindow, type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
 import {
   definitionOf,
   deployedSettingsChanged,
   driftOf,
+  nameOf,
   planScheduleOps,
   SCHEDULED_TIME,
 } from '#lib/schedules/definition';
+import { ScheduleNameTakenError, withScheduleOps } from '#lib/schedules/sync';
 
 const schedule: BoxSchedule = {
   enabled: true,
@@ -65,6 +67,107 @@ describe('the schedule definition of a box', () => {
     expect(deployedSettingsChanged(schedule, { ...schedule, enabled: false })).toBe(true);
     expect(deployedSettingsChanged(schedule, undefined)).toBe(true);
     expect(deployedSettingsChanged(undefined, undefined)).toBe(false);
+  });
+});
+
+describe('the schedule name of a box', () => {
+  const studio = '5f0c2a7e-91d4-4b6e-8a3f-2c9d1e7b4a60';
+  const allowed = /^[0-9A-Za-z_.-]{1,64}$/;
+
+  it('reads inbox-<description>-<studio>-<box> when the ids fit whole', () => {
+    // Assess
+    expect(nameOf('studio-1', box)).toBe('inbox-Sales-Bookings-studio-1-sales');
+  });
+
+  it('never gives two boxes one name when long ids would be cut to 64 characters', () => {
+    // Prepare: a UUID studio, UUID boxes and descriptions that agree in their first 24 characters.
+    const a = { id: '0b7e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5b', description: 'Photography studio inbox - Gmail' };
+    const b = {
+      id: '0b7e4c1a-2f3d-4e5f-8a9b-0c1d2e3f4a5c',
+      description: 'Photography studio inbox - Outlook',
+    };
+    // Act
+    const names = [nameOf(studio, a), nameOf(studio, b), nameOf(studio, { ...a, id: 'sales' })];
+    // Assess
+    expect(new Set(names).size).toBe(3);
+    for (const name of names) {
+      expect(name).toMatch(allowed);
+      expect(name).toMatch(/^inbox-Photography-studio-inbox-/);
+    }
+    expect(nameOf(studio, a)).toBe(nameOf(studio, { ...a, description: 'Photography studio inbox - Gmail' }));
+  });
+
+  it('ends in a digest when an id has characters Scheduler refuses, so "a:b" and "a-b" differ', () => {
+    // Act
+    const colon = nameOf('a:b', { id: 'sales', description: 'Sales' });
+    const dash = nameOf('a-b', { id: 'sales', description: 'Sales' });
+    // Assess
+    expect(dash).toBe('inbox-Sales-a-b-sales');
+    expect(colon).toMatch(allowed);
+    expect(colon).not.toBe(dash);
+  });
+});
+
+describe('writing schedules around the box record', () => {
+  const owner = { studioId: 'studio-1', boxId: 'sales' };
+  const log = { info: () => {}, warn: () => {} };
+  /** A schedule under the same name that polls another box (two boxes whose names came out the same). */
+  const foreign = () => {
+    const def = definitionOf('studio-1', box, schedule);
+    return { ...def, input: { ...def.input, studioId: 'studio', boxId: '1-sales' } };
+  };
+
+  it("refuses to overwrite another box's schedule (409, description), writing nothing", async () => {
+    // Prepare
+    const scheduler = new InProcessScheduler();
+    await scheduler.put(foreign());
+    const write = vi.fn(async () => 'saved');
+    // Act
+    const saving = withScheduleOps(
+      scheduler,
+      log,
+      owner,
+      planScheduleOps({ studioId: 'studio-1', after: box }),
+      write,
+    );
+    // Assess
+    await expect(saving).rejects.toBeInstanceOf(ScheduleNameTakenError);
+    await expect(saving).rejects.toMatchObject({ status: 409, field: 'description' });
+    expect(write).not.toHaveBeenCalled();
+    expect(scheduler.list()).toEqual([foreign()]);
+  });
+
+  it("leaves another box's schedule alone when deleting, and still writes the record", async () => {
+    // Prepare
+    const scheduler = new InProcessScheduler();
+    await scheduler.put(foreign());
+    // Act
+    const result = await withScheduleOps(
+      scheduler,
+      log,
+      owner,
+      planScheduleOps({ studioId: 'studio-1', before: box }),
+      async () => 'deleted',
+    );
+    // Assess
+    expect(result).toBe('deleted');
+    expect(scheduler.list()).toEqual([foreign()]);
+  });
+
+  it("treats a schedule whose input an admin broke in the console as the box's own", async () => {
+    // Prepare
+    const scheduler = new InProcessScheduler();
+    await scheduler.put({ ...definitionOf('studio-1', box, schedule), input: { raw: 'not json' } });
+    // Act
+    await withScheduleOps(
+      scheduler,
+      log,
+      owner,
+      planScheduleOps({ studioId: 'studio-1', before: box, after: box, force: true }),
+      async () => 'saved',
+    );
+    // Assess
+    expect(scheduler.list()).toEqual([definitionOf('studio-1', box, schedule)]);
   });
 });
 
@@ -220,8 +323,14 @@ describe("the poller's check of a scheduled invocation", () => {
       schedule,
       new Date(monday0830),
     );
+    const brokenInside = scheduledRunCheck(
+      { window: { ...window, timeZone: 'Mars/Olympus' }, scheduledTime: monday0830 },
+      schedule,
+      new Date(),
+    );
     // Assess
     expect(broken).toMatchObject({ due: false });
+    expect(brokenInside).toMatchObject({ due: true, window });
     expect(placeholder).toMatchObject({ due: true, at: new Date(monday0830) });
   });
 

@@ -256,6 +256,35 @@ describe('PUT /settings/company/email with Gmail and SES', () => {
     expect(h.secretCount()).toBe(0);
   });
 
+  it('requires a password on a switch between SMTP and Gmail instead of reusing the other server’s', async () => {
+    // Prepare
+    await h.call('PUT', '/settings/company/email', { body: smtpSettings() });
+    const ref = (await storedRef()) as string;
+    const { password: _p, ...smtpKept } = smtpSettings().transport;
+    // Act
+    const toGmail = await h.call('PUT', '/settings/company/email', {
+      body: smtpSettings({ transport: { method: 'gmail' } }),
+    });
+    const gmail = await h.call('PUT', '/settings/company/email', {
+      body: smtpSettings({ transport: { method: 'gmail', password: GMAIL_PASSWORD } }),
+    });
+    const toSmtp = await h.call('PUT', '/settings/company/email', {
+      body: smtpSettings({ transport: smtpKept }),
+    });
+    // Assess
+    expect(toGmail.status).toBe(400);
+    expect(messageFor(toGmail, 'transport.password')).toMatch(/required when switching to Gmail/);
+    expect(gmail.status).toBe(200);
+    expect(toSmtp.status).toBe(400);
+    expect(messageFor(toSmtp, 'transport.password')).toMatch(/required when switching from Gmail to SMTP/);
+    expect(await storedRef()).toBe(ref);
+    expect(await h.d.secrets.get(ref)).toBe(GMAIL_PASSWORD);
+    // Back to the managed service for the tests below.
+    await h.call('PUT', '/settings/company/email', {
+      body: { ...smtpSettings(), transport: { method: 'ses' } },
+    });
+  });
+
   it('requires the Gmail app password when none is stored', async () => {
     // Act
     const res = await h.call('PUT', '/settings/company/email', {

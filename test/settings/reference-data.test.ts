@@ -3,6 +3,7 @@ import { tokens } from '#test/support/api';
 import { fieldsOf, messageFor, type SettingsHarness, settingsHarness, unreachableProbe } from './harness.ts';
 
 const BOX_PASSWORD = 'pw-Zebra-9137';
+const USER_SMTP_PASSWORD = 'pw-Ibis-6023';
 
 let h: SettingsHarness;
 
@@ -430,6 +431,58 @@ describe('deleting something still in use', () => {
     expect((await h.call('GET', `/${path}/${id}`)).status).toBe(200);
   });
 
+  it('refuses to move a user out of the department of a box that assigns mail to them', async () => {
+    // Prepare
+    const sam = { firstName: 'Sam', lastName: 'Sales', email: 'sam@lumen.test' };
+    // Act
+    const moved = await h.call('PUT', '/users/u-sales', { body: sam });
+    const kept = await h.call('PUT', '/users/u-sales', {
+      body: { ...sam, departmentId: 'd-sales', title: 'Lead' },
+    });
+    // Assess
+    expect(moved.status).toBe(400);
+    expect(messageFor(moved, 'departmentId')).toMatch(/must stay "d-sales".*email box "sales" \(Sales\)/);
+    expect(kept.status).toBe(200);
+    expect((await h.call('GET', '/users/u-sales')).body).toMatchObject({
+      departmentId: 'd-sales',
+      title: 'Lead',
+    });
+  });
+
+  it("refuses to delete a user who still has their own email settings, so they don't outlive them", async () => {
+    // Prepare
+    await h.call('POST', '/users', {
+      body: { id: 'u-own', firstName: 'Olga', lastName: 'Own', email: 'olga@lumen.test' },
+    });
+    const own = await h.call('PUT', '/users/u-own/email-settings', {
+      body: {
+        emailAddress: 'olga@lumen.test',
+        transport: {
+          method: 'smtp',
+          server: 'smtp.lumen.test',
+          port: 587,
+          security: 'starttls',
+          logonName: 'olga',
+          password: USER_SMTP_PASSWORD,
+        },
+      },
+    });
+    const secrets = h.secretCount();
+    // Act
+    const refused = await h.call('DELETE', '/users/u-own');
+    const settingsGone = await h.call('DELETE', '/users/u-own/email-settings');
+    const deleted = await h.call('DELETE', '/users/u-own');
+    // Assess
+    expect(own.status).toBe(200);
+    expect(refused.status).toBe(409);
+    expect(refused.body.error.message).toMatch(
+      /their own email settings \(DELETE \/users\/u-own\/email-settings first\)/,
+    );
+    expect(settingsGone.status).toBe(204);
+    expect(h.secretCount()).toBe(secrets - 1);
+    expect(deleted.status).toBe(204);
+  });
+
   it('allows the delete once nothing uses it any more', async () => {
     // Prepare
     await h.call('DELETE', '/email-boxes/sales');
@@ -442,6 +495,6 @@ describe('deleting something still in use', () => {
 
 describe('secrets in reference data', () => {
   it('never shows a password in any response or log line of this file', () => {
-    h.assertNeverLeaked([BOX_PASSWORD]);
+    h.assertNeverLeaked([BOX_PASSWORD, USER_SMTP_PASSWORD]);
   });
 });

@@ -317,6 +317,20 @@ describe('console edits and drift', () => {
     expect(definition(name)?.enabled).toBe(true);
   });
 
+  it('shows no window for a console edit the poller would not honour, and names it in drift', async () => {
+    // Prepare
+    const deployed = definition(name)!;
+    const broken = { ...(deployed.input.window as object), timeZone: 'Mars/Olympus' };
+    await h.d.scheduler.put({ ...deployed, input: { ...deployed.input, window: broken } });
+    // Act
+    const res = await h.call('GET', '/email-boxes/sales/schedule');
+    // Assess
+    expect(res.body.deployed.window).toBeUndefined();
+    expect(res.body.deployed.input.window).toEqual(broken);
+    expect(res.body.drift).toEqual([{ field: 'window', stored: deployed.input.window, deployed: broken }]);
+    await h.d.scheduler.put(deployed);
+  });
+
   it('shows a schedule deleted in the console as deployed: null', async () => {
     // Prepare
     const deployed = definition(name)!;
@@ -409,10 +423,11 @@ describe('write order: nothing half-written', () => {
     const deployed = definition('inbox-Front-desk-studio-1-sales');
     vi.spyOn(h.d.repos.emailBoxes, 'replace').mockRejectedValueOnce(new Error('DynamoDB is down'));
     // Act
-    await h.call('PUT', '/email-boxes/sales', {
+    const res = await h.call('PUT', '/email-boxes/sales', {
       body: putBody({ description: 'Lobby', schedule: schedule() }),
     });
     // Assess
+    expect(res.status).toBe(500);
     expect(definition('inbox-Front-desk-studio-1-sales')).toEqual(deployed);
     expect(definition('inbox-Lobby-studio-1-sales')).toBeUndefined();
   });
@@ -456,5 +471,48 @@ describe('DELETE /email-boxes/{id} and the schedule', () => {
     // Assess
     expect(res.status).toBe(204);
     expect(definitions().some((d) => d.input.boxId === 'sales')).toBe(false);
+  });
+});
+
+describe('two boxes whose schedule names come out the same', () => {
+  // Studio "studio", box "1-desk" and studio "studio-1", box "desk" are both inbox-Desk-studio-1-desk.
+  const otherStudio = 'dev:studio:admin-7:admins';
+  const name = 'inbox-Desk-studio-1-desk';
+
+  it("refuses the second box's schedule with 409 instead of taking over the first one's", async () => {
+    // Prepare
+    const first = await h.call('POST', '/email-boxes?verify=false', {
+      token: otherStudio,
+      body: box({ id: '1-desk', description: 'Desk', schedule: schedule() }),
+    });
+    const deployed = definition(name);
+    const secrets = h.secretCount();
+    // Act
+    const res = await h.call('POST', '/email-boxes?verify=false', {
+      body: box({ id: 'desk', description: 'Desk', schedule: schedule({ startTime: '07:00' }) }),
+    });
+    // Assess
+    expect(first.status).toBe(201);
+    expect(deployed?.input).toMatchObject({ studioId: 'studio', boxId: '1-desk' });
+    expect(res.status).toBe(409);
+    expect(res.body.error).toMatchObject({ code: 'conflict', field: 'description' });
+    expect(res.body.error.message).toMatch(/already used by another email box.*Change the description/);
+    expect(definition(name)).toEqual(deployed);
+    expect(await h.d.repos.emailBoxes.get(sid, 'desk')).toBeUndefined();
+    expect(h.secretCount()).toBe(secrets);
+  });
+
+  it('saves it under another description', async () => {
+    // Act
+    const res = await h.call('POST', '/email-boxes?verify=false', {
+      body: box({ id: 'desk', description: 'Front desk', schedule: schedule() }),
+    });
+    // Assess
+    expect(res.status).toBe(201);
+    expect(definition('inbox-Front-desk-studio-1-desk')?.input).toMatchObject({
+      studioId: sid,
+      boxId: 'desk',
+    });
+    expect(definition(name)?.input).toMatchObject({ studioId: 'studio', boxId: '1-desk' });
   });
 });

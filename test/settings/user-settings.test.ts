@@ -5,6 +5,7 @@ import { messageFor, type SettingsHarness, settingsHarness, unreachableProbe } f
 const COMPANY_PASSWORD = 'pw-Zebra-9137';
 const USER_PASSWORD = 'pw-Lynx-5521';
 const USER_PASSWORD_2 = 'pw-Lynx-7788';
+const UNSAVED_PASSWORD = 'pw-Never-Saved-2';
 
 let h: SettingsHarness;
 
@@ -216,6 +217,30 @@ describe('PUT /users/me/email-settings', () => {
   });
 });
 
+describe('user settings that cannot be written', () => {
+  it('schedules the new secret for deletion and keeps the settings as they were', async () => {
+    // Prepare
+    const before = await h.d.repos.userEmail.require('studio-1', 'user-2');
+    const secrets = h.secretCount();
+    const replace = vi
+      .spyOn(h.d.repos.userEmail, 'replace')
+      .mockRejectedValueOnce(new Error('DynamoDB is having a bad day'));
+    // Act
+    const res = await h.call('PUT', '/users/me/email-settings', {
+      token: tokens.otherUser,
+      body: {
+        emailAddress: 'bo@lumen.test',
+        transport: { method: 'gmail', password: UNSAVED_PASSWORD },
+      },
+    });
+    replace.mockRestore();
+    // Assess
+    expect(res.status).toBe(500);
+    expect(h.secretCount()).toBe(secrets);
+    expect(await h.d.repos.userEmail.require('studio-1', 'user-2')).toEqual(before);
+  });
+});
+
 describe("someone else's user settings", () => {
   it.each([
     ['GET', '/users/user-1/email-settings'],
@@ -277,7 +302,7 @@ describe('DELETE /users/me/email-settings', () => {
 
 describe('secrets in user settings', () => {
   it('never shows a password in any response or log line of this file', () => {
-    h.assertNeverLeaked([COMPANY_PASSWORD, USER_PASSWORD, USER_PASSWORD_2]);
+    h.assertNeverLeaked([COMPANY_PASSWORD, USER_PASSWORD, USER_PASSWORD_2, UNSAVED_PASSWORD]);
   });
 });
 

@@ -2,7 +2,6 @@ import { z } from 'zod';
 import type { ApiRequest } from '#lib/http/api';
 import { requireAdmin } from '#lib/http/api';
 import { boxView, createBox, deleteBox, replaceBox, testBox } from '#lib/settings/boxes';
-import { ConnectionFailedError } from '#lib/settings/errors';
 import type { QueryParam } from '#lib/settings/openapi';
 import { scheduleView } from '#lib/settings/schedules';
 import {
@@ -13,7 +12,15 @@ import {
   scheduleView as scheduleViewSchema,
 } from '#lib/settings/schemas';
 import { validate } from '#lib/settings/validation';
-import { body, connectionFailed, noContent, ok, type RouteModule, verify, verifyQuery } from './common.ts';
+import {
+  answeringConnectionFailure,
+  body,
+  noContent,
+  ok,
+  type RouteModule,
+  verify,
+  verifyQuery,
+} from './common.ts';
 
 const syncParam = z
   .enum(['true', 'false'], { error: 'must be true or false, e.g. ?syncSchedule=true.' })
@@ -58,12 +65,9 @@ export const boxRoutes: RouteModule = (ctx) => [
     handle: async (req) => {
       requireAdmin(req.caller);
       const input = body(boxInput, req);
-      try {
-        return ok(await createBox(ctx, req.caller.studioId, input, { verify: verify(req) }), 201);
-      } catch (error) {
-        if (error instanceof ConnectionFailedError) return connectionFailed(error, req);
-        throw error;
-      }
+      return answeringConnectionFailure(req, async () =>
+        ok(await createBox(ctx, req.caller.studioId, input, { verify: verify(req) }), 201),
+      );
     },
   },
   {
@@ -94,17 +98,14 @@ export const boxRoutes: RouteModule = (ctx) => [
     handle: async (req) => {
       requireAdmin(req.caller);
       const input = body(boxInput, req);
-      try {
-        return ok(
+      return answeringConnectionFailure(req, async () =>
+        ok(
           await replaceBox(ctx, req.caller.studioId, req.params.id ?? '', input, {
             verify: verify(req),
             syncSchedule: syncSchedule(req),
           }),
-        );
-      } catch (error) {
-        if (error instanceof ConnectionFailedError) return connectionFailed(error, req);
-        throw error;
-      }
+        ),
+      );
     },
   },
   {

@@ -2,7 +2,7 @@
 import { z } from 'zod';
 import type { ApiRequest, ApiResult, RouteHandler } from '#lib/http/api';
 import type { SettingsContext } from '#lib/settings/context';
-import type { ConnectionFailedError } from '#lib/settings/errors';
+import { ConnectionFailedError } from '#lib/settings/errors';
 import type { OperationDoc, QueryParam } from '#lib/settings/openapi';
 import { pageQuery, validate } from '#lib/settings/validation';
 
@@ -44,20 +44,31 @@ export function page(req: ApiRequest): { limit: number; cursor?: string } {
   return validate(pageQuery, req.query);
 }
 
-/** 422 with the field to fix and the mail server's own reply (the shared edge has no serverReply). */
-export function connectionFailed(error: ConnectionFailedError, req: ApiRequest): ApiResult {
-  return {
-    status: error.status,
-    body: {
-      error: {
-        code: error.code,
-        message: error.message,
-        field: error.field,
-        fields: [{ field: error.field, message: error.message }],
-        kind: error.kind,
-        serverReply: error.serverReply,
-        requestId: req.requestId,
+/**
+ * Runs a box save; a failed mail server login answers 422 with the field to fix and the server's
+ * own reply (the shared edge has no serverReply).
+ */
+export async function answeringConnectionFailure(
+  req: ApiRequest,
+  save: () => Promise<ApiResult>,
+): Promise<ApiResult> {
+  try {
+    return await save();
+  } catch (error) {
+    if (!(error instanceof ConnectionFailedError)) throw error;
+    return {
+      status: error.status,
+      body: {
+        error: {
+          code: error.code,
+          message: error.message,
+          field: error.field,
+          fields: [{ field: error.field, message: error.message }],
+          kind: error.kind,
+          serverReply: error.serverReply,
+          requestId: req.requestId,
+        },
       },
-    },
-  };
+    };
+  }
 }

@@ -1,6 +1,7 @@
 /** Read-only views over what the inbox poller stores: runs, messages, tasks. */
 import { z } from 'zod';
 import * as m from '#lib/domain/model';
+import type { RouteHandler } from '#lib/http/api';
 import { lists } from '#lib/settings/schemas';
 import { validate } from '#lib/settings/validation';
 import { ok, page, pageParams, type RouteModule } from './common.ts';
@@ -18,6 +19,20 @@ const which = z
     path: ['unassigned'],
   });
 
+/** A page of what lies under a record of the studio; 404 when the record does not exist. */
+function pagedUnder(
+  parent: { require(sid: string, id: string): Promise<unknown> },
+  list: (sid: string, id: string, limit: number, cursor?: string) => Promise<unknown>,
+): RouteHandler {
+  return async (req) => {
+    const sid = req.caller.studioId;
+    const id = req.params.id ?? '';
+    const { limit, cursor } = page(req);
+    await parent.require(sid, id);
+    return ok(await list(sid, id, limit, cursor));
+  };
+}
+
 export const inboxRoutes: RouteModule = (ctx) => [
   {
     doc: {
@@ -28,13 +43,9 @@ export const inboxRoutes: RouteModule = (ctx) => [
       response: lists.runs,
       query: pageParams,
     },
-    handle: async (req) => {
-      const sid = req.caller.studioId;
-      const id = req.params.id ?? '';
-      const { limit, cursor } = page(req);
-      await ctx.repos.emailBoxes.require(sid, id);
-      return ok(await ctx.repos.runs.list(sid, id, limit, cursor));
-    },
+    handle: pagedUnder(ctx.repos.emailBoxes, (sid, id, limit, cursor) =>
+      ctx.repos.runs.list(sid, id, limit, cursor),
+    ),
   },
   {
     doc: {
@@ -45,13 +56,9 @@ export const inboxRoutes: RouteModule = (ctx) => [
       response: lists.messages,
       query: pageParams,
     },
-    handle: async (req) => {
-      const sid = req.caller.studioId;
-      const id = req.params.id ?? '';
-      const { limit, cursor } = page(req);
-      await ctx.repos.clients.require(sid, id);
-      return ok(await ctx.repos.messages.listForClient(sid, id, limit, cursor));
-    },
+    handle: pagedUnder(ctx.repos.clients, (sid, id, limit, cursor) =>
+      ctx.repos.messages.listForClient(sid, id, limit, cursor),
+    ),
   },
   {
     doc: {
