@@ -5,6 +5,7 @@
  * window to the minute, in the box's time zone, so 08:30–17:15 every 20 minutes means 08:30,
  * 08:50, …, 17:10 on the chosen days, across daylight-saving changes. Pure.
  */
+import { createHash } from 'node:crypto';
 import { isValidTimeZone, wallClock } from './cron.ts';
 import { type BoxSchedule, type Weekday, weekday } from './model.ts';
 
@@ -97,14 +98,21 @@ export function windowOf(s: BoxSchedule): ScheduleWindow {
   };
 }
 
-/** A schedule name an admin recognises in the console; Scheduler allows 64 of [0-9a-zA-Z-_.]. */
+/**
+ * A schedule name an admin recognises in the console; Scheduler allows 64 of [0-9a-zA-Z-_.].
+ * It ends in the studio and box ids when they fit whole and are allowed characters; otherwise in
+ * a digest of them, so that two boxes never share a name.
+ */
 export function scheduleName(studioId: string, boxId: string, description: string): string {
   const slug = description
     .normalize('NFKD')
     .replace(/[^\w.-]+/g, '-')
     .replace(/^-+|-+$/g, '')
     .slice(0, 24);
-  return `inbox-${slug || 'box'}-${studioId}-${boxId}`.replace(/[^0-9a-zA-Z_.-]/g, '-').slice(0, 64);
+  const name = `inbox-${slug || 'box'}-${studioId}-${boxId}`.replace(/[^0-9a-zA-Z_.-]/g, '-').slice(0, 64);
+  if (name.endsWith(`-${studioId}-${boxId}`)) return name;
+  const digest = createHash('sha256').update(`${studioId}\n${boxId}`).digest('hex').slice(0, 16);
+  return `${name.slice(0, 64 - digest.length - 1).replace(/-+$/, '')}-${digest}`;
 }
 
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;

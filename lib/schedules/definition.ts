@@ -3,7 +3,6 @@
  * built from the stored settings, what a box save must write, and the differences ("drift") between
  * the stored settings and the deployed schedule after an admin edited it in the console. Pure.
  */
-import { createHash } from 'node:crypto';
 import type { BoxSchedule, EmailBox } from '#lib/domain/model';
 import {
   parseWindow,
@@ -36,10 +35,7 @@ type BoxNaming = Pick<EmailBox, 'id' | 'description'>;
  * such a name keeps what fits of the readable part and ends in a digest of studio and box instead.
  */
 export function nameOf(studioId: string, box: BoxNaming): string {
-  const name = scheduleName(studioId, box.id, box.description);
-  if (name.endsWith(`-${studioId}-${box.id}`)) return name;
-  const digest = createHash('sha256').update(`${studioId}\n${box.id}`).digest('hex').slice(0, 16);
-  return `${name.slice(0, 64 - digest.length - 1).replace(/-+$/, '')}-${digest}`;
+  return scheduleName(studioId, box.id, box.description);
 }
 
 export function descriptionOf(studioId: string, box: BoxNaming): string {
