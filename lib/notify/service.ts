@@ -16,7 +16,7 @@ import {
   pollOutcomeDetail,
 } from '#lib/inbox/events';
 import { count } from '#lib/metrics';
-import type { MailTransport } from '#lib/ports/index';
+import type { MailTransport, RawMail } from '#lib/ports/index';
 import { notificationContent, notificationMessageId, notificationMime } from './compose.ts';
 import { DEFAULT_REMINDER_AFTER_MS, decide, type NotificationKind } from './decide.ts';
 import { type NotifyClaim, NotifyStore } from './store.ts';
@@ -36,6 +36,14 @@ export interface NotifyOptions {
   reminderAfterMs?: number;
   /** Default: the managed sending service (`d.ses()`). */
   transport?: () => MailTransport;
+}
+
+/** One composed notification, ready to go. */
+interface Outgoing {
+  email: NotificationKind;
+  to: string;
+  subject: string;
+  mail: RawMail;
 }
 
 export interface NotifyResult {
@@ -77,9 +85,12 @@ export async function notifyRun(d: Deps, event: unknown, options: NotifyOptions 
   const to = schedule?.notifyEmail;
   const base = { runId, boxId };
 
-  const send = async (
-    claim: NotifyClaim & { email: NotificationKind; to: string },
-  ): Promise<NotifyResult> => {
+  /**
+   * The email of a decided claim, composed before the claim is written or moved to `sending`: a
+   * failure here leaves nothing claimed, so the retry decides again instead of finding the run
+   * `sending` (in doubt) and telling no one.
+   */
+  const compose = async (claim: NotifyClaim & { email: NotificationKind; to: string }): Promise<Outgoing> => {
     const content = notificationContent({
       kind: claim.email,
       run,
@@ -98,36 +109,41 @@ export async function notifyRun(d: Deps, event: unknown, options: NotifyOptions 
     const sender = d.config.notificationSender;
     const messageId = notificationMessageId(runId, claim.email, sender);
     const mail = await notificationMime(content, { from: sender, to: claim.to, messageId, date: d.now() });
-    const transport = options.transport?.() ?? d.ses();
+    return { email: claim.email, to: claim.to, subject: content.subject, mail };
+  };
+
+  /** Sends a composed email whose claim is `sending`; a refusal marks it `failed` and throws. */
+  const send = async (out: Outgoing): Promise<NotifyResult> => {
     try {
-      await transport.send(mail);
+      const transport = options.transport?.() ?? d.ses();
+      await transport.send(out.mail);
     } catch (error) {
       const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
       if (!(await store.move(sid, boxId, runId, 'sending', 'failed', { error: text }).catch(() => false)))
         log.warn('could not mark the notification failed; a retry will not send it');
-      log.error('notification could not be sent', { email: claim.email, errorMessage: text });
+      log.error('notification could not be sent', { email: out.email, errorMessage: text });
       count(d.metrics, { NotificationsFailed: 1 });
       throw new NotificationSendError(
-        `The ${claim.email} notification for run ${runId} could not be sent: ${text}`,
+        `The ${out.email} notification for run ${runId} could not be sent: ${text}`,
       );
     }
     try {
-      await store.move(sid, boxId, runId, 'sending', 'sent', { messageId });
+      await store.move(sid, boxId, runId, 'sending', 'sent', { messageId: out.mail.messageId });
     } catch (error) {
       // Sent all the same; the claim stays `sending`, so a redelivery still sends nothing.
       log.warn('notification sent but not recorded as sent', { errorMessage: (error as Error).message });
     }
-    log.info('notification sent', { email: claim.email, subject: content.subject });
+    log.info('notification sent', { email: out.email, subject: out.subject });
     count(d.metrics, { NotificationsSent: 1 });
-    return { ...base, email: claim.email, to: claim.to, sent: true, reason: 'sent' };
+    return { ...base, email: out.email, to: out.to, sent: true, reason: 'sent' };
   };
 
   for (let attempt = 0; attempt < 5; attempt++) {
     const existing = await store.claim(sid, boxId, runId);
     if (existing) {
       if (existing.status === 'failed' && existing.email && existing.to) {
-        if (await store.move(sid, boxId, runId, 'failed', 'sending'))
-          return send({ ...existing, email: existing.email, to: existing.to });
+        const out = await compose({ ...existing, email: existing.email, to: existing.to });
+        if (await store.move(sid, boxId, runId, 'failed', 'sending')) return send(out);
         continue;
       }
       // `sending` after a crash is in doubt: not sent again (at most once), but logged.
@@ -163,6 +179,7 @@ export async function notifyRun(d: Deps, event: unknown, options: NotifyOptions 
       alertKind: decision.streak.alertKind,
       attempts: email ? 1 : 0,
     };
+    const out = email && to ? await compose({ ...claim, email, to }) : undefined;
     try {
       await store.commit(sid, boxId, claim, decision.next, state.version);
     } catch (error) {
@@ -170,7 +187,7 @@ export async function notifyRun(d: Deps, event: unknown, options: NotifyOptions 
       if (error instanceof ConditionFailed) continue;
       throw error;
     }
-    if (email && to) return send({ ...claim, email, to });
+    if (out) return send(out);
     const reason = decision.email ? `no notification address for a ${decision.email} email` : decision.reason;
     log.info('no notification sent', { reason });
     return { ...base, sent: false, reason };

@@ -117,7 +117,8 @@ function diagnoseSes(e: SmtpLikeError, ctx: DiagnosisContext): Diagnosis {
   if ((name === 'MessageRejected' || name === 'NotFoundException') && notVerified) {
     // In the SES sandbox recipients must be verified too; the message lists the identities that failed.
     const failed = message.toLowerCase();
-    const senderFailed = failed.includes(ctx.from.toLowerCase()) || !ctx.to.some((t) => failed.includes(t));
+    const senderFailed =
+      failed.includes(ctx.from.toLowerCase()) || !ctx.to.some((t) => failed.includes(t.toLowerCase()));
     if (senderFailed) {
       return {
         field: 'emailAddress',

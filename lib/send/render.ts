@@ -36,22 +36,78 @@ export interface RenderedEmail {
   signatureId: string | null;
 }
 
-/** Plain text from HTML, good enough for the text alternative of an email. */
+const SKIPPED_ELEMENT = /^(script|style|head)\b/i;
+const LINE_BREAK = /^br\b/i;
+const LIST_ITEM = /^li\b/i;
+const BLOCK_END = /^\/(?:p|div|h[1-6]|li|tr|table|blockquote)\s*$/i;
+const ENTITY = /&(#\d+|#x[0-9a-f]+|[a-z]+);/gi;
+const NAMED_ENTITIES: Record<string, string> = {
+  nbsp: ' ',
+  lt: '<',
+  gt: '>',
+  quot: '"',
+  apos: "'",
+  amp: '&',
+};
+
+/** One entity's character; an unknown name or a number that is no character stays as written. */
+function decodeEntity(whole: string, body: string): string {
+  if (body[0] !== '#') return NAMED_ENTITIES[body.toLowerCase()] ?? whole;
+  const hex = body[1] === 'x' || body[1] === 'X';
+  const code = hex ? Number.parseInt(body.slice(2), 16) : Number(body.slice(1));
+  const character = code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff);
+  return character ? String.fromCodePoint(code) : whole;
+}
+
+/** Strips spaces and tabs at the end of a line (a regex for it backtracks on long runs of spaces). */
+function trimLineEnd(line: string): string {
+  let end = line.length;
+  while (end > 0 && (line[end - 1] === ' ' || line[end - 1] === '\t')) end--;
+  return line.slice(0, end);
+}
+
+/**
+ * Plain text from HTML, good enough for the text alternative of an email: script, style and head
+ * dropped, line breaks for `<br>` and the ends of blocks, `- ` for list items, other tags removed,
+ * entities decoded once. One pass over the input, so its time grows linearly with the length of
+ * any body a user may send (the regex version was quadratic on `<<<<…`, and a large numeric
+ * entity made it throw).
+ */
 export function htmlToText(html: string): string {
-  return html
-    .replace(/<(script|style|head)\b[\s\S]*?<\/\1\s*>/gi, '')
-    .replace(/<br\s*\/?>/gi, '\n')
-    .replace(/<\/(p|div|h[1-6]|li|tr|table|blockquote)\s*>/gi, '\n')
-    .replace(/<li\b[^>]*>/gi, '- ')
-    .replace(/<[^>]+>/g, '')
-    .replace(/&nbsp;/gi, ' ')
-    .replace(/&lt;/gi, '<')
-    .replace(/&gt;/gi, '>')
-    .replace(/&quot;/gi, '"')
-    .replace(/&#39;|&apos;/gi, "'")
-    .replace(/&#(\d+);/g, (_, n: string) => String.fromCodePoint(Number(n)))
-    .replace(/&amp;/gi, '&')
-    .replace(/[ \t]+\n/g, '\n')
+  let out = '';
+  let at = 0;
+  /** Elements whose end tag does not occur again after some point: no need to look twice. */
+  const unclosed = new Set<string>();
+  while (at < html.length) {
+    const open = html.indexOf('<', at);
+    if (open === -1) break;
+    const close = html.indexOf('>', open + 1);
+    // Nothing after this `<` ends a tag, so no later one can either.
+    if (close === -1) break;
+    out += html.slice(at, open);
+    if (close === open + 1) {
+      out += '<';
+      at = open + 1;
+      continue;
+    }
+    const tag = html.slice(open + 1, close);
+    at = close + 1;
+    const skipped = SKIPPED_ELEMENT.exec(tag)?.[1]?.toLowerCase();
+    if (skipped && !unclosed.has(skipped)) {
+      const end = new RegExp(`</${skipped}\\s*>`, 'gi');
+      end.lastIndex = at;
+      const found = end.exec(html);
+      if (found) at = found.index + found[0].length;
+      else unclosed.add(skipped);
+    } else if (LINE_BREAK.test(tag) || BLOCK_END.test(tag)) out += '\n';
+    else if (LIST_ITEM.test(tag)) out += '- ';
+  }
+  out += html.slice(at);
+  return out
+    .replace(ENTITY, decodeEntity)
+    .split('\n')
+    .map(trimLineEnd)
+    .join('\n')
     .replace(/\n{3,}/g, '\n\n')
     .trim();
 }

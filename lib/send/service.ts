@@ -144,19 +144,29 @@ export class SendService {
   /** Validates and renders an email without sending it or writing anything. */
   async prepare(sid: string, userId: string, input: SendEmailInput): Promise<PreparedEmail> {
     const { repos } = this.d;
-    // Independent reads go out together: each is a DynamoDB round trip.
-    const [company, userSettings, user, named, content, parent] = await allInOrder([
-      this.company(sid),
-      repos.userEmail.get(sid, userId),
+    // Independent reads go out together: each is a DynamoDB round trip. The signature needs the
+    // effective settings, so its read starts as soon as those two are in, beside the others.
+    const pendingCompany = this.company(sid);
+    const pendingUserSettings = repos.userEmail.get(sid, userId);
+    const pendingSignature = Promise.all([pendingCompany, pendingUserSettings]).then(([c, u]) =>
+      this.signature(sid, input, resolveEffective(c, u)),
+    );
+    // Awaited below, after the errors of the reads before it; until then a refusal must not
+    // surface as an unhandled rejection.
+    pendingSignature.catch(() => {});
+    // Mail to one typed address lands on that address's client: look it up with the rest.
+    const lookupAddress =
+      !input.clientId && input.to?.length === 1 ? toAddress(input.to[0]!).address : undefined;
+    const [company, userSettings, user, named, content, parent, byAddress] = await allInOrder([
+      pendingCompany,
+      pendingUserSettings,
       repos.users.get(sid, userId),
       input.clientId ? repos.clients.get(sid, input.clientId) : Promise.resolve(undefined),
       this.content(sid, input),
       input.inReplyTo ? this.parentOf(sid, input.inReplyTo) : Promise.resolve(undefined),
+      lookupAddress ? repos.clients.findByAddress(sid, lookupAddress) : Promise.resolve([]),
     ]);
     const effective = resolveEffective(company, userSettings);
-    const pendingSignature = this.signature(sid, input, effective);
-    // Awaited below; until then a refusal must not surface as an unhandled rejection.
-    pendingSignature.catch(() => {});
     const parentMessage = parent && 'id' in parent ? parent : undefined;
 
     let client: Client | undefined = named;
@@ -176,7 +186,6 @@ export class SendService {
     }
     if (!client) {
       // Mail to a known address, or a reply to a client's message, still lands on that client's record.
-      const byAddress = to.length === 1 ? await repos.clients.findByAddress(sid, to[0]!.address) : [];
       const clientId = byAddress.length === 1 ? byAddress[0] : parentMessage?.clientId;
       client = clientId ? await repos.clients.get(sid, clientId) : undefined;
     }
@@ -369,8 +378,10 @@ export class SendService {
    * have just changed it.
    */
   async sendTest(sid: string, userId: string | undefined, to: string | undefined): Promise<TestResult> {
-    const company = await this.company(sid);
-    const userSettings = userId ? await this.d.repos.userEmail.get(sid, userId) : undefined;
+    const [company, userSettings] = await allInOrder([
+      this.company(sid),
+      userId ? this.d.repos.userEmail.get(sid, userId) : Promise.resolve(undefined),
+    ]);
     const effective = resolveEffective(company, userSettings);
     const t = effective.transport.value;
     const from = effective.emailAddress.value;

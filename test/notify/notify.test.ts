@@ -338,6 +338,38 @@ describe('once per run', () => {
     expect(sent.length).toBe(before);
   });
 
+  it('marks the notification failed, not in doubt, when the transport cannot even be made, so the retry sends it', async () => {
+    // Prepare: a transport factory that fails once (e.g. its module could not be loaded).
+    let broken = 1;
+    const flaky = notifyHandler(d, {
+      transport: () => {
+        if (broken-- > 0) throw new Error('SES client could not be created');
+        return transport;
+      },
+    });
+    const box = await makeBox();
+    const event = failure(box);
+    const before = sent.length;
+    // Act
+    await expect(flaky(event)).rejects.toThrow(NotificationSendError);
+    const retry = await flaky(event);
+    // Assess
+    expect(retry).toMatchObject({ sent: true, email: 'failure' });
+    expect(sent.length).toBe(before + 1);
+  });
+
+  it('claims nothing and counts nothing when the email cannot be composed, so a retry decides again', async () => {
+    // Prepare: a zone Intl does not know (the settings API refuses one; a record may still hold it).
+    const box = await makeBox({ timeZone: 'Mars/Olympus_Mons' });
+    const event = failure(box);
+    const store = new NotifyStore(d.repos.table);
+    // Act
+    await expect(notify(event)).rejects.toThrow(RangeError);
+    // Assess
+    expect(await store.claim(sid, box.id, event.detail.runId)).toBeUndefined();
+    expect(await store.state(sid, box.id)).toMatchObject({ failing: false, failedRuns: 0, version: 0 });
+  });
+
   it('refuses an event that is not a poll outcome, so it reaches the DLQ', async () => {
     // Act
     const wrongSource = notify({ source: 'aws.s3', 'detail-type': 'Object Created', detail: {} });

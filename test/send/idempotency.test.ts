@@ -115,6 +115,31 @@ describe('Idempotency-Key on POST /emails', () => {
     expect(smtp.messages).toHaveLength(1);
   });
 
+  it('answers 502 and sends nothing when the raw copy cannot be stored, giving the key back', async () => {
+    // Prepare: the same dependencies with a blob store that is down.
+    const down = sendApi(
+      {
+        ...d,
+        blobs: Object.assign(Object.create(d.blobs) as typeof d.blobs, {
+          put: async () => {
+            throw new Error('blob store unreachable');
+          },
+        }),
+      },
+      { policy: trusting(smtp), retry: { sleep: async () => {} }, probe: false },
+    );
+    // Act
+    const refused = await down('POST', '/emails', withKey('key-9', email()));
+    const retried = await call('POST', '/emails', withKey('key-9', email()));
+    // Assess
+    expect(refused.status).toBe(502);
+    expect(refused.body.error.message).toContain('was not sent');
+    expect(retried.status).toBe(200);
+    expect(retried.headers['idempotent-replayed']).toBeUndefined();
+    expect(smtp.mailFromCount()).toBe(1);
+    expect(smtp.messages).toHaveLength(1);
+  });
+
   it('reports an unknown outcome, instead of sending again, when the first request died mid-way', async () => {
     // Prepare
     const store = new IdempotencyStore(d.repos.table);

@@ -109,6 +109,30 @@ describe('renderMergeFields', () => {
   });
 });
 
+describe('merge fields in large bodies', () => {
+  it('renders and checks a 500 KB body that would make a backtracking pattern stall, in linear time', () => {
+    // Prepare: an unclosed fallback followed by spaces, the worst case for a lazy fallback before `\s*`.
+    const hostile = `{{client.firstName|${' '.repeat(500_000)}`;
+    const started = performance.now();
+    // Act
+    const rendered = renderMergeFields(hostile, values(undefined), 'html');
+    const unknown = unknownMergeFields(hostile);
+    const names = mergeFieldNames(hostile);
+    // Assess
+    expect(performance.now() - started).toBeLessThan(1_000);
+    expect(rendered).toBe(hostile);
+    expect(unknown).toEqual([]);
+    expect(names).toEqual([]);
+  });
+
+  it('still trims a fallback written with spaces around it', () => {
+    // Act
+    const out = renderMergeFields('Hi {{ client.firstName |  dear friend  }}!', values(undefined), 'text');
+    // Assess
+    expect(out).toBe('Hi dear friend!');
+  });
+});
+
 describe('unknownMergeFields', () => {
   it('lists every unknown field once, with a suggestion for a letter-case slip, and malformed braces', () => {
     // Act
@@ -186,6 +210,28 @@ describe('renderEmail', () => {
     const text = htmlToText('<style>p{}</style><p>One<br>Two</p><ul><li>A</li></ul>&lt;ok&gt; &amp; &#233;');
     // Assess
     expect(text).toBe('One\nTwo\n- A\n<ok> & é');
+  });
+
+  it('decodes each entity once, and keeps numbers that are no character as written instead of throwing', () => {
+    // Act
+    const text = htmlToText(
+      '<head><title>T</title></head>&#x1F4F8; &amp;lt; &#99999999; &#55296; &#0; &bogus; a<>b<br/>c <script>x',
+    );
+    // Assess
+    expect(text).toBe('📸 &lt; &#99999999; &#55296; &#0; &bogus; a<>b\nc x');
+  });
+
+  it('takes linear time on hostile markup (unclosed tags, runs of spaces)', () => {
+    // Prepare
+    const n = 500_000;
+    const hostile = ['<'.repeat(n), '<style'.repeat(n / 6), '<li'.repeat(n / 3), `${' '.repeat(n)}x\n`];
+    for (const html of hostile) {
+      const started = performance.now();
+      // Act
+      htmlToText(html);
+      // Assess
+      expect(performance.now() - started).toBeLessThan(1_000);
+    }
   });
 });
 

@@ -258,6 +258,22 @@ describe('POST /emails/preview', () => {
     expect((await d.repos.messages.listForClient(SID, 'client-2')).items).toHaveLength(1);
   });
 
+  it('makes the text version of any HTML, even with an entity that is no character (was a 500)', async () => {
+    // Act
+    const res = await call('POST', '/emails/preview', {
+      token: USER,
+      body: {
+        to: ['a@example.test'],
+        subject: 's',
+        html: '<p>Price &#99999999; &#x20AC;5</p>',
+        signatureId: null,
+      },
+    });
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.body.text).toBe('Price &#99999999; €5');
+  });
+
   it('refuses unknown merge fields the same way', async () => {
     // Act
     const res = await call('POST', '/emails/preview', {
@@ -267,6 +283,33 @@ describe('POST /emails/preview', () => {
     // Assess
     expect(res.status).toBe(400);
     expect(res.body.error.message).toContain('{{x.y}}');
+  });
+});
+
+describe('recipients and headers', () => {
+  it('puts Bcc in the envelope only, and keeps a line break in a name from starting a header', async () => {
+    // Act
+    const res = await call('POST', '/emails', {
+      token: USER,
+      body: {
+        to: [{ address: 'ann@example.test', name: 'Ann\r\nBcc: evil@example.test' }],
+        cc: ['cc@example.test'],
+        bcc: ['hidden@example.test'],
+        subject: 'Proofs\r\nX-Injected: yes',
+        text: 'Ready.',
+      },
+    });
+    // Assess
+    expect(res.status).toBe(200);
+    expect(smtp.messages).toHaveLength(1);
+    const received = smtp.messages[0]!;
+    expect(received.envelope.to).toEqual(['ann@example.test', 'cc@example.test', 'hidden@example.test']);
+    const headerLines = received.raw.toString('latin1').split('\r\n\r\n')[0]!.split('\r\n');
+    expect(headerLines.filter((l) => /^(bcc|x-injected):/i.test(l))).toEqual([]);
+    expect(received.raw.toString('latin1')).not.toContain('hidden@example.test');
+    const mail = await lastReceived();
+    expect(mail.subject).toBe('Proofs X-Injected: yes');
+    expect(mail.bcc).toBeUndefined();
   });
 });
 

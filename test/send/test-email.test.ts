@@ -1,3 +1,4 @@
+import { type AddressInfo, createServer } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { type SmtpOptions, smtpTransport } from '#lib/adapters/mail';
 import type { TransportRecord } from '#lib/domain/model';
@@ -161,6 +162,51 @@ describe('POST /settings/company/email/test diagnoses', () => {
     expect(res.body.diagnosis.problem).toContain('hello@lumen.test');
   });
 
+  it('a certificate the server presents that is not trusted, as the server field', async () => {
+    // Prepare: the same SSL server, but without trusting its self-signed certificate.
+    await seedCompany(d, await smtpTransportRecord(d, ssl, 'ssl'));
+    const untrusting = sendApi(d, {
+      policy: { rejectUnauthorized: true, connectionTimeoutMs: 1_500 },
+      probe: false,
+    });
+    // Act
+    const res = await untrusting('POST', '/settings/company/email/test', { body: {} });
+    // Assess
+    expect(res.status).toBe(422);
+    expect(res.body.diagnosis).toMatchObject({
+      field: 'transport.server',
+      kind: 'certificate',
+      retryable: false,
+    });
+    expect(res.body.diagnosis.advice).toContain('self-signed certificate');
+    expect(ssl.authAttempts).toHaveLength(0);
+  });
+
+  it('a server that accepts the connection but never greets, as the port field', async () => {
+    // Prepare: a TCP listener that says nothing; the probe finds no SSL either.
+    const silent = createServer(() => {});
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const { port } = silent.address() as AddressInfo;
+    const noSsl = async () => ({ implicitTls: false, plainGreeting: false, offersStartTls: false });
+    const quick = sendApi(d, {
+      policy: { rejectUnauthorized: true, connectionTimeoutMs: 300 },
+      probe: noSsl,
+    });
+    try {
+      await seedCompany(d, await smtpTransportRecord(d, { host: '127.0.0.1', port }, 'starttls'));
+      // Act
+      const res = await quick('POST', '/settings/company/email/test', { body: {} });
+      // Assess
+      expect(res.status).toBe(422);
+      expect(res.body.diagnosis).toMatchObject({ field: 'transport.port', kind: 'timeout', retryable: true });
+      expect(res.body.diagnosis.problem).toContain(
+        `127.0.0.1:${port} accepted the connection but never greeted`,
+      );
+    } finally {
+      silent.close();
+    }
+  });
+
   it('a server that wants a logon when none is set', async () => {
     // Act
     const res = await testCompany(await smtpTransportRecord(d, starttls, 'starttls', null));
@@ -242,6 +288,22 @@ describe('SES', () => {
     expect(res.body.diagnosis).toMatchObject({ field: 'emailAddress', kind: 'identity', serverCode: 400 });
     expect(res.body.diagnosis.serverReply).toContain('MessageRejected: Email address is not verified');
     expect(res.body.diagnosis.advice).toContain('Verify the address or its domain in Amazon SES');
+  });
+
+  it('names the recipient when the SES sandbox has not verified it, whatever its letter case', async () => {
+    // Prepare
+    stub.answer({
+      status: 400,
+      type: 'MessageRejected',
+      message:
+        'Email address is not verified. The following identities failed the check in region US-EAST-1: ann@example.test',
+    });
+    // Act
+    const res = await sesCall('POST', '/settings/company/email/test', { body: { to: 'Ann@Example.test' } });
+    // Assess
+    expect(res.status).toBe(422);
+    expect(res.body.diagnosis).toMatchObject({ field: 'to', kind: 'identity' });
+    expect(res.body.diagnosis.problem).toContain('sandbox');
   });
 
   it('does the same for NotFoundException', async () => {
@@ -352,8 +414,11 @@ describe('secrets', () => {
     expect(answers[0]).toContain('"ok":true');
     expect(answers[1]).toContain('"kind":"auth"');
     expect(output.lines.length).toBeGreaterThan(0);
+    // AUTH PLAIN and AUTH LOGIN carry the password base64-encoded: a leaked command would show that.
+    const encoded = [`\0alice\0${PASSWORD}`, PASSWORD].map((v) => Buffer.from(v).toString('base64'));
     for (const text of [...answers, output.text()]) {
       expect(text).not.toContain(PASSWORD);
+      for (const e of encoded) expect(text).not.toContain(e);
       expect(text).not.toContain('passwordRef');
       expect(text).not.toContain('local:secret:');
     }
