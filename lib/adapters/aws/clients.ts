@@ -34,6 +34,9 @@ export const awsClients = (config: Config) => ({
       const { SESv2Client } = await import('@aws-sdk/client-sesv2');
       return new SESv2Client({
         region: config.region,
+        // The SDK would retry a send that timed out after SES accepted it: a duplicate email.
+        // Throttling (a refusal, safe to repeat) is retried by the send service instead.
+        maxAttempts: 1,
         endpoint: config.sesEndpoint,
         ...localCredentials(config.sesEndpoint),
       });
