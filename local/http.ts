@@ -132,7 +132,16 @@ export function match(routes: LocalRoute[], method: string, path: string) {
     if (!m) continue;
     pathMatched = true;
     if (r.method !== method) continue;
-    const params = Object.fromEntries(r.names.map((n, i) => [n, decodeURIComponent(m[i + 1] ?? '')]));
+    const params: Record<string, string> = {};
+    for (const [i, n] of r.names.entries()) {
+      const raw = m[i + 1] ?? '';
+      try {
+        params[n] = decodeURIComponent(raw);
+      } catch {
+        // A malformed escape ("%E0"): refused like any other bad request, never a crash.
+        return { pathMatched, badPath: true };
+      }
+    }
     return { route: r, params };
   }
   return { pathMatched };

@@ -82,14 +82,17 @@ const server = createServer(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const found = match(routes, req.method ?? 'GET', url.pathname);
   if (!('route' in found) || !found.route) {
-    const status = found.pathMatched ? 405 : 404;
-    const message = found.pathMatched
-      ? `${req.method} is not allowed on ${url.pathname}.`
-      : `No route ${url.pathname}.`;
+    const bad = 'badPath' in found;
+    const status = bad ? 400 : found.pathMatched ? 405 : 404;
+    const message = bad
+      ? `The path ${url.pathname} has a malformed %-escape.`
+      : found.pathMatched
+        ? `${req.method} is not allowed on ${url.pathname}.`
+        : `No route ${url.pathname}.`;
     return send(res, {
       statusCode: status,
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ error: { code: 'no_route', message } }),
+      body: JSON.stringify({ error: { code: bad ? 'bad_path' : 'no_route', message } }),
     });
   }
   try {

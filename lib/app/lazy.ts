@@ -31,10 +31,16 @@ export function lazyTransport(
   let instance: Promise<MailTransport> | undefined;
   let loaded: MailTransport | undefined;
   const get = () => {
-    instance ??= load().then((t) => {
-      loaded = t;
-      return t;
-    });
+    instance ??= load().then(
+      (t) => {
+        loaded = t;
+        return t;
+      },
+      (error: unknown) => {
+        instance = undefined; // as lazyPort: a failed load is tried again on the next call
+        throw error;
+      },
+    );
     return instance;
   };
   return {

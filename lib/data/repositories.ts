@@ -667,16 +667,6 @@ export class AutoReplyRepository {
       throw error;
     }
   }
-
-  /** Number of auto-replies already sent in a thread (the first-email-only rule). */
-  async countInThread(sid: string, threadId: string): Promise<number> {
-    const items = await this.table.queryAll<{ automatic?: boolean; direction?: string }>({
-      IndexName: 'GSI2',
-      KeyConditionExpression: 'GSI2PK = :pk',
-      ExpressionAttributeValues: { ':pk': k.threadPk(sid, threadId) },
-    });
-    return items.filter((i) => i.direction === 'out' && i.automatic).length;
-  }
 }
 
 /** Every repository, built once over one Table. */

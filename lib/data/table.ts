@@ -70,6 +70,9 @@ export interface Page<T> {
   nextCursor?: string;
 }
 
+/** Tries of one BatchGet page before its unprocessed keys fail the read (throttling that persists). */
+const BATCH_GET_ATTEMPTS = 10;
+
 /** Raised when a conditional write fails; repositories turn it into a ConflictError or NotFoundError. */
 export class ConditionFailed extends Error {
   override readonly name = 'ConditionFailed';
@@ -156,12 +159,17 @@ export class Table {
     return all;
   }
 
-  /** Reads many items by key (100 per request, unprocessed keys retried); missing ones are absent. */
+  /**
+   * Reads many items by key (100 per request, unprocessed keys retried with backoff, at most
+   * BATCH_GET_ATTEMPTS tries); missing ones are absent.
+   */
   async batchGet<T = Item>(keys: Key[]): Promise<T[]> {
     const out: T[] = [];
     for (let i = 0; i < keys.length; i += 100) {
       let pending: Key[] | undefined = keys.slice(i, i + 100);
       for (let attempt = 0; pending && pending.length > 0; attempt++) {
+        if (attempt >= BATCH_GET_ATTEMPTS)
+          throw new Error(`DynamoDB left ${pending.length} keys unprocessed after ${attempt} tries.`);
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
         const res = await this.doc.send(
           new BatchGetCommand({ RequestItems: { [this.name]: { Keys: pending, ConsistentRead: true } } }),

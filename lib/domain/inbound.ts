@@ -104,14 +104,20 @@ export interface ThreadMatch {
   repliesToOurs: boolean;
 }
 
+/** Referenced Message-IDs looked up to thread a message (one query each): the nearest ones. */
+export const MAX_THREAD_LOOKUPS = 20;
+
 /** Message-IDs a message refers to, nearest first: In-Reply-To, then References from the end. */
 export function referencedIds(inReplyTo: string | undefined, references: string[]): string[] {
   const ids = [...(inReplyTo ? extractIds(inReplyTo) : []), ...references.flatMap(extractIds).reverse()];
-  return [...new Set(ids)];
+  return [...new Set(ids)].slice(0, MAX_THREAD_LOOKUPS);
 }
 
+/** Longer than a header line may be (RFC 5322): not a Message-ID, and too long for a table key. */
+const MAX_ID_LENGTH = 998;
+
 export function extractIds(text: string): string[] {
-  return text.match(/<[^<>\s]+>/g) ?? [];
+  return (text.match(/<[^<>\s]+>/g) ?? []).filter((id) => id.length <= MAX_ID_LENGTH);
 }
 
 /**
@@ -143,9 +149,8 @@ export interface ActionInput {
   thread: ThreadMatch | undefined;
   autoCreateTask: boolean;
   sendAutoReply: boolean;
+  /** Only a message that starts a new thread gets an auto-reply. */
   autoReplyFirstEmailOnly: boolean;
-  /** Replies already sent to this thread (the first-email-only rule). */
-  autoRepliesInThread: number;
 }
 
 /** Whether an imported message gets a task and an auto-reply. */
@@ -162,7 +167,7 @@ export function decideActions(input: ActionInput): {
   }
   let autoReply = input.sendAutoReply && !input.automatic;
   if (input.sendAutoReply && input.automatic) why.push('no auto-reply: automatic message');
-  if (autoReply && input.autoReplyFirstEmailOnly && (!isNew || input.autoRepliesInThread > 0)) {
+  if (autoReply && input.autoReplyFirstEmailOnly && !isNew) {
     autoReply = false;
     why.push('no auto-reply: only the first email of a thread gets one');
   }

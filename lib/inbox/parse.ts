@@ -79,6 +79,14 @@ export async function parseStored(
   parser.on('headerLines', (lines: { key: string; line: string }[]) => {
     headerLines = lines;
   });
+  // A failure of the blob store (reading the raw copy, writing a part) is not the message's
+  // fault: it fails the import as it is, to be retried, instead of quarantining the message.
+  let storeError: unknown;
+  let parseFailed = false;
+  source.once('error', (error) => {
+    storeError ??= error;
+  });
+  const contents: Readable[] = [];
   parser.on('data', (data: AttachmentStream | MessageText) => {
     if (data.type === 'text') {
       text = data.text;
@@ -87,12 +95,18 @@ export async function parseStored(
     }
     const n = index++;
     const key = `${partsPrefix}/att-${n}`;
+    const content = data.content as Readable;
+    contents.push(content);
     // The parser waits for release(), so one attachment at a time flows through, never all in memory.
     uploads.push(
       blobs
-        .put(key, data.content as Readable, data.contentType)
+        .put(key, content, data.contentType)
         .then(({ size }) => {
           attachments[n] = { filename: data.filename, contentType: data.contentType, size, blobKey: key };
+        })
+        .catch((error: unknown) => {
+          if (!parseFailed) storeError ??= error;
+          content.resume(); // drain it, so the parser is not left waiting for a reader
         })
         .finally(() => data.release?.()),
     );
@@ -100,11 +114,16 @@ export async function parseStored(
 
   try {
     await pipeline(source, parser);
-    await Promise.all(uploads);
   } catch (error) {
+    parseFailed = true;
+    // An attachment cut short by the failure may never end: end its upload so none waits forever.
+    for (const content of contents) if (!content.readableEnded) content.destroy(error as Error);
     await Promise.allSettled(uploads);
+    if (storeError) throw storeError;
     throw new UnparseableMessageError(`The message could not be parsed: ${(error as Error).message}`);
   }
+  await Promise.all(uploads);
+  if (storeError) throw storeError;
   if (!MESSAGE_HEADERS.some((h) => headerMap.has(h))) {
     throw new UnparseableMessageError(
       'The data has none of the headers an email message has (From, To, Subject, Date, …).',
@@ -150,16 +169,22 @@ export async function parseStored(
   };
 }
 
+/** Bounds that keep a message item at a few KB however the message is written (raw copy keeps all). */
+export const RECORD_LIMITS = { addresses: 100, references: 30, subject: 1_000 };
+
 /** The message-record fields a parse yields; `fallbackDate` stands in for a missing Date. */
 export function parsedFields(parsed: ParsedMessage, fallbackDate: string) {
+  const refs = parsed.references;
+  const keep = RECORD_LIMITS.references;
   return {
     messageId: parsed.messageId,
     inReplyTo: parsed.inReplyTo,
-    references: parsed.references,
+    // Trimmed as RFC 5322 §3.6.4 allows: the thread's first message and the nearest ones.
+    references: refs.length > keep ? [refs[0]!, ...refs.slice(-(keep - 1))] : refs,
     from: parsed.from,
-    to: parsed.to,
-    cc: parsed.cc,
-    subject: parsed.subject,
+    to: parsed.to.slice(0, RECORD_LIMITS.addresses),
+    cc: parsed.cc.slice(0, RECORD_LIMITS.addresses),
+    subject: parsed.subject.slice(0, RECORD_LIMITS.subject),
     date: (parsed.date ?? new Date(fallbackDate)).toISOString(),
     snippet: parsed.snippet,
     textKey: parsed.textKey,

@@ -4,13 +4,13 @@
  *   2. the stored copy is parsed (bodies and attachments streamed to the blob store);
  *   3. message, Message-ID lookup, UIDL and content-hash markers and the task are written in one
  *      DynamoDB transaction — the message is imported and marked, or neither;
- *   4. only then: the auto-reply, and DELE (committed by QUIT) when the box does not leave mail
- *      on the server.
+ *   4. only then: the auto-reply; and, once retrieval is over, DELE (committed by QUIT) for what
+ *      is stored, when the box does not leave mail on the server.
  * A connection cut anywhere loses nothing (DELE is uncommitted, the markers say what is done)
  * and duplicates nothing (markers are checked first and written conditionally).
  */
 import { createHash, randomUUID } from 'node:crypto';
-import { Readable, Transform } from 'node:stream';
+import { pipeline, type Readable, Transform } from 'node:stream';
 import type { Deps } from '#lib/app/deps';
 import { ConditionFailed } from '#lib/data/table';
 import {
@@ -61,24 +61,45 @@ export type PollStatus = 'succeeded' | 'partial' | 'failed' | 'busy' | 'skipped'
 export interface PollOutcome {
   status: PollStatus;
   run?: Run;
+  /** Errors of the run, including those the run record only counts (see MAX_RUN_ERRORS). */
+  errorCount?: number;
   reason?: string;
   failure?: Failure;
 }
 
 const emptyCounts = (): RunCounts => runCounts.parse({});
 
-/** A Transform that hashes what passes through and counts its bytes. */
-function hashing() {
-  const hash = createHash('sha256');
-  let size = 0;
-  const stream = new Transform({
-    transform(chunk: Buffer, _enc, done) {
-      hash.update(chunk);
-      size += chunk.length;
-      done(null, chunk);
+/** "Email from Ana Ruiz: Prices?", short enough for a list however long the headers are. */
+function taskTitle(from: { name?: string; address: string } | undefined, subject: string): string {
+  return `Email from ${from?.name || from?.address || 'unknown sender'}: ${subject || '(no subject)'}`.slice(
+    0,
+    300,
+  );
+}
+
+/** Run errors kept in the run record (a DynamoDB item: 400 KB at most); the rest are counted. */
+export const MAX_RUN_ERRORS = 100;
+
+/** Collects a run's errors; past MAX_RUN_ERRORS the last entry only counts the ones left out. */
+function errorList(run: Run) {
+  let omitted = 0;
+  return {
+    add(error: { kind: string; message: string }): void {
+      if (run.errors.length < MAX_RUN_ERRORS - 1) {
+        run.errors.push(error);
+        return;
+      }
+      omitted++;
+      run.errors[MAX_RUN_ERRORS - 1] = {
+        kind: 'more-errors',
+        message: `${omitted} more error(s) not listed; the counts include them.`,
+      };
     },
-  });
-  return { stream, digest: () => hash.digest('hex'), size: () => size };
+    /** Every error the run had, listed or not. */
+    get total(): number {
+      return run.errors.length + (omitted > 0 ? omitted - 1 : 0);
+    },
+  };
 }
 
 export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): Promise<PollOutcome> {
@@ -100,7 +121,8 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
 
   const runId = randomUUID();
   const started = d.now();
-  const deadline = started.getTime() + request.budgetMs;
+  // The budget is real elapsed time (the Lambda timeout is), whatever clock d.now() reads.
+  const deadline = Date.now() + request.budgetMs;
   // The lease outlives the budget by a margin, so a run that overruns still keeps others out.
   if (
     !(await d.repos.boxState.acquireLease(sid, boxId, runId, request.budgetMs + 60_000, started.getTime()))
@@ -116,6 +138,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     counts: emptyCounts(),
     errors: [],
   };
+  const errors = errorList(run);
   await d.repos.runs.put(sid, run);
   const log = d.logger.createChild({ persistentLogAttributes: { studioId: sid, boxId, runId } });
 
@@ -126,22 +149,27 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     const password = await d.secrets.get(box.connection.passwordRef);
     client = await ports.open(box, password);
     const own = await ownAddresses(d, sid, box);
-    outOfTime = await importAll(d, { sid, own, box, client, run, deadline, ports, log });
+    outOfTime = await importAll(d, { sid, own, box, client, run, errors, deadline, ports, log });
     // QUIT commits the DELEs; without it (a cut) the server keeps every message.
     await client.quit();
   } catch (error) {
     failure = describeFailure(error, box.connection);
+    // Always listed, even past the cap: it is why the run failed.
     run.errors.push({ kind: failure.kind, message: failure.message });
     log.warn('poll failed', { kind: failure.kind, errorMessage: failure.message });
     client?.close();
   } finally {
     run.finishedAt = d.now().toISOString();
     run.status = failure ? 'failed' : outOfTime || run.errors.length > 0 ? 'partial' : 'succeeded';
-    await d.repos.runs.put(sid, run);
-    await d.repos.boxState.recordOutcome(sid, boxId, !failure, failure?.kind);
-    await d.repos.boxState.releaseLease(sid, boxId, runId);
+    try {
+      await d.repos.runs.put(sid, run);
+      await d.repos.boxState.recordOutcome(sid, boxId, !failure, failure?.kind);
+    } finally {
+      // Whatever happened to the record, the next run must not wait for the lease to expire.
+      await d.repos.boxState.releaseLease(sid, boxId, runId);
+    }
   }
-  return { status: run.status as PollStatus, run, failure };
+  return { status: run.status as PollStatus, run, errorCount: errors.total, failure };
 }
 
 interface ImportContext {
@@ -151,12 +179,19 @@ interface ImportContext {
   box: EmailBox;
   client: Pop3Client;
   run: Run;
+  errors: ReturnType<typeof errorList>;
   deadline: number;
   ports: PollPorts;
   log: Deps['logger'];
 }
 
-/** Imports every new message in server order; returns true when the time budget ran out first. */
+/**
+ * Imports every new message in server order; returns true when the time budget ran out first.
+ * Runs of small messages come pipelined, each large one streams on its own in between.
+ * DELEs wait until retrieval is over: one sent while pipelined RETRs are still unread would be
+ * answered only after them, and their reader is the loop waiting for that answer (a deadlock
+ * until the idle timeout). POP3 commits DELEs only at QUIT anyway.
+ */
 async function importAll(d: Deps, ctx: ImportContext): Promise<boolean> {
   const { sid, box, client, run } = ctx;
   const uidls = await client.uidl();
@@ -168,6 +203,7 @@ async function importAll(d: Deps, ctx: ImportContext): Promise<boolean> {
     uidls.map((u) => u.uid),
   );
 
+  const stored: number[] = [];
   const fresh: { id: number; uid: string }[] = [];
   for (const u of uidls) {
     const marker = known.get(u.uid);
@@ -177,19 +213,32 @@ async function importAll(d: Deps, ctx: ImportContext): Promise<boolean> {
     }
     run.counts.skipped++;
     // Imported before but not deleted (the last run was cut before QUIT): delete it now.
-    if (!box.leaveOnServer && marker.state !== 'excluded') await client.dele(u.id);
+    if (marker.state !== 'excluded') stored.push(u.id);
   }
 
+  const outOfTime = await importFresh(d, ctx, fresh, sizes, stored);
+  if (!box.leaveOnServer) await client.deleMany(stored, { window: 16 });
+  return outOfTime;
+}
+
+/**
+ * Marks the new messages dated before the box's cut-off as excluded and imports the others, in
+ * server order; adds to `stored` what may be deleted. Returns true when the budget ran out first.
+ */
+async function importFresh(
+  d: Deps,
+  ctx: ImportContext,
+  fresh: { id: number; uid: string }[],
+  sizes: Map<number, number>,
+  stored: number[],
+): Promise<boolean> {
+  const { sid, box, client, run } = ctx;
   const excluded = box.excludeBefore
     ? await excludedByDate(client, fresh, box.excludeBefore)
     : new Set<number>();
-  const limit = ctx.ports.inMemoryLimit ?? 1_000_000;
-  const small = fresh.filter((u) => !excluded.has(u.id) && (sizes.get(u.id) ?? 0) <= limit);
-  const large = new Set(
-    fresh.filter((u) => !excluded.has(u.id) && (sizes.get(u.id) ?? 0) > limit).map((u) => u.id),
-  );
-
   for (const u of fresh.filter((f) => excluded.has(f.id))) {
+    // A first poll of a full mailbox may exclude thousands: the budget holds here too.
+    if (Date.now() >= ctx.deadline) return true;
     await d.repos.importMarkers.mark(sid, box.id, {
       uidl: u.uid,
       state: 'excluded',
@@ -198,52 +247,68 @@ async function importAll(d: Deps, ctx: ImportContext): Promise<boolean> {
     run.counts.skipped++;
   }
 
-  const uidOf = new Map(fresh.map((u) => [u.id, u.uid]));
-  // Small messages come pipelined; each large one streams on its own, in server order.
-  const order = fresh.filter((u) => !excluded.has(u.id)).map((u) => u.id);
-  let smallIter: AsyncGenerator<{ id: number; data: Buffer }> | undefined;
-  const smallIds = small.map((u) => u.id);
-  let smallIndex = 0;
-  const nextSmall = async () => {
-    smallIter ??= client.retrMany(smallIds.slice(smallIndex), { window: 16 });
-    const r = await smallIter.next();
-    return r.done ? undefined : r.value;
-  };
-
-  for (const id of order) {
-    if (Date.now() >= ctx.deadline) {
-      await smallIter?.return(undefined);
-      return true;
+  const wanted = fresh.filter((u) => !excluded.has(u.id));
+  const uidOf = new Map(wanted.map((u) => [u.id, u.uid]));
+  const limit = ctx.ports.inMemoryLimit ?? 1_000_000;
+  // A size LIST did not give is treated as large: streamed, never held whole.
+  const isLarge = (id: number) => (sizes.get(id) ?? Number.POSITIVE_INFINITY) > limit;
+  for (let i = 0; i < wanted.length; ) {
+    if (Date.now() >= ctx.deadline) return true;
+    const first = wanted[i]!;
+    if (isLarge(first.id)) {
+      i++;
+      const raw = await storeRaw(d, ctx, first.uid, await client.retrStream(first.id));
+      if (await importOne(d, ctx, { uid: first.uid, ...raw })) stored.push(first.id);
+      continue;
     }
-    const uid = uidOf.get(id) ?? '';
-    const rawKey = `raw/${sid}/${box.id}/${createHash('sha256').update(uid).digest('hex').slice(0, 32)}.eml`;
-    const h = hashing();
-    let copy: Buffer | undefined;
-    if (large.has(id)) {
-      // Stop the pipelined stream before a large message, so the two never interleave.
-      if (smallIter) {
-        await smallIter.return(undefined);
-        smallIter = undefined;
-      }
-      const stream = await client.retrStream(id);
-      await d.blobs.put(rawKey, stream.pipe(h.stream), 'message/rfc822');
-    } else {
-      const msg = await nextSmall();
-      smallIndex++;
-      if (!msg || msg.id !== id)
-        throw new Error(`POP3 returned message ${msg?.id} where ${id} was expected.`);
-      await d.blobs.put(rawKey, Readable.from([msg.data]).pipe(h.stream), 'message/rfc822');
-      copy = msg.data;
+    const batch: number[] = [];
+    for (; i < wanted.length && !isLarge(wanted[i]!.id); i++) batch.push(wanted[i]!.id);
+    // Leaving this loop early (budget, error) returns the generator, which drains what is in flight.
+    for await (const { id, data } of client.retrMany(batch, { window: 16 })) {
+      const uid = uidOf.get(id) ?? '';
+      const raw = await storeRaw(d, ctx, uid, data);
+      if (await importOne(d, ctx, { uid, ...raw, copy: data })) stored.push(id);
+      if (Date.now() >= ctx.deadline && id !== batch.at(-1)) return true;
     }
-    const sha256 = h.digest();
-    await importOne(d, ctx, { popId: id, uid, rawKey, sha256, size: h.size(), copy });
   }
   return false;
 }
 
 /**
- * Messages dated before the box's cut-off, read from headers only (TOP n 0). A message without a
- * usable Date takes the date of its nearest dated neighbour in server order (arrival order).
+ * Stores the raw bytes under a key derived from the UIDL (a retried import overwrites, never
+ * adds), hashing them on the way. A stream that fails (the connection drops) fails the store.
+ */
+async function storeRaw(
+  d: Deps,
+  ctx: ImportContext,
+  uid: string,
+  body: Buffer | Readable,
+): Promise<{ rawKey: string; sha256: string }> {
+  const rawKey = `raw/${ctx.sid}/${ctx.box.id}/${createHash('sha256').update(uid).digest('hex').slice(0, 32)}.eml`;
+  if (Buffer.isBuffer(body)) {
+    await d.blobs.put(rawKey, body, 'message/rfc822');
+    return { rawKey, sha256: createHash('sha256').update(body).digest('hex') };
+  }
+  const hash = createHash('sha256');
+  const hashing = new Transform({
+    transform(chunk: Buffer, _enc, done) {
+      hash.update(chunk);
+      done(null, chunk);
+    },
+  });
+  // pipeline (not pipe): an error of the POP3 stream destroys `hashing`, so the store fails
+  // instead of waiting forever for the end of a stream that will never end.
+  await d.blobs.put(
+    rawKey,
+    pipeline(body, hashing, () => {}),
+    'message/rfc822',
+  );
+  return { rawKey, sha256: hash.digest('hex') };
+}
+
+/**
+ * Messages dated before the box's cut-off, read from headers only (TOP n 0, pipelined). A message
+ * without a usable Date takes the date of its nearest dated neighbour in server order (arrival order).
  */
 async function excludedByDate(
   client: Pop3Client,
@@ -252,8 +317,12 @@ async function excludedByDate(
 ): Promise<Set<number>> {
   const cutoff = Date.parse(`${excludeBefore}T00:00:00Z`);
   const dates: (number | undefined)[] = [];
-  for (const u of fresh) {
-    const head = (await client.top(u.id, 0)).toString('latin1');
+  for await (const { data } of client.topMany(
+    fresh.map((u) => u.id),
+    0,
+    { window: 16 },
+  )) {
+    const head = data.toString('latin1');
     const m = /^date:[ \t]*(.+(?:\r?\n[ \t].+)*)/im.exec(head);
     const t = m?.[1] ? Date.parse(m[1].replace(/\r?\n[ \t]+/g, ' ')) : Number.NaN;
     dates.push(Number.isNaN(t) ? undefined : t);
@@ -269,21 +338,20 @@ async function excludedByDate(
 }
 
 interface Fetched {
-  popId: number;
   uid: string;
   rawKey: string;
   sha256: string;
-  size: number;
   /** The stored bytes, when still in memory. */
   copy?: Buffer;
 }
 
-async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void> {
-  const { sid, box, client, run } = ctx;
+/**
+ * Records one stored message (or marks it a duplicate) and sends its auto-reply. Returns true when
+ * the message is recorded under its UIDL, so that the server's copy may be deleted.
+ */
+async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boolean> {
+  const { sid, box, run } = ctx;
   const now = d.now().toISOString();
-  const dele = async () => {
-    if (!box.leaveOnServer) await client.dele(f.popId);
-  };
 
   // The same bytes seen before (another UIDL, or a server that re-numbered): import once.
   const dup = await d.repos.importMarkers.findHash(sid, box.id, f.sha256);
@@ -296,8 +364,7 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void>
       at: now,
     });
     run.counts.skipped++;
-    await dele();
-    return;
+    return true;
   }
 
   const id = randomUUID();
@@ -310,8 +377,8 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void>
     parseError = error.message;
   }
 
-  const built = parsed ? await classify(d, ctx, parsed) : undefined;
-  const message: Message = parsed
+  let built = parsed ? await classify(d, ctx, parsed) : undefined;
+  let message: Message = parsed
     ? {
         id,
         direction: 'in',
@@ -327,29 +394,13 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void>
         emailStatusId: box.emailStatusId,
         automatic: built?.automatic !== undefined,
       }
-    : {
-        id,
-        direction: 'in',
-        status: 'quarantined',
-        boxId: box.id,
-        threadId: id,
-        references: [],
-        to: [],
-        cc: [],
-        subject: '',
-        date: now,
-        snippet: '',
-        rawKey: f.rawKey,
-        attachments: [],
-        error: parseError,
-        automatic: false,
-      };
+    : quarantined(id, box.id, f.rawKey, now, parseError);
 
-  const taskWrites = built?.actions.createTask
+  let taskWrites = built?.actions.createTask
     ? [
         d.repos.tasks.createWrite(sid, {
           id: randomUUID(),
-          title: `Email from ${parsed?.from?.name || parsed?.from?.address || 'unknown sender'}: ${message.subject || '(no subject)'}`,
+          title: taskTitle(parsed?.from, message.subject),
           typeId: box.taskTypeId,
           statusId: box.taskStatusId,
           departmentId: box.departmentId,
@@ -360,8 +411,8 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void>
         }),
       ]
     : [];
-  try {
-    await d.repos.table.transact([
+  const record = () =>
+    d.repos.table.transact([
       ...d.repos.messages.createWrites(sid, message),
       d.repos.importMarkers.uidlWrite(sid, box.id, {
         uidl: f.uid,
@@ -373,38 +424,83 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<void>
       d.repos.importMarkers.hashWrite(sid, box.id, f.sha256, id),
       ...taskWrites,
     ]);
+  try {
+    try {
+      await record();
+    } catch (error) {
+      if (!isTooLarge(error)) throw error;
+      // Left to fail, this message would stop every later run at the same place: keep it as
+      // quarantined (its raw copy is stored) and go on.
+      message = quarantined(
+        id,
+        box.id,
+        f.rawKey,
+        now,
+        `The message's details are too large to record (${(error as Error).message}); its raw copy is kept.`,
+      );
+      built = undefined;
+      taskWrites = [];
+      await record();
+    }
   } catch (error) {
     // Another run marked this UIDL or hash first: it is imported; count it as seen before.
+    // The next run, which finds the marker, deletes the server's copy.
     if (error instanceof ConditionFailed) {
       run.counts.skipped++;
-      return;
+      return false;
     }
     throw error;
   }
   if (message.status === 'quarantined') {
     run.counts.quarantined++;
-    run.errors.push({
+    ctx.errors.add({
       kind: 'quarantined',
-      message: `Message ${f.uid} could not be parsed and was quarantined.`,
+      message: `Message ${f.uid} was quarantined: ${(message.error ?? 'it could not be parsed.').slice(0, 300)}`,
     });
   } else {
     run.counts.imported++;
   }
   run.counts.tasks += taskWrites.length;
-  await dele();
 
   if (built?.actions.autoReply && ctx.ports.autoReply) {
     try {
       if (await sendAutoReply(d, ctx, message, built.targets)) run.counts.autoReplies++;
     } catch (error) {
       const text = error instanceof Error ? error.message : String(error);
-      run.errors.push({
+      ctx.errors.add({
         kind: 'auto-reply-failed',
         message: `The auto-reply to ${built.targets.join(', ')} failed: ${text}`,
       });
       ctx.log.warn('auto-reply failed', { messageId: id, errorMessage: text });
     }
   }
+  return true;
+}
+
+/** The record of a message kept raw but not filed: listed for an admin, replayable by reprocess. */
+function quarantined(id: string, boxId: string, rawKey: string, now: string, error?: string): Message {
+  return {
+    id,
+    direction: 'in',
+    status: 'quarantined',
+    boxId,
+    threadId: id,
+    references: [],
+    to: [],
+    cc: [],
+    subject: '',
+    date: now,
+    snippet: '',
+    rawKey,
+    attachments: [],
+    error: error?.slice(0, 1_000),
+    automatic: false,
+  };
+}
+
+/** DynamoDB refusing an item or key for its size: the message's fault, not a passing failure. */
+function isTooLarge(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ValidationException' && /size|length/i.test(error.message);
 }
 
 async function ownAddresses(d: Deps, sid: string, box: EmailBox): Promise<string[]> {
@@ -418,9 +514,11 @@ async function ownAddresses(d: Deps, sid: string, box: EmailBox): Promise<string
   ].filter((a): a is string => Boolean(a));
 }
 
-async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
-  const { sid, box, own } = ctx;
-  const automatic = automaticReason(parsed.headers, parsed.from?.address);
+/**
+ * The thread a message joins (the nearest Message-ID it refers to that we know) and its client:
+ * the thread's, else the one client with the sender's address. Used by import and reprocess.
+ */
+export async function threadAndClient(d: Deps, sid: string, parsed: ParsedMessage) {
   const thread = await matchThread(referencedIds(parsed.inReplyTo, parsed.references), (mid) =>
     d.repos.messages.findByMessageId(sid, mid),
   );
@@ -430,14 +528,19 @@ async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
     // Several clients share an address (a couple): assign only when it is unambiguous.
     if (matches.length === 1) clientId = matches[0];
   }
-  const autoRepliesInThread = thread ? await d.repos.autoReplies.countInThread(sid, thread.threadId) : 0;
+  return { thread, clientId };
+}
+
+async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
+  const { sid, box, own } = ctx;
+  const automatic = automaticReason(parsed.headers, parsed.from?.address);
+  const { thread, clientId } = await threadAndClient(d, sid, parsed);
   const actions = decideActions({
     automatic: automatic !== undefined,
     thread,
     autoCreateTask: box.autoCreateTask,
     sendAutoReply: box.sendAutoReply,
     autoReplyFirstEmailOnly: box.autoReplyFirstEmailOnly,
-    autoRepliesInThread,
   });
   const targets = autoReplyTargets({
     from: parsed.from?.address,

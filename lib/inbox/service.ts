@@ -4,6 +4,7 @@
  */
 import type { Deps } from '#lib/app/deps';
 import { NotFoundError, ValidationError } from '#lib/domain/errors';
+import { automaticReason } from '#lib/domain/inbound';
 import type { Message } from '#lib/domain/model';
 import { count } from '#lib/metrics';
 import {
@@ -14,7 +15,7 @@ import {
   type PollOutcomeDetail,
 } from './events.ts';
 import { parsedFields, parseStored, UnparseableMessageError } from './parse.ts';
-import { type PollOutcome, type PollPorts, type PollRequest, pollBox } from './poll.ts';
+import { type PollOutcome, type PollPorts, type PollRequest, pollBox, threadAndClient } from './poll.ts';
 
 export { POLL_EVENT_SOURCE, POLL_FAILED, POLL_SUCCEEDED };
 
@@ -35,7 +36,7 @@ export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPo
     counts: outcome.run.counts,
     // A run that quarantined thousands of messages must still fit in one event.
     errors: outcome.run.errors.slice(0, MAX_EVENT_ERRORS),
-    errorCount: outcome.run.errors.length,
+    errorCount: outcome.errorCount ?? outcome.run.errors.length,
     failure: outcome.failure,
     scheduledTime: request.trigger === 'schedule' ? request.scheduledTime : undefined,
     startedAt: outcome.run.startedAt,
@@ -71,12 +72,15 @@ export async function reprocessMessage(d: Deps, sid: string, id: string): Promis
   }
   try {
     const parsed = await parseStored(d.blobs, message.rawKey, `parts/${sid}/${id}`);
-    const clients = parsed.from ? await d.repos.clients.findByAddress(sid, parsed.from.address) : [];
+    // Filed as an import would have filed it: a reply joins its thread and client.
+    const { thread, clientId } = await threadAndClient(d, sid, parsed);
     const updated: Message = {
       ...message,
       status: 'imported',
       error: undefined,
-      clientId: clients.length === 1 ? clients[0] : undefined,
+      clientId,
+      threadId: thread?.threadId ?? message.threadId,
+      automatic: automaticReason(parsed.headers, parsed.from?.address) !== undefined,
       ...parsedFields(parsed, message.date),
     };
     await d.repos.messages.reindex(sid, updated);

@@ -87,7 +87,7 @@ export interface Pop3Message {
 }
 
 export interface RetrManyOptions {
-  /** RETRs in flight when the server offers PIPELINING (default 10, max 64); 1 without it. */
+  /** Commands in flight when the server offers PIPELINING (default 10, max 64); 1 without it. */
   readonly window?: number;
 }
 
@@ -265,21 +265,38 @@ export class Pop3Client {
   /**
    * Retrieves messages in the given order. With PIPELINING, up to `window` RETRs are sent ahead so
    * the server never waits for a round trip; without it, one at a time (RFC 2449 §6.6).
-   * Memory stays bounded: only the message being yielded is held whole; the next one fills at most
-   * one stream buffer before the socket is paused, the rest waits in the kernel and on the server.
-   * Breaking out early drains the RETRs already sent, so the session stays usable.
+   * Memory stays bounded: only the message being yielded is held whole; each one behind it fills
+   * at most one stream buffer before the socket is paused, the rest waits in the kernel and on the
+   * server. Breaking out early drains the RETRs already sent, so the session stays usable.
+   * While the caller holds a yielded message, a RETR behind it may be waiting for its reader: send
+   * no other command and await nothing from this client until the loop goes on or ends.
    */
-  async *retrMany(ids: Iterable<number>, options: RetrManyOptions = {}): AsyncGenerator<Pop3Message> {
+  retrMany(ids: Iterable<number>, options: RetrManyOptions = {}): AsyncGenerator<Pop3Message> {
+    return this.#fetchMany('RETR', ids, [], options.window);
+  }
+
+  /** Headers plus `lines` body lines of each message, pipelined and in order like retrMany. */
+  topMany(ids: Iterable<number>, lines: number, options: RetrManyOptions = {}): AsyncGenerator<Pop3Message> {
+    if (!Number.isSafeInteger(lines) || lines < 0) throw new RangeError(`Bad TOP line count: ${lines}`);
+    return this.#fetchMany('TOP', ids, [String(lines)], options.window);
+  }
+
+  async *#fetchMany(
+    verb: 'RETR' | 'TOP',
+    ids: Iterable<number>,
+    args: readonly string[],
+    requested: number | undefined,
+  ): AsyncGenerator<Pop3Message> {
     const pending = [...ids];
     pending.forEach(messageId); // validate all before sending any
-    const window = this.#capabilities.pipelining ? Math.min(Math.max(options.window ?? 10, 1), 64) : 1;
+    const window = this.#window(requested);
     const inFlight: Array<{ id: number; exchange: Exchange }> = [];
     let next = 0;
     try {
       while (next < pending.length || inFlight.length > 0) {
         while (inFlight.length < window && next < pending.length) {
           const id = pending[next++]!;
-          inFlight.push({ id, exchange: this.#send('RETR', [messageId(id)], { multiline: true }) });
+          inFlight.push({ id, exchange: this.#send(verb, [messageId(id), ...args], { multiline: true }) });
         }
         const head = inFlight.shift()!;
         await head.exchange.status;
@@ -288,6 +305,27 @@ export class Pop3Client {
     } finally {
       for (const { exchange } of inFlight) exchange.body?.resume(); // read and discard
     }
+  }
+
+  /**
+   * Marks messages for deletion, pipelined like retrMany; committed only by a successful quit().
+   * Rejects with the first failure (the commands already sent still get their answers).
+   */
+  async deleMany(ids: Iterable<number>, options: RetrManyOptions = {}): Promise<void> {
+    const pending = [...ids];
+    pending.forEach(messageId);
+    const window = this.#window(options.window);
+    const inFlight: Promise<string>[] = [];
+    for (const id of pending) {
+      if (inFlight.length >= window) await inFlight.shift();
+      inFlight.push(this.#send('DELE', [messageId(id)]).status);
+    }
+    await Promise.all(inFlight);
+  }
+
+  /** Commands to keep in flight: as asked (1–64, default 10) with PIPELINING, else 1. */
+  #window(requested: number | undefined): number {
+    return this.#capabilities.pipelining ? Math.min(Math.max(requested ?? 10, 1), 64) : 1;
   }
 
   /** Marks for deletion; committed only by a successful quit(). */

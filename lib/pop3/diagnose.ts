@@ -71,6 +71,13 @@ export function diagnosePop3(error: Pop3Error, target: Pop3Target, limits: Pop3L
           `The mail server did not answer the log-in within ${seconds(limits.timeoutMs)} s.`,
           'Servers slow down log-ins after failed attempts: check the user name and password, wait a minute, and try again.',
         );
+      // Logged in and working, then silence: the settings are right; the server or the line is not.
+      if (error.phase === 'command' && error.command && error.command !== 'CAPA')
+        return d(
+          'connection.server',
+          `The mail server stopped answering in the middle of the session (${error.commandLine ?? error.command}: nothing for ${seconds(limits.timeoutMs)} s).`,
+          'Nothing is lost: the next run continues where this one stopped. If it keeps happening, the server is overloaded or the connection to it unstable.',
+        );
       // Connected, but no greeting: a POP3S port waits silently for a TLS hello we never sent.
       if (error.phase === 'greeting' && !target.ssl)
         return d(

@@ -1,14 +1,16 @@
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it, vi } from 'vitest';
 import type { Repositories } from '#lib/data/repositories';
+import type { Table } from '#lib/data/table';
 import { ConflictError, NotFoundError } from '#lib/domain/errors';
 import type { EmailBox, Message } from '#lib/domain/model';
 import { testTable } from '#test/support/db';
 
 const sid = 'studio-a';
 let repos: Repositories;
+let table: Table;
 
 beforeAll(async () => {
-  ({ repos } = await testTable());
+  ({ repos, table } = await testTable());
 });
 
 const box: EmailBox = {
@@ -274,5 +276,29 @@ describe('inbox records', () => {
     expect(two.consecutiveFailures).toBe(2);
     expect(ok.consecutiveFailures).toBe(0);
     expect(ok.lastSuccessAt).toBeDefined();
+  });
+});
+
+describe('batch reads', () => {
+  it('gives up, instead of retrying forever, on keys DynamoDB keeps leaving unprocessed', async () => {
+    // Prepare: every answer hands all keys back as unprocessed (throttling that does not pass).
+    const keys = [{ PK: 'ST#x', SK: 'UIDL#1' }];
+    const send = vi
+      .spyOn(table.doc, 'send')
+      .mockImplementation(async () => ({ Responses: {}, UnprocessedKeys: { [table.name]: { Keys: keys } } }));
+    vi.useFakeTimers();
+    try {
+      // Act
+      const read = table.batchGet(keys).catch((error: unknown) => error);
+      await vi.advanceTimersByTimeAsync(60_000);
+      // Assess
+      expect(await read).toMatchObject({
+        message: expect.stringMatching(/1 keys unprocessed after 10 tries/),
+      });
+      expect(send).toHaveBeenCalledTimes(10);
+    } finally {
+      vi.useRealTimers();
+      send.mockRestore();
+    }
   });
 });

@@ -4,6 +4,7 @@ import {
   autoReplyTargets,
   decideActions,
   headersFrom,
+  MAX_THREAD_LOOKUPS,
   matchThread,
   referencedIds,
 } from '#lib/domain/inbound';
@@ -16,10 +17,12 @@ describe('automaticReason', () => {
     [{ Precedence: 'bulk' }, 'Precedence'],
     [{ Precedence: 'list' }, 'Precedence'],
     [{ Precedence: 'junk' }, 'Precedence'],
+    [{ Precedence: 'auto_reply' }, 'Precedence'],
     [{ 'X-Autoreply': 'yes' }, 'x-autoreply'],
     [{ 'X-Autorespond': 'yes' }, 'x-autorespond'],
     [{ 'X-Auto-Response-Suppress': 'OOF, AutoReply' }, 'X-Auto-Response-Suppress'],
     [{ 'List-Id': '<news.example.com>' }, 'mailing list'],
+    [{ 'List-Unsubscribe': '<mailto:leave@news.example.com>' }, 'mailing list'],
     [{ 'Return-Path': '<>' }, 'bounce'],
     [{ 'Content-Type': 'multipart/report; report-type=delivery-status' }, 'report'],
   ])('treats %o as automatic', (headers, reason) => {
@@ -71,6 +74,13 @@ describe('autoReplyTargets', () => {
 });
 
 describe('threading', () => {
+  it('looks up at most the nearest 20 Message-IDs, and ignores ones too long to be real', () => {
+    const refs = Array.from({ length: 50 }, (_, i) => `<r${i}@x>`);
+    const ids = referencedIds(`<${'a'.repeat(1_000)}@x>`, refs);
+    expect(ids).toHaveLength(MAX_THREAD_LOOKUPS);
+    expect(ids[0]).toBe('<r49@x>');
+  });
+
   it('lists In-Reply-To first, then References from the newest', () => {
     expect(referencedIds('<c@x>', ['<a@x> <b@x>', '<c@x>'])).toEqual(['<c@x>', '<b@x>', '<a@x>']);
   });
@@ -102,7 +112,6 @@ describe('decideActions', () => {
     autoCreateTask: true,
     sendAutoReply: true,
     autoReplyFirstEmailOnly: false,
-    autoRepliesInThread: 0,
   };
 
   it('creates a task and replies for a new email from a person', () => {
@@ -118,15 +127,16 @@ describe('decideActions', () => {
       createTask: false,
       autoReply: true,
     });
+    expect(decideActions({ ...box, autoReplyFirstEmailOnly: true, automatic: false, thread })).toMatchObject({
+      createTask: false,
+      autoReply: false,
+    });
+  });
+
+  it('with first-email-only, replies to a message that starts a thread, even a reply to nothing we know', () => {
     expect(
-      decideActions({
-        ...box,
-        autoReplyFirstEmailOnly: true,
-        automatic: false,
-        thread,
-        autoRepliesInThread: 1,
-      }),
-    ).toMatchObject({ createTask: false, autoReply: false });
+      decideActions({ ...box, autoReplyFirstEmailOnly: true, automatic: false, thread: undefined }),
+    ).toMatchObject({ createTask: true, autoReply: true });
   });
 
   it('does nothing for automatic mail', () => {

@@ -1,12 +1,31 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
 import { inboxHandlers } from '#functions/inbox-poll/app';
 import { inboxPollRoutes } from '#functions/inbox-poll/routes';
+import type { Message } from '#lib/domain/model';
 import { httpApi } from '#lib/http/api';
 import { apiClient, tokens } from '#test/support/api';
 import { rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
 
 const { ctx, ports, makeBox } = inboxFixture();
+
+/** A message record with the fields a test does not care about filled in. */
+function record(over: Partial<Message> & Pick<Message, 'id' | 'rawKey'>): Message {
+  return {
+    direction: 'in',
+    status: 'quarantined',
+    threadId: over.id,
+    references: [],
+    to: [],
+    cc: [],
+    subject: '',
+    date: '2026-06-01T10:00:00.000Z',
+    snippet: '',
+    attachments: [],
+    automatic: false,
+    ...over,
+  };
+}
 let call: ReturnType<typeof apiClient>;
 
 beforeAll(() => {
@@ -66,22 +85,10 @@ describe('POST /messages/{id}/reprocess', () => {
       emails: [{ address: 'uma@client.test', primary: true }],
     });
     await ctx.d.blobs.put('raw/q/1.eml', rawMail({ from: 'uma@client.test', subject: 'Fixed now' }));
-    await ctx.d.repos.messages.create(sid, {
-      id: 'q1',
-      direction: 'in',
-      status: 'quarantined',
-      threadId: 'q1',
-      references: [],
-      to: [],
-      cc: [],
-      subject: '',
-      date: '2026-06-01T10:00:00.000Z',
-      snippet: '',
-      rawKey: 'raw/q/1.eml',
-      attachments: [],
-      automatic: false,
-      error: 'old parser failed',
-    });
+    await ctx.d.repos.messages.create(
+      sid,
+      record({ id: 'q1', rawKey: 'raw/q/1.eml', error: 'old parser failed' }),
+    );
     // Act
     const res = await call('POST', '/messages/q1/reprocess');
     // Assess
@@ -90,24 +97,48 @@ describe('POST /messages/{id}/reprocess', () => {
     expect((await ctx.d.repos.messages.listForClient(sid, 'c-uma')).items.map((m) => m.id)).toEqual(['q1']);
   });
 
+  it('files a reprocessed reply in its thread and on its client, as an import would', async () => {
+    // Prepare: we sent to the client; the reply, from another address, was quarantined.
+    await ctx.d.repos.messages.create(
+      sid,
+      record({
+        id: 'sent-r',
+        direction: 'out',
+        status: 'sent',
+        clientId: 'c-rae',
+        threadId: 'thread-rae',
+        messageId: '<sent-r@studio.test>',
+        to: [{ address: 'rae@client.test' }],
+        subject: 'Your album',
+        rawKey: 'raw/out/sent-r.eml',
+      }),
+    );
+    const reply = rawMail({
+      from: 'rae.work@elsewhere.test',
+      subject: 'Re: Your album',
+      inReplyTo: '<sent-r@studio.test>',
+      headers: { 'Auto-Submitted': 'auto-replied' },
+    });
+    await ctx.d.blobs.put('raw/q/3.eml', reply);
+    await ctx.d.repos.messages.create(sid, record({ id: 'q3', rawKey: 'raw/q/3.eml' }));
+    // Act
+    const res = await call('POST', '/messages/q3/reprocess');
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      status: 'imported',
+      threadId: 'thread-rae',
+      clientId: 'c-rae',
+      automatic: true,
+    });
+    const thread = await ctx.d.repos.messages.listThread(sid, 'thread-rae');
+    expect(thread.map((m) => m.id).sort()).toEqual(['q3', 'sent-r']);
+  });
+
   it('keeps a message quarantined, with the reason, when it still cannot be parsed', async () => {
     // Prepare
     await ctx.d.blobs.put('raw/q/2.eml', Buffer.from('\x00\x01 not mail'));
-    await ctx.d.repos.messages.create(sid, {
-      id: 'q2',
-      direction: 'in',
-      status: 'quarantined',
-      threadId: 'q2',
-      references: [],
-      to: [],
-      cc: [],
-      subject: '',
-      date: '2026-06-01T10:00:00.000Z',
-      snippet: '',
-      rawKey: 'raw/q/2.eml',
-      attachments: [],
-      automatic: false,
-    });
+    await ctx.d.repos.messages.create(sid, record({ id: 'q2', rawKey: 'raw/q/2.eml' }));
     // Act
     const res = await call('POST', '/messages/q2/reprocess');
     // Assess
@@ -117,21 +148,10 @@ describe('POST /messages/{id}/reprocess', () => {
   });
 
   it('refuses to reprocess a message that is not quarantined', async () => {
-    await ctx.d.repos.messages.create(sid, {
-      id: 'ok1',
-      direction: 'in',
-      status: 'imported',
-      threadId: 'ok1',
-      references: [],
-      to: [],
-      cc: [],
-      subject: 'fine',
-      date: '2026-06-01T10:00:00.000Z',
-      snippet: '',
-      rawKey: 'raw/ok1.eml',
-      attachments: [],
-      automatic: false,
-    });
+    await ctx.d.repos.messages.create(
+      sid,
+      record({ id: 'ok1', status: 'imported', subject: 'fine', rawKey: 'raw/ok1.eml' }),
+    );
     const res = await call('POST', '/messages/ok1/reprocess');
     expect(res.status).toBe(400);
     expect(res.body.error.fields[0].field).toBe('id');

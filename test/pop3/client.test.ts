@@ -279,6 +279,26 @@ describe('the POP3 client against Dovecot', () => {
     expect(stat.count).toBe(1);
   });
 
+  it('reads several headers with topMany and marks several messages with deleMany, pipelined', async () => {
+    // Prepare
+    const messages = [mail('h1', 'one\r\n'), mail('h2', 'two\r\n'), mail('h3', 'three\r\n')];
+    const { user } = await userWith(messages);
+    const client = await loggedIn(user);
+
+    // Act
+    const heads: string[] = [];
+    for await (const { id, data } of client.topMany([3, 1, 2], 0))
+      heads.push(`${id}:${data.toString('latin1')}`);
+    await client.deleMany([1, 3]);
+    await client.quit();
+
+    // Assess
+    const order = heads.map((h) => h.split(':')[0]);
+    expect(order).toEqual(['3', '1', '2']);
+    for (const head of heads) expect(head).toMatch(/Subject: h\d\r\n\r\n$/);
+    expect(await dovecot.messageCount(user)).toBe(1);
+  });
+
   it('keeps the session in step when the caller stops reading a pipelined batch early', async () => {
     // Prepare
     const messages = Array.from({ length: 12 }, (_, i) =>

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Pop3Client, type Pop3ClientOptions, Pop3Error } from '#lib/pop3/client';
+import { diagnosePop3 } from '#lib/pop3/diagnose';
 import { type Dovecot, startDovecot, uniqueUser } from '#test/support/dovecot';
 
 const PASSWORD = 'Sup3r-Secret-Pw';
@@ -233,6 +234,14 @@ describe('POP3 errors from scripted servers', () => {
     // Assess
     expect(error).toMatchObject({ kind: 'timeout', command: 'STAT', phase: 'command' });
     expect(client.closed).toBe(true);
+    // Explained as the server falling silent mid-session, not as a wrong port.
+    const explained = diagnosePop3(
+      error,
+      { server: '127.0.0.1', port: server.port, ssl: false },
+      { connectTimeoutMs: 15_000, timeoutMs: 300 },
+    );
+    expect(explained.field).toBe('connection.server');
+    expect(explained.problem).toMatch(/middle of the session \(STAT: nothing for 0\.3 s\)/);
   });
 
   it('times out a server that accepts the connection but never greets', async () => {
