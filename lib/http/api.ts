@@ -120,7 +120,8 @@ export function errorResult(
   requestId: string,
   logger: Logger,
 ): APIGatewayProxyStructuredResultV2 {
-  if (error instanceof z.ZodError) return errorResult(fieldIssues(error), requestId, logger);
+  // Request input is parsed with parse(), which throws ValidationError. A bare ZodError comes from
+  // reading stored data that no longer fits its schema: our fault, not the caller's, so a 500.
   if (error instanceof AppError) {
     if (error.status >= 500)
       logger.warn('request failed upstream', { code: error.code, message: error.message });
