@@ -11,7 +11,7 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
-import { z } from 'zod';
+import type { z } from 'zod';
 import { AppError, ForbiddenError, UnauthorizedError, ValidationError } from '#lib/domain/errors';
 
 export interface Caller {
