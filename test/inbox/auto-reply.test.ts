@@ -11,7 +11,11 @@ import { rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
 
 let ses: SesLocal;
-const { ctx, makeBox } = inboxFixture(async () => {
+const {
+  ctx,
+  makeBox,
+  poll: fixturePoll,
+} = inboxFixture(async () => {
   ses = await startSesLocal();
   return depsWithSes(ses.endpoint);
 });
@@ -67,10 +71,7 @@ async function sent(): Promise<StoredEmail[]> {
 }
 const sentTo = async (address: string) => (await sent()).filter((e) => e.destination.to.includes(address));
 
-const poll = (boxId: string) =>
-  import('#lib/inbox/poll').then(({ pollBox }) =>
-    pollBox(ctx.d, { studioId: sid, boxId, trigger: 'manual', budgetMs: 60_000 }, ports),
-  );
+const poll = (boxId: string) => fixturePoll(boxId, ports, 60_000);
 
 const replyBox = (over = {}) =>
   makeBox({ sendAutoReply: true, autoReplyFormLetterId: 'thanks', autoCreateTask: true, ...over });

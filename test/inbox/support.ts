@@ -1,7 +1,7 @@
 import { afterAll, beforeAll } from 'vitest';
 import type { EmailBox } from '#lib/domain/model';
 import { openBox } from '#lib/inbox/connect';
-import type { AutoReplyRequest, PollPorts } from '#lib/inbox/poll';
+import { type AutoReplyRequest, type PollPorts, pollBox } from '#lib/inbox/poll';
 import { type TestDeps, testDeps } from '#test/support/api';
 import { type Dovecot, startDovecot, uniqueUser } from '#test/support/dovecot';
 
@@ -57,9 +57,7 @@ export function inboxFixture(makeDeps: () => Promise<TestDeps> = () => testDeps(
   }
 
   const poll = (boxId: string, p: PollPorts = ports, budgetMs = 120_000) =>
-    import('#lib/inbox/poll').then(({ pollBox }) =>
-      pollBox(ctx.d, { studioId: sid, boxId, trigger: 'manual', budgetMs }, p),
-    );
+    pollBox(ctx.d, { studioId: sid, boxId, trigger: 'manual', budgetMs }, p);
 
   return { ctx, ports, replies, makeBox, poll };
 }

@@ -23,7 +23,7 @@ import { testTable } from './db.ts';
 export type TestDeps = Deps & { scheduler: InProcessScheduler; events: InProcessEventBus; dir: string };
 
 export async function testDeps(overrides: Partial<Deps> = {}): Promise<TestDeps> {
-  const { table, repos, endpoint, name } = await testTable();
+  const { repos, endpoint, name } = await testTable();
   const dir = mkdtempSync(join(tmpdir(), 'studio-mail-test-'));
   const config = loadConfig({
     STUDIO_MAIL_ADAPTERS: 'local',
@@ -32,7 +32,6 @@ export async function testDeps(overrides: Partial<Deps> = {}): Promise<TestDeps>
     BLOB_DIR: join(dir, 'blobs'),
     SECRET_DIR: join(dir, 'secrets'),
   });
-  void table;
   return {
     ...buildDeps(config, {
       repos,
