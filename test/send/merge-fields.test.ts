@@ -190,7 +190,7 @@ describe('renderEmail', () => {
     expect(out.html).toBe(
       '<p>Hello&nbsp;Ann &amp; Bo</p>\n<br>\n<div class="signature"><b>Maya Ortiz</b></div>',
     );
-    expect(out.text).toBe('Hello Ann & Bo\n\n-- \nMaya Ortiz\nLumen Photo Studio');
+    expect(out.text).toBe('Hello\u00A0Ann & Bo\n\n-- \nMaya Ortiz\nLumen Photo Studio');
     expect(out.signatureId).toBe('sig-1');
   });
 
@@ -209,22 +209,42 @@ describe('renderEmail', () => {
     // Act
     const text = htmlToText('<style>p{}</style><p>One<br>Two</p><ul><li>A</li></ul>&lt;ok&gt; &amp; &#233;');
     // Assess
-    expect(text).toBe('One\nTwo\n- A\n<ok> & é');
+    expect(text).toBe('One\nTwo\n\n- A\n\n<ok> & é');
   });
 
-  it('decodes each entity once, and keeps numbers that are no character as written instead of throwing', () => {
+  it('decodes every named entity, keeps link URLs and puts paragraphs and table cells apart', () => {
     // Act
     const text = htmlToText(
-      '<head><title>T</title></head>&#x1F4F8; &amp;lt; &#99999999; &#55296; &#0; &bogus; a<>b<br/>c <script>x',
+      '<p>We&rsquo;re ready&hellip; <a href="https://lumen.test/book">Book here</a></p>' +
+        '<table><tr><td>Next</td><td>A</td></tr><tr><th>B</th></tr></table>' +
+        '<p><a href="https://lumen.test">https://lumen.test</a> &copy; 2026</p>',
     );
     // Assess
-    expect(text).toBe('📸 &lt; &#99999999; &#55296; &#0; &bogus; a<>b\nc x');
+    expect(text).toBe(
+      'We’re ready… Book here <https://lumen.test/book>\n\nNext\nA\nB\n\nhttps://lumen.test © 2026',
+    );
+  });
+
+  it('decodes each entity once and drops the head, titles and scripts', () => {
+    // Act
+    const text = htmlToText(
+      '<head><title>T</title></head>&#x1F4F8; &amp;lt; &#99999999; &bogus; a<>b<br/>c <script>x</script>d',
+    );
+    // Assess
+    expect(text).toBe('📸 &lt; \uFFFD &bogus; a<>b\nc d');
   });
 
   it('takes linear time on hostile markup (unclosed tags, runs of spaces)', () => {
     // Prepare
     const n = 500_000;
-    const hostile = ['<'.repeat(n), '<style'.repeat(n / 6), '<li'.repeat(n / 3), `${' '.repeat(n)}x\n`];
+    const hostile = [
+      '<'.repeat(n),
+      '<style'.repeat(n / 6),
+      '<li'.repeat(n / 3),
+      `${' '.repeat(n)}x\n`,
+      // The HTML parser's cost grows with the nesting depth on every element.
+      '<b>'.repeat(n / 3),
+    ];
     for (const html of hostile) {
       const started = performance.now();
       // Act
