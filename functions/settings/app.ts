@@ -13,6 +13,7 @@ import { boxRoutes } from './routes/boxes.ts';
 import type { Route } from './routes/common.ts';
 import { companyRoutes } from './routes/company.ts';
 import { inboxRoutes } from './routes/inbox.ts';
+import { mergeFieldRoutes } from './routes/merge-fields.ts';
 import { referenceRoutes } from './routes/reference.ts';
 import { userSettingsRoutes } from './routes/user-settings.ts';
 
@@ -64,6 +65,7 @@ export function settingsRouteTable(d: Deps, options: SettingsOptions = {}): Rout
     ...companyRoutes(ctx),
     ...userSettingsRoutes(ctx),
     ...referenceRoutes(ctx),
+    ...mergeFieldRoutes(ctx),
     ...boxRoutes(ctx),
     ...inboxRoutes(ctx),
   ];

@@ -27,6 +27,7 @@ export const settingsRoutes: readonly string[] = [
   ...crud('email-types'),
   ...crud('email-statuses'),
   ...crud('form-letters'),
+  'GET /merge-fields',
   ...crud('clients'),
   ...crud('email-boxes'),
   'POST /email-boxes/{id}/test',

@@ -4,10 +4,11 @@
  * to both versions, and a text version made from the HTML when only HTML was given. Pure.
  */
 import { compile } from 'html-to-text';
-import { type FieldIssue, ValidationError } from '#lib/domain/errors';
+import { ValidationError } from '#lib/domain/errors';
 import {
   escapeHtml,
   type MergeValues,
+  mergeFieldIssues,
   mergeFieldNames,
   renderMergeFields,
   unknownMergeFields,
@@ -117,20 +118,13 @@ export function checkMergeFields(content: ContentSource, signature?: SignatureSo
     ['signature.html', signature?.html],
     ['signature.text', signature?.text],
   ];
-  const issues: FieldIssue[] = [];
-  const all = new Set<string>();
-  for (const [name, text] of parts) {
-    for (const u of unknownMergeFields(text)) {
-      all.add(u.name);
-      const hint = u.suggestion ? ` (did you mean {{${u.suggestion}}}?)` : '';
-      issues.push({ field: name, message: `uses the unknown merge field {{${u.name}}}${hint}.` });
-    }
-  }
+  const issues = mergeFieldIssues(parts);
   if (issues.length === 0) return;
+  const all = new Set(unknownMergeFields(...parts.map(([, text]) => text)).map((u) => u.name));
   const error = new ValidationError(issues);
   error.message =
     `Unknown merge fields: ${[...all].map((n) => `{{${n}}}`).join(', ')}. Nothing was sent; ` +
-    'correct them or see the list of merge fields in docs/sending.md.';
+    'correct them (GET /merge-fields lists the fields there are).';
   throw error;
 }
 

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Repositories, Stored } from '#lib/data/repositories';
 import { ValidationError } from '#lib/domain/errors';
-import { mergeFieldNames } from '#lib/domain/merge-fields';
+import { mergeFieldIssues, mergeFieldNames } from '#lib/domain/merge-fields';
 import type { SettingsContext } from './context.ts';
 import * as s from './schemas.ts';
 import { assertUnused, checkRefs, type RefKind } from './usage.ts';
@@ -54,6 +54,12 @@ function singleDefault(repo: RefKind): RefSpec['afterSave'] {
       await r.replace(sid, other.id, { ...value, isDefault: false } as never, version);
     }
   };
+}
+
+/** A form letter or signature with an unknown merge field is refused on save, not at send time. */
+function addMergeFieldIssues(issues: Issues, value: Record_, keys: string[]): void {
+  const parts = keys.map((k): [string, string | undefined] => [k, value[k] as string | undefined]);
+  for (const issue of mergeFieldIssues(parts)) issues.add(issue.field, issue.message);
 }
 
 function lookupSpec(path: string, repo: RefKind, label: string): RefSpec {
@@ -113,6 +119,7 @@ export const refSpecs: RefSpec[] = [
           'html',
           'and text are both empty: give the signature an HTML or a plain-text version (or both).',
         );
+      addMergeFieldIssues(issues, value, ['html', 'text']);
       return value;
     },
   },
@@ -134,6 +141,7 @@ export const refSpecs: RefSpec[] = [
           'html',
           'and text are both empty: give the letter an HTML or a plain-text body (or both).',
         );
+      addMergeFieldIssues(issues, value, ['subject', 'html', 'text']);
       return { ...value, mergeFields: mergeFieldNames(subject, html, text) };
     },
   },

@@ -418,3 +418,16 @@ export const lists = {
   tasks: listOf(taskView, 'TaskPage', true),
   runs: listOf(m.run, 'RunPage', true),
 };
+
+// ── merge fields ────────────────────────────────────────────────────────────────────────────────
+
+export const mergeFieldListView = z.object({
+  items: z.array(
+    z.object({
+      name: z.string().describe('Write it as `{{name}}`, or `{{name|fallback}}` for missing data.'),
+      description: z.string(),
+      example: z.string(),
+    }),
+  ),
+});
+responseSchemas.add(mergeFieldListView, { id: 'MergeFieldList' });

@@ -2,9 +2,12 @@ import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#lib/domain/errors';
 import {
+  editDistance,
   MERGE_FIELDS,
   type MergeValues,
+  mergeFieldList,
   mergeFieldNames,
+  nearestMergeField,
   mergeValues,
   renderMergeFields,
   unknownMergeFields,
@@ -134,19 +137,53 @@ describe('merge fields in large bodies', () => {
 });
 
 describe('unknownMergeFields', () => {
-  it('lists every unknown field once, with a suggestion for a letter-case slip, and malformed braces', () => {
+  it('lists every unknown field once, with the nearest known field, and malformed braces', () => {
     // Act
     const unknown = unknownMergeFields(
-      'Hi {{client.firstname}} {{client.nickname}}',
-      '{{client.nickname}} {{ client first }} {{studio.name}} {{studio.logo|x}}',
+      'Hi {{client.firstname}} {{client.frstName}}',
+      '{{client.frstName}} {{ client first }} {{studio.name}} {{invoice.totalAmountDue|x}}',
     );
     // Assess
     expect(unknown).toEqual([
       { name: 'client.firstname', suggestion: 'client.firstName' },
-      { name: 'client.nickname' },
-      { name: 'client first' },
-      { name: 'studio.logo' },
+      { name: 'client.frstName', suggestion: 'client.firstName' },
+      { name: 'client first', suggestion: 'client.firstName' },
+      { name: 'invoice.totalAmountDue' },
     ]);
+  });
+});
+
+describe('nearestMergeField', () => {
+  it('suggests the known field a few edits away and nothing for a name far from all', () => {
+    // Act
+    const near = ['studio.nmae', 'user.emial', 'date.todya', 'client.phones', 'x'].map(nearestMergeField);
+    // Assess
+    expect(near).toEqual(['studio.name', 'user.email', 'date.today', 'client.phone', undefined]);
+  });
+
+  it('counts insertions, deletions and substitutions', () => {
+    // Act
+    const distances = [
+      editDistance('kitten', 'sitting'),
+      editDistance('', 'abc'),
+      editDistance('abc', 'abc'),
+      editDistance('flaw', 'lawn'),
+    ];
+    // Assess
+    expect(distances).toEqual([3, 3, 0, 2]);
+  });
+});
+
+describe('mergeFieldList', () => {
+  it('gives every field a description and an example, in the declared order', () => {
+    // Act
+    const list = mergeFieldList();
+    // Assess
+    expect(list.map((f) => f.name)).toEqual(Object.keys(MERGE_FIELDS));
+    for (const f of list) {
+      expect(f.description, f.name).not.toBe('');
+      expect(f.example, f.name).not.toBe('');
+    }
   });
 });
 
