@@ -7,8 +7,8 @@ import {
   type MergeValues,
   mergeFieldList,
   mergeFieldNames,
-  nearestMergeField,
   mergeValues,
+  nearestMergeField,
   renderMergeFields,
   unknownMergeFields,
 } from '#lib/domain/merge-fields';
