@@ -7,6 +7,7 @@ const crud = (base: string) => [
   `POST /${base}`,
   `GET /${base}/{id}`,
   `PUT /${base}/{id}`,
+  `PATCH /${base}/{id}`,
   `DELETE /${base}/{id}`,
 ];
 
@@ -15,8 +16,10 @@ export const settingsRoutes: readonly string[] = [
   'GET /openapi.json',
   'GET /settings/company/email',
   'PUT /settings/company/email',
+  'PATCH /settings/company/email',
   'GET /users/{id}/email-settings',
   'PUT /users/{id}/email-settings',
+  'PATCH /users/{id}/email-settings',
   'DELETE /users/{id}/email-settings',
   'GET /users/{id}/email-settings/effective',
   ...crud('signatures'),

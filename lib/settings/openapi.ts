@@ -45,6 +45,9 @@ const ERROR_TEXT: Record<number, string> = {
   403: 'The caller may not do this.',
   404: 'No such record in this studio.',
   409: 'Conflict: a stale `version`, an id already taken, or a record still in use (the message names it).',
+  412: '`If-Match` names a version the record no longer has: someone saved it since you read it. Read it again (GET gives the `ETag`) and re-apply the change.',
+  415: 'PATCH takes `application/merge-patch+json` only.',
+  428: "PATCH needs `If-Match` with the record's `ETag` (its version, quoted) from your last read.",
   422: 'The mail server login failed: `error.field` names the field to fix, `error.serverReply` quotes the server. Nothing was saved.',
   501: 'Not implemented yet.',
   502: 'A remote system failed.',
@@ -87,6 +90,7 @@ function operation(op: OperationDoc) {
   if (pathParams.length > 0) errors.add(404);
   if (op.request || op.query?.length) errors.add(400);
   if (method === 'PUT' || method === 'POST') errors.add(409);
+  if (method === 'PATCH') for (const code of [412, 415, 428]) errors.add(code);
 
   const status = op.status ?? 200;
   const responses: Record<string, unknown> = {
@@ -125,6 +129,17 @@ function operation(op: OperationDoc) {
             ? { description: 'The user id (their token `sub`), or `me` for the caller.' }
             : {}),
         })),
+        ...(method === 'PATCH'
+          ? [
+              {
+                name: 'If-Match',
+                in: 'header',
+                required: true,
+                description: 'The `ETag` of the record as you last read it (its version, quoted: `"3"`).',
+                schema: { type: 'string' },
+              },
+            ]
+          : []),
         ...(op.query ?? []).map((q) => ({
           name: q.name,
           in: 'query',
@@ -137,7 +152,11 @@ function operation(op: OperationDoc) {
         ? {
             requestBody: {
               required: true,
-              content: { 'application/json': { schema: ref(requestSchemas, op.request, op.key) } },
+              content: {
+                [method === 'PATCH' ? 'application/merge-patch+json' : 'application/json']: {
+                  schema: ref(requestSchemas, op.request, op.key),
+                },
+              },
             },
           }
         : {}),

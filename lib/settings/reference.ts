@@ -9,6 +9,7 @@ import type { Repositories, Stored } from '#lib/data/repositories';
 import { ValidationError } from '#lib/domain/errors';
 import { mergeFieldIssues, mergeFieldNames } from '#lib/domain/merge-fields';
 import type { SettingsContext } from './context.ts';
+import { type PatchRequest, patchRecord } from './patch.ts';
 import * as s from './schemas.ts';
 import { assertUnused, checkRefs, type RefKind } from './usage.ts';
 import { Issues } from './validation.ts';
@@ -39,6 +40,8 @@ export interface RefSpec {
   idRequired?: string;
   /** Kind-specific checks and derived fields; add problems to `issues`. */
   build?: (ctx: SettingsContext, sid: string, value: Record_, issues: Issues) => Promise<Record_>;
+  /** Fields derived on save (not part of the input), e.g. a form letter's `mergeFields`. */
+  derived?: readonly string[];
   /** After a save (e.g. only one default per kind). */
   afterSave?: (ctx: SettingsContext, sid: string, saved: Stored<Record_>) => Promise<void>;
 }
@@ -134,6 +137,7 @@ export const refSpecs: RefSpec[] = [
     input: s.formLetterInput,
     view: s.formLetterView,
     list: s.lists.formLetters,
+    derived: ['mergeFields'],
     build: async (_ctx, _sid, value, issues) => {
       const { subject, html, text } = value as unknown as { subject: string; html?: string; text?: string };
       if (!html?.trim() && !text?.trim())
@@ -237,6 +241,24 @@ export async function replaceRef(
   const saved = await repo.replace(sid, id, value as never, input.version);
   await spec.afterSave?.(ctx, sid, saved);
   return saved;
+}
+
+/** Changes the fields a merge patch names (If-Match required), through replaceRef. */
+export async function patchRef(
+  ctx: SettingsContext,
+  spec: RefSpec,
+  sid: string,
+  id: string,
+  req: PatchRequest,
+) {
+  const stored = await repoOf(ctx.repos, spec).require(sid, id);
+  return patchRecord(req, {
+    label: `the ${spec.label} "${id}"`,
+    stored,
+    schema: spec.input,
+    derived: spec.derived,
+    save: (input) => replaceRef(ctx, spec, sid, id, input),
+  });
 }
 
 /** Refuses (409) while anything still points at the record. */

@@ -431,3 +431,46 @@ export const mergeFieldListView = z.object({
   ),
 });
 responseSchemas.add(mergeFieldListView, { id: 'MergeFieldList' });
+
+// ── PATCH bodies ────────────────────────────────────────────────────────────────────────────────
+
+/**
+ * The OpenAPI picture of a JSON Merge Patch of `input` (content type application/merge-patch+json):
+ * every member optional, `null` on an optional one removes it. Documentation only: the server
+ * applies the patch to the stored record and validates the result with `input` itself, so a nested
+ * object (transport, connection, schedule) may name only the members that change, too.
+ */
+function mergePatchOf(input: z.ZodObject, id: string, what: string) {
+  const shape = Object.fromEntries(
+    Object.entries(input.shape)
+      .filter(([key]) => key !== 'version')
+      .map(([key, field]) => {
+        const f = field as z.ZodType;
+        return [key, (f.safeParse(undefined).success ? f.nullable() : f).optional()];
+      }),
+  );
+  const patch = z.object(shape);
+  requestSchemas.add(patch, {
+    id,
+    description: `JSON Merge Patch (RFC 7396) of ${what}: name only what changes; null removes an optional field; nested objects merge the same way, lists are replaced whole. A password changes only when the patch names it. The result must be valid as a PUT body.`,
+  });
+  return patch;
+}
+
+export const patchSchemas = {
+  company: mergePatchOf(companySettingsInput, 'CompanyEmailSettingsPatch', 'the company email settings'),
+  userSettings: mergePatchOf(userSettingsInput, 'UserEmailSettingsPatch', "a user's email settings"),
+  box: mergePatchOf(boxInput, 'EmailBoxPatch', 'an email box'),
+};
+
+/** The patch schema of a reference-data input, registered once per input. */
+const refPatches = new Map<z.ZodType, z.ZodType>();
+export function refPatchOf(input: z.ZodType, label: string): z.ZodType {
+  let patch = refPatches.get(input);
+  if (!patch) {
+    const id = `${requestSchemas.get(input)?.id?.replace(/Input$/, '') ?? label}Patch`;
+    patch = mergePatchOf(input as z.ZodObject, id, `a ${label}`);
+    refPatches.set(input, patch);
+  }
+  return patch;
+}

@@ -7,6 +7,7 @@
 import { z } from 'zod';
 import { isValidTimeZone } from '#lib/domain/cron';
 import { type FieldIssue, ValidationError } from '#lib/domain/errors';
+import { editDistance } from '#lib/domain/merge-fields';
 
 /** Fields the server sets; a client that sends them back gets told so. */
 const READ_ONLY = new Set([
@@ -31,25 +32,10 @@ function list(values: readonly unknown[]): string {
   return values.map((v) => (typeof v === 'string' ? `"${v}"` : String(v))).join(', ');
 }
 
-/** Edit distance, for "did you mean" on unknown fields. */
-function distance(a: string, b: string): number {
-  const row = Array.from({ length: b.length + 1 }, (_, i) => i);
-  for (let i = 1; i <= a.length; i++) {
-    let diagonal = row[0] as number;
-    row[0] = i;
-    for (let j = 1; j <= b.length; j++) {
-      const above = row[j] as number;
-      row[j] = Math.min(above + 1, (row[j - 1] as number) + 1, diagonal + (a[i - 1] === b[j - 1] ? 0 : 1));
-      diagonal = above;
-    }
-  }
-  return row[b.length] as number;
-}
-
 function unknownFieldMessage(key: string, known: string[]): string {
   if (READ_ONLY.has(key)) return 'is read-only (the server sets it); leave it out.';
   const close = known
-    .map((k) => ({ k, d: distance(key.toLowerCase(), k.toLowerCase()) }))
+    .map((k) => ({ k, d: editDistance(key.toLowerCase(), k.toLowerCase()) }))
     .filter((c) => c.d <= 2)
     .sort((x, y) => x.d - y.d)[0];
   const hint = close ? ` Did you mean "${close.k}"?` : ` Known fields: ${known.join(', ')}.`;

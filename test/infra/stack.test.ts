@@ -604,7 +604,9 @@ describe('the HTTP API', () => {
       ProtocolType: 'HTTP',
       CorsConfiguration: Match.objectLike({
         AllowOrigins: ['https://studio.example.com'],
-        AllowHeaders: ['authorization', 'content-type'],
+        AllowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key'],
+        AllowMethods: Match.arrayWith(['PATCH']),
+        ExposeHeaders: ['etag'],
       }),
     });
   });

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import type { ApiRequest } from '#lib/http/api';
 import { requireAdmin } from '#lib/http/api';
-import { boxView, createBox, deleteBox, replaceBox, testBox } from '#lib/settings/boxes';
+import { boxView, createBox, deleteBox, patchBox, replaceBox, testBox } from '#lib/settings/boxes';
 import type { QueryParam } from '#lib/settings/openapi';
 import { scheduleView } from '#lib/settings/schedules';
 import {
@@ -9,6 +9,7 @@ import {
   boxView as boxViewSchema,
   connectionTestView,
   lists,
+  patchSchemas,
   scheduleView as scheduleViewSchema,
 } from '#lib/settings/schemas';
 import { validate } from '#lib/settings/validation';
@@ -17,7 +18,9 @@ import {
   body,
   noContent,
   ok,
+  patchDescription,
   type RouteModule,
+  tagged,
   verify,
   verifyQuery,
 } from './common.ts';
@@ -79,7 +82,7 @@ export const boxRoutes: RouteModule = (ctx) => [
       response: boxViewSchema,
     },
     handle: async (req) =>
-      ok(boxView(await ctx.repos.emailBoxes.require(req.caller.studioId, req.params.id ?? ''))),
+      tagged(boxView(await ctx.repos.emailBoxes.require(req.caller.studioId, req.params.id ?? ''))),
   },
   {
     doc: {
@@ -105,6 +108,29 @@ export const boxRoutes: RouteModule = (ctx) => [
             syncSchedule: syncSchedule(req),
           }),
         ),
+      );
+    },
+  },
+  {
+    doc: {
+      key: 'PATCH /email-boxes/{id}',
+      tag,
+      access: 'admin',
+      summary:
+        'Change some of an email box, keeping the rest (JSON Merge Patch); logs in first unless `?verify=false`.',
+      description: patchDescription(
+        'Nested `connection` and `schedule` merge member by member: `{ "schedule": { "intervalMinutes": 30 } }` changes the interval only, and `"schedule": null` removes the schedule (and its Scheduler schedule). The password changes only when the patch names `connection.password`; the login test uses the stored one otherwise. The Scheduler schedule is written when its settings change, as on PUT.',
+      ),
+      request: patchSchemas.box,
+      response: boxViewSchema,
+      query: [verifyQuery, syncScheduleQuery],
+      errors: [422, 502],
+    },
+    handle: async (req) => {
+      requireAdmin(req.caller);
+      const options = { verify: verify(req), syncSchedule: syncSchedule(req) };
+      return answeringConnectionFailure(req, async () =>
+        tagged(await patchBox(ctx, req.caller.studioId, req.params.id ?? '', req, options)),
       );
     },
   },

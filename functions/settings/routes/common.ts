@@ -4,6 +4,7 @@ import type { ApiRequest, ApiResult, RouteHandler } from '#lib/http/api';
 import type { SettingsContext } from '#lib/settings/context';
 import { ConnectionFailedError } from '#lib/settings/errors';
 import type { OperationDoc, QueryParam } from '#lib/settings/openapi';
+import { etagOf } from '#lib/settings/patch';
 import { pageQuery, validate } from '#lib/settings/validation';
 
 /** A handler and its entry in the OpenAPI document, kept side by side so neither is forgotten. */
@@ -16,6 +17,19 @@ export type RouteModule = (ctx: SettingsContext) => Route[];
 
 export const ok = (body: unknown, status = 200): ApiResult => ({ status, body });
 export const noContent = (): ApiResult => ({ status: 204 });
+/** A record with its version as `ETag`, for a later PATCH's `If-Match`. */
+export const tagged = (record: { version: number }, status = 200): ApiResult => ({
+  status,
+  body: record,
+  headers: { etag: etagOf(record.version) },
+});
+
+const PATCH_NOTE =
+  'A JSON Merge Patch (RFC 7396, content type `application/merge-patch+json`): name only the fields to change; `null` removes an optional one; nested objects merge the same way; lists are replaced whole. Send `If-Match` with the `ETag` of your last read (its version, quoted): 428 without it, 412 when the record changed since. The patched record is validated as a PUT body (400 names each bad field, nothing changes) and saved the same way.';
+
+/** The description of a PATCH operation: the shared rules, then what is particular to the route. */
+export const patchDescription = (particular?: string) =>
+  [PATCH_NOTE, particular].filter(Boolean).join('\n\n');
 
 /** The JSON body, validated; a missing body is reported as such. */
 export function body<S extends z.ZodType>(schema: S, req: ApiRequest): z.output<S> {

@@ -1,7 +1,7 @@
 import { requireAdmin } from '#lib/http/api';
-import { getCompany, putCompany } from '#lib/settings/company';
-import { companySettingsInput, companySettingsView } from '#lib/settings/schemas';
-import { body, ok, type RouteModule } from './common.ts';
+import { getCompany, patchCompany, putCompany } from '#lib/settings/company';
+import { companySettingsInput, companySettingsView, patchSchemas } from '#lib/settings/schemas';
+import { body, patchDescription, type RouteModule, tagged } from './common.ts';
 
 const tag = 'Company email settings';
 
@@ -14,7 +14,7 @@ export const companyRoutes: RouteModule = (ctx) => [
       summary: 'Read the studio email settings (never the password: `transport.passwordSet`).',
       response: companySettingsView,
     },
-    handle: async (req) => ok(await getCompany(ctx, req.caller.studioId)),
+    handle: async (req) => tagged(await getCompany(ctx, req.caller.studioId)),
   },
   {
     doc: {
@@ -30,7 +30,24 @@ export const companyRoutes: RouteModule = (ctx) => [
     handle: async (req) => {
       requireAdmin(req.caller);
       const input = body(companySettingsInput, req);
-      return ok((await putCompany(ctx, req.caller.studioId, input)).view);
+      return tagged((await putCompany(ctx, req.caller.studioId, input)).view);
+    },
+  },
+  {
+    doc: {
+      key: 'PATCH /settings/company/email',
+      tag,
+      access: 'admin',
+      summary: 'Change some of the studio email settings, keeping the rest (JSON Merge Patch).',
+      description: patchDescription(
+        'The transport password changes only when the patch names `transport.password`. Switching `transport.method` between Gmail and SMTP needs the new password, as on PUT.',
+      ),
+      request: patchSchemas.company,
+      response: companySettingsView,
+    },
+    handle: async (req) => {
+      requireAdmin(req.caller);
+      return tagged(await patchCompany(ctx, req.caller.studioId, req));
     },
   },
 ];

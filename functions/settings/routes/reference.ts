@@ -4,11 +4,23 @@ import {
   deleteRef,
   getRef,
   listRefs,
+  patchRef,
   type RefSpec,
   refSpecs,
   replaceRef,
 } from '#lib/settings/reference';
-import { body, noContent, ok, page, pageParams, type Route, type RouteModule } from './common.ts';
+import { refPatchOf } from '#lib/settings/schemas';
+import {
+  body,
+  noContent,
+  ok,
+  page,
+  pageParams,
+  patchDescription,
+  type Route,
+  type RouteModule,
+  tagged,
+} from './common.ts';
 
 function crud(ctx: Parameters<RouteModule>[0], spec: RefSpec): Route[] {
   const base = `/${spec.path}`;
@@ -51,7 +63,7 @@ function crud(ctx: Parameters<RouteModule>[0], spec: RefSpec): Route[] {
         summary: `Read one ${spec.label}.`,
         response: spec.view,
       },
-      handle: async (req) => ok(await getRef(ctx, spec, req.caller.studioId, req.params.id ?? '')),
+      handle: async (req) => tagged(await getRef(ctx, spec, req.caller.studioId, req.params.id ?? '')),
     },
     {
       doc: {
@@ -67,6 +79,21 @@ function crud(ctx: Parameters<RouteModule>[0], spec: RefSpec): Route[] {
         return ok(
           await replaceRef(ctx, spec, req.caller.studioId, req.params.id ?? '', body(spec.input, req)),
         );
+      },
+    },
+    {
+      doc: {
+        key: `PATCH ${base}/{id}`,
+        tag,
+        access: 'admin',
+        summary: `Change some fields of ${a} ${spec.label}, keeping the rest (JSON Merge Patch).`,
+        description: patchDescription(),
+        request: refPatchOf(spec.input, spec.label),
+        response: spec.view,
+      },
+      handle: async (req) => {
+        requireAdmin(req.caller);
+        return tagged(await patchRef(ctx, spec, req.caller.studioId, req.params.id ?? '', req));
       },
     },
     {

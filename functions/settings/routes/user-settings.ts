@@ -1,13 +1,19 @@
 import type { ApiRequest } from '#lib/http/api';
-import { effectiveSettingsView, userSettingsInput, userSettingsView } from '#lib/settings/schemas';
+import {
+  effectiveSettingsView,
+  patchSchemas,
+  userSettingsInput,
+  userSettingsView,
+} from '#lib/settings/schemas';
 import {
   deleteUserSettings,
   effectiveSettings,
   getUserSettings,
+  patchUserSettings,
   putUserSettings,
   targetUser,
 } from '#lib/settings/user-settings';
-import { body, noContent, ok, type RouteModule } from './common.ts';
+import { body, noContent, ok, patchDescription, type RouteModule, tagged } from './common.ts';
 
 const tag = 'User email settings';
 
@@ -22,7 +28,7 @@ export const userSettingsRoutes: RouteModule = (ctx) => {
         summary: "A user's own overrides of the company email settings.",
         response: userSettingsView,
       },
-      handle: async (req) => ok(await getUserSettings(ctx, req.caller.studioId, await target(req))),
+      handle: async (req) => tagged(await getUserSettings(ctx, req.caller.studioId, await target(req))),
     },
     {
       doc: {
@@ -36,7 +42,24 @@ export const userSettingsRoutes: RouteModule = (ctx) => {
       handle: async (req) => {
         const userId = await target(req);
         const input = body(userSettingsInput, req);
-        return ok((await putUserSettings(ctx, req.caller.studioId, userId, input)).view);
+        return tagged((await putUserSettings(ctx, req.caller.studioId, userId, input)).view);
+      },
+    },
+    {
+      doc: {
+        key: 'PATCH /users/{id}/email-settings',
+        tag,
+        access: 'self',
+        summary: "Change some of a user's email settings, keeping the rest (JSON Merge Patch).",
+        description: patchDescription(
+          "`transport: null` goes back to the company's transport; the password changes only when the patch names `transport.password`.",
+        ),
+        request: patchSchemas.userSettings,
+        response: userSettingsView,
+      },
+      handle: async (req) => {
+        const userId = await target(req);
+        return tagged(await patchUserSettings(ctx, req.caller.studioId, userId, req));
       },
     },
     {
