@@ -12,8 +12,10 @@ import { buildOpenApi } from '#lib/settings/openapi';
 import { boxRoutes } from './routes/boxes.ts';
 import type { Route } from './routes/common.ts';
 import { companyRoutes } from './routes/company.ts';
+import { docsRoutes } from './routes/docs.ts';
 import { inboxRoutes } from './routes/inbox.ts';
 import { mergeFieldRoutes } from './routes/merge-fields.ts';
+import { otherFunctionDocs } from './routes/other-functions.ts';
 import { referenceRoutes } from './routes/reference.ts';
 import { userSettingsRoutes } from './routes/user-settings.ts';
 
@@ -68,20 +70,18 @@ export function settingsRouteTable(d: Deps, options: SettingsOptions = {}): Rout
     ...mergeFieldRoutes(ctx),
     ...boxRoutes(ctx),
     ...inboxRoutes(ctx),
+    ...docsRoutes(),
   ];
   let document: unknown;
   routes.push({
     doc: { key: 'GET /openapi.json', tag: 'Operations', access: 'public', summary: 'This document.' },
     handle: async () => {
-      document ??= buildOpenApi(
-        routes.map((r) => r.doc),
-        {
-          title: 'studio-mail settings API',
-          version: '1',
-          description:
-            'Company and user email settings, signatures, reference data and email boxes of a photo studio. Passwords are write-only: responses show `passwordSet`.',
-        },
-      );
+      document ??= buildOpenApi([...routes.map((r) => r.doc), ...otherFunctionDocs], {
+        title: 'studio-mail settings API',
+        version: '1',
+        description:
+          'Company and user email settings, signatures, reference data and email boxes of a photo studio. Passwords are write-only: responses show `passwordSet`.',
+      });
       return { status: 200, body: document };
     },
   });

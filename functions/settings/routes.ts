@@ -14,6 +14,8 @@ const crud = (base: string) => [
 export const settingsRoutes: readonly string[] = [
   'GET /health',
   'GET /openapi.json',
+  'GET /docs',
+  'GET /docs/{file}',
   'GET /settings/company/email',
   'PUT /settings/company/email',
   'PATCH /settings/company/email',
@@ -43,4 +45,9 @@ export const settingsRoutes: readonly string[] = [
 ];
 
 /** Routes that answer without a token. */
-export const settingsPublicRoutes: readonly string[] = ['GET /health', 'GET /openapi.json'];
+export const settingsPublicRoutes: readonly string[] = [
+  'GET /health',
+  'GET /openapi.json',
+  'GET /docs',
+  'GET /docs/{file}',
+];

@@ -5,10 +5,11 @@ import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations
 import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
+import { settingsPublicRoutes } from '#functions/settings/routes';
 import { acknowledge } from '#infra/nag';
 
-/** Routes that answer without a token: liveness and the API description. */
-export const publicRouteKeys: readonly string[] = ['GET /health', 'GET /openapi.json'];
+/** Routes that answer without a token: liveness, the API description and its page (one list). */
+export const publicRouteKeys: readonly string[] = settingsPublicRoutes;
 
 export interface RouteGroup {
   /** Route keys such as `'GET /email-boxes/{id}'` (from functions/<name>/routes.ts). */

@@ -169,6 +169,9 @@ export function httpApi(routes: Record<string, RouteHandler>, options: ApiOption
         caller: caller as Caller,
         requestId,
       });
+      // A text body with its own content type (the docs page and its files) goes out as it is.
+      if (typeof result.body === 'string' && result.headers?.['content-type'])
+        return { statusCode: result.status, headers: result.headers, body: result.body };
       return json(result.status, result.body, result.headers);
     } catch (error) {
       return errorResult(error, requestId, opts.logger);

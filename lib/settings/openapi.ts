@@ -25,6 +25,8 @@ export interface OperationDoc {
   request?: z.ZodType;
   /** Registered in `responseSchemas`; absent for 204. */
   response?: z.ZodType;
+  /** A success body that is not JSON (the docs page): its content type and what it is. */
+  responseType?: { contentType: string; description: string };
   /** Success status; default 200. */
   status?: number;
   query?: QueryParam[];
@@ -94,17 +96,22 @@ function operation(op: OperationDoc) {
 
   const status = op.status ?? 200;
   const responses: Record<string, unknown> = {
-    [status]: op.response
+    [status]: op.responseType
       ? {
-          description: 'OK',
-          content: { 'application/json': { schema: ref(responseSchemas, op.response, op.key) } },
+          description: op.responseType.description,
+          content: { [op.responseType.contentType]: { schema: { type: 'string' } } },
         }
-      : status === 204
-        ? { description: 'Done; no body.' }
-        : {
-            description: ERROR_TEXT[status] ?? 'See the description.',
-            content: { 'application/json': { schema: { $ref: uri('Error') } } },
-          },
+      : op.response
+        ? {
+            description: 'OK',
+            content: { 'application/json': { schema: ref(responseSchemas, op.response, op.key) } },
+          }
+        : status === 204
+          ? { description: 'Done; no body.' }
+          : {
+              description: ERROR_TEXT[status] ?? 'See the description.',
+              content: { 'application/json': { schema: { $ref: uri('Error') } } },
+            },
   };
   for (const code of [...errors].sort())
     responses[code] = {

@@ -35,7 +35,10 @@ describe('GET /openapi.json', () => {
       Object.keys(ops as object).map((method) => `${method.toUpperCase()} ${path}`),
     );
     // Assess
-    expect(documented.sort()).toEqual([...settingsRoutes].sort());
+    // Until one route table documents every function, the send and poll operations are added by hand.
+    expect(documented.sort()).toEqual(
+      [...settingsRoutes, 'POST /emails', 'POST /email-boxes/{id}/poll'].sort(),
+    );
   });
 
   it('resolves every $ref to a component schema', () => {
