@@ -1,11 +1,12 @@
 /**
  * What the settings API accepts and answers, as zod schemas. Inputs carry passwords and are strict;
  * views carry `passwordSet` instead of a password or its secret reference. The OpenAPI document is
- * generated from these (lib/settings/openapi.ts), so every schema used at the edge is registered here.
+ * generated from the route tables (lib/http/openapi.ts), so every schema used at the edge is registered here.
  */
 import { z } from 'zod';
 import * as m from '#lib/domain/model';
 import { GMAIL_SMTP } from '#lib/domain/settings';
+import { errorView, requestSchemas, responseSchemas } from '#lib/http/registry';
 import {
   clientId,
   emailAddress,
@@ -22,10 +23,7 @@ import {
   version,
 } from './validation.ts';
 
-/** Request bodies (read as input: defaults make a field optional). */
-export const requestSchemas = z.registry<{ id: string; description?: string }>();
-/** Response bodies. */
-export const responseSchemas = z.registry<{ id: string; description?: string }>();
+export { errorView, requestSchemas, responseSchemas };
 
 const meta = {
   version: z.int().describe('Increases on every save; send it back on PUT to detect concurrent edits.'),
@@ -382,18 +380,6 @@ responseSchemas.add(m.run, { id: 'Run' });
 
 // ── envelopes ───────────────────────────────────────────────────────────────────────────────────
 
-export const errorView = z.object({
-  error: z.object({
-    code: z.string(),
-    message: z.string(),
-    field: z.string().optional(),
-    fields: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
-    serverReply: z.string().optional(),
-    requestId: z.string().optional(),
-  }),
-});
-responseSchemas.add(errorView, { id: 'Error' });
-
 /** `{ items, nextCursor? }` around an item schema, registered as `id`. */
 export function listOf<T extends z.ZodType>(item: T, id: string, paged = false) {
   const list = z.object({
@@ -434,22 +420,40 @@ responseSchemas.add(mergeFieldListView, { id: 'MergeFieldList' });
 
 // ── PATCH bodies ────────────────────────────────────────────────────────────────────────────────
 
+type Def = { type: string; innerType?: z.ZodType };
+const defOf = (f: z.ZodType) => (f as unknown as { def: Def }).def;
+
+/** The schema without optional/nullable/default wrappers: a patch must not fill in defaults. */
+function bare(f: z.ZodType): z.ZodType {
+  const def = defOf(f);
+  return ['optional', 'nullable', 'default'].includes(def.type) && def.innerType ? bare(def.innerType) : f;
+}
+
+const nestedPatch = z
+  .record(z.string(), z.unknown())
+  .describe(
+    'Merged member by member into the stored object (JSON Merge Patch): name only the members that change; the PUT body shows them all.',
+  );
+
 /**
- * The OpenAPI picture of a JSON Merge Patch of `input` (content type application/merge-patch+json):
- * every member optional, `null` on an optional one removes it. Documentation only: the server
- * applies the patch to the stored record and validates the result with `input` itself, so a nested
- * object (transport, connection, schedule) may name only the members that change, too.
+ * The body of a JSON Merge Patch of `input` (content type application/merge-patch+json): each
+ * member optional, `null` on an optional one removes it, no defaults filled in; a nested object
+ * (transport, connection, schedule) is checked only as an object here, because the server merges
+ * it into the stored one and validates the result with `input` itself (lib/settings/patch.ts).
  */
 function mergePatchOf(input: z.ZodObject, id: string, what: string) {
   const shape = Object.fromEntries(
-    Object.entries(input.shape)
+    Object.entries(input.shape as Record<string, z.ZodType>)
       .filter(([key]) => key !== 'version')
       .map(([key, field]) => {
-        const f = field as z.ZodType;
-        return [key, (f.safeParse(undefined).success ? f.nullable() : f).optional()];
+        const inner = bare(field);
+        const type = defOf(inner).type;
+        const value = type === 'object' || type === 'union' ? nestedPatch : inner;
+        const removable = field.safeParse(undefined).success;
+        return [key, (removable ? value.nullable() : value).optional()];
       }),
   );
-  const patch = z.object(shape);
+  const patch = z.strictObject(shape);
   requestSchemas.add(patch, {
     id,
     description: `JSON Merge Patch (RFC 7396) of ${what}: name only what changes; null removes an optional field; nested objects merge the same way, lists are replaced whole. A password changes only when the patch names it. The result must be valid as a PUT body.`,
@@ -464,8 +468,8 @@ export const patchSchemas = {
 };
 
 /** The patch schema of a reference-data input, registered once per input. */
-const refPatches = new Map<z.ZodType, z.ZodType>();
-export function refPatchOf(input: z.ZodType, label: string): z.ZodType {
+const refPatches = new Map<z.ZodType, z.ZodObject>();
+export function refPatchOf(input: z.ZodType, label: string): z.ZodObject {
   let patch = refPatches.get(input);
   if (!patch) {
     const id = `${requestSchemas.get(input)?.id?.replace(/Input$/, '') ?? label}Patch`;

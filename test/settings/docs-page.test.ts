@@ -10,9 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { type BrowserContext, chromium, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { settingsHandlers } from '#functions/settings/app';
-import { settingsPublicRoutes, settingsRoutes } from '#functions/settings/routes';
-import { httpApi } from '#lib/http/api';
+import { settingsFunction } from '#functions/settings/app';
+import { settingsRoutes } from '#functions/settings/routes';
 import { compileRoutes, lambdaContext, match, send, toEvent } from '#local/http';
 import { testDeps } from '#test/support/api';
 import { unreachableProbe } from './harness.ts';
@@ -44,11 +43,7 @@ beforeAll(async () => {
       `Chromium is missing at ${CHROMIUM}: run \`bash scripts/install-chromium.sh\` (npm test runs it before the tests).`,
     );
   const d = await testDeps();
-  const handler = httpApi(settingsHandlers(d, { probePop3: unreachableProbe }), {
-    logger: d.logger,
-    studioClaim: d.config.studioClaim,
-    publicRoutes: [...settingsPublicRoutes],
-  });
+  const handler = settingsFunction(d, { probePop3: unreachableProbe });
   const routes = compileRoutes({ settings: settingsRoutes });
   server = createServer(async (req, res) => {
     const url = new URL(req.url ?? '/', 'http://localhost');

@@ -127,14 +127,21 @@ describe('PATCH /settings/company/email', () => {
     // Prepare
     const read = await h.call('GET', '/settings/company/email');
     // Act
-    const res = await patch(
+    const topLevel = await patch(
       '/settings/company/email',
-      { studioName: null, emailAddress: 'not-an-address', transport: { port: 0 } },
+      { studioName: null, emailAddress: 'not-an-address' },
+      read.headers.etag,
+    );
+    const nested = await patch(
+      '/settings/company/email',
+      { transport: { port: 0, security: 'tls13' } },
       read.headers.etag,
     );
     // Assess
-    expect(res.status).toBe(400);
-    expect(fieldsOf(res).sort()).toEqual(['emailAddress', 'studioName', 'transport.port']);
+    expect(topLevel.status).toBe(400);
+    expect(fieldsOf(topLevel).sort()).toEqual(['emailAddress', 'studioName']);
+    expect(nested.status).toBe(400);
+    expect(fieldsOf(nested).sort()).toEqual(['transport.port', 'transport.security']);
     expect((await h.call('GET', '/settings/company/email')).body).toEqual(read.body);
   });
 
