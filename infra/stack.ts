@@ -24,6 +24,7 @@ import { StudioFunction } from '#infra/constructs/studio-function';
 import type { StudioMailSettings } from '#infra/context';
 import { acknowledge, acknowledgeWildcardResource } from '#infra/nag';
 import { tableSchema } from '#infra/table-schema';
+import { BUNDLED_DOCS_DIR, DOCS_FILES } from '#lib/app/docs';
 import { pollOutcomeEvents } from '#lib/events';
 
 export interface StudioMailStackProps
@@ -248,6 +249,11 @@ export class StudioMailStack extends Stack {
         POLLER_ARN: inboxPoll.function.functionArn,
         SCHEDULE_DLQ_ARN: this.deadLetterQueues.schedules.queue.queueArn,
       },
+      // GET /docs serves swagger-ui's files from the bundle (lib/app/docs.ts reads them there).
+      bundleFiles: Object.keys(DOCS_FILES).map((file) => ({
+        from: `node_modules/swagger-ui-dist/${file}`,
+        to: BUNDLED_DOCS_DIR,
+      })),
     });
     this.functions = { settings, send, inboxPoll, notify };
 

@@ -132,7 +132,7 @@ await new Promise<void>((r) => server.listen(apiPort, '127.0.0.1', r));
 const api = `http://127.0.0.1:${apiPort}`;
 
 log(`API            ${api}   (GET ${api}/health)`);
-log(`OpenAPI        ${api}/openapi.json`);
+log(`OpenAPI        ${api}/openapi.json   (reference page: ${api}/docs)`);
 log(`Data           ${home}`);
 log(`DynamoDB Local ${dynamo.endpoint}   (table ${config.tableName})`);
 log(`Local SES      ${ses.endpoint}   (viewer: open it in a browser; sent mail as JSON: ${ses.storeUrl})`);

@@ -13,6 +13,7 @@ import type { SettingsContext } from '#lib/settings/context';
 import { boxHandlers } from './handlers/boxes.ts';
 import type { SettingsHandlers } from './handlers/common.ts';
 import { companyHandlers } from './handlers/company.ts';
+import { docsHandlers, mergeFieldHandlers } from './handlers/docs.ts';
 import { inboxHandlers } from './handlers/inbox.ts';
 import { referenceHandlers } from './handlers/reference.ts';
 import { userSettingsHandlers } from './handlers/user-settings.ts';
@@ -72,6 +73,8 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     ...referenceHandlers(ctx),
     ...boxHandlers(ctx),
     ...inboxHandlers(ctx),
+    ...docsHandlers(),
+    ...mergeFieldHandlers(),
   };
 }
 

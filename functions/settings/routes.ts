@@ -4,6 +4,7 @@
  * handler to every key.
  */
 import { z } from 'zod';
+import { DOCS_FILES, type DocsFile } from '#lib/app/docs';
 import * as m from '#lib/domain/model';
 import { emptyBody } from '#lib/http/registry';
 import { defineRoutes, type RouteSpec } from '#lib/http/routes';
@@ -16,6 +17,9 @@ import {
   connectionTestView,
   effectiveSettingsView,
   lists,
+  mergeFieldListView,
+  patchSchemas,
+  refPatchOf,
   scheduleView,
   userSettingsInput,
   userSettingsView,
@@ -50,6 +54,19 @@ export const pageParams = z.object({
 });
 
 const yesNo = z.enum(['true', 'false']).optional();
+
+/** What every PATCH shares: the merge-patch body type and its error statuses. */
+const PATCH = { bodyTypes: ['application/merge-patch+json'], errors: [412, 415, 428] } as const;
+const PATCH_NOTE =
+  'A JSON Merge Patch (RFC 7396, content type `application/merge-patch+json`): name only the fields to change; `null` removes an optional one; nested objects merge the same way; lists are replaced whole. Send `If-Match` with the `ETag` of your last read (its version, quoted): 428 without it, 412 when the record changed since. The patched record is validated as a PUT body (400 names each bad field, nothing changes) and saved the same way.';
+/** The description of a PATCH operation: the shared rules, then what is particular to the route. */
+const patchDescription = (particular?: string) => [PATCH_NOTE, particular].filter(Boolean).join('\n\n');
+
+const docsFile = z.object({
+  file: z.enum(Object.keys(DOCS_FILES) as [DocsFile, ...DocsFile[]], {
+    error: `must be one of: ${Object.keys(DOCS_FILES).join(', ')}.`,
+  }),
+});
 
 const operations = 'Operations';
 const company = 'Company email settings';
@@ -88,6 +105,15 @@ function crud<P extends RefPath>(path: P) {
       body: kind.input,
       response: kind.view,
     },
+    [`PATCH /${path}/{id}`]: {
+      tag,
+      access: 'admin',
+      summary: `Change some fields of ${a} ${label}, keeping the rest (JSON Merge Patch).`,
+      description: patchDescription(),
+      body: refPatchOf(kind.input, label),
+      response: kind.view,
+      ...PATCH,
+    },
     [`DELETE /${path}/{id}`]: {
       tag,
       access: 'admin',
@@ -95,7 +121,10 @@ function crud<P extends RefPath>(path: P) {
       status: 204,
       errors: [409],
     },
-  } as unknown as Record<`${'GET' | 'POST'} /${P}` | `${'GET' | 'PUT' | 'DELETE'} /${P}/{id}`, RouteSpec>;
+  } as unknown as Record<
+    `${'GET' | 'POST'} /${P}` | `${'GET' | 'PUT' | 'PATCH' | 'DELETE'} /${P}/{id}`,
+    RouteSpec
+  >;
 }
 
 export const settingsRoutes = defineRoutes({
@@ -109,6 +138,25 @@ export const settingsRoutes = defineRoutes({
     tag: operations,
     access: 'public',
     summary: 'This document: every route of every studio-mail function.',
+  },
+  'GET /docs': {
+    tag: operations,
+    access: 'public',
+    summary: 'This API reference as a page (Swagger UI, text/html), with "Try it out".',
+  },
+  'GET /docs/{file}': {
+    tag: operations,
+    access: 'public',
+    summary: `A file of the reference page (${Object.keys(DOCS_FILES).join(', ')}), served from the swagger-ui-dist package.`,
+    params: docsFile,
+  },
+  'GET /merge-fields': {
+    tag: 'Reference data',
+    access: 'user',
+    summary: 'List every merge field with what it holds and an example.',
+    description:
+      'Form letters, signatures and typed emails may use these; saving or sending one with any other `{{…}}` is a 400 that names the nearest known field.',
+    response: mergeFieldListView,
   },
 
   'GET /settings/company/email': {
@@ -126,6 +174,17 @@ export const settingsRoutes = defineRoutes({
     body: companySettingsInput,
     response: companySettingsView,
   },
+  'PATCH /settings/company/email': {
+    tag: company,
+    access: 'admin',
+    summary: 'Change some of the studio email settings, keeping the rest (JSON Merge Patch).',
+    description: patchDescription(
+      'The transport password changes only when the patch names `transport.password`. Switching `transport.method` needs `null` for the members the new method has not (or a PUT); between Gmail and SMTP also the new password.',
+    ),
+    body: patchSchemas.company,
+    response: companySettingsView,
+    ...PATCH,
+  },
 
   'GET /users/{id}/email-settings': {
     tag: userSettings,
@@ -139,6 +198,17 @@ export const settingsRoutes = defineRoutes({
     summary: 'Create or replace the user overrides (address, display name, own SMTP/Gmail, signature).',
     body: userSettingsInput,
     response: userSettingsView,
+  },
+  'PATCH /users/{id}/email-settings': {
+    tag: userSettings,
+    access: 'self',
+    summary: "Change some of a user's email settings, keeping the rest (JSON Merge Patch).",
+    description: patchDescription(
+      "`transport: null` goes back to the company's transport; the password changes only when the patch names `transport.password`.",
+    ),
+    body: patchSchemas.userSettings,
+    response: userSettingsView,
+    ...PATCH,
   },
   'DELETE /users/{id}/email-settings': {
     tag: userSettings,
@@ -188,6 +258,20 @@ export const settingsRoutes = defineRoutes({
     query: z.object({ verify, syncSchedule }),
     response: boxView,
     errors: [422, 502],
+  },
+  'PATCH /email-boxes/{id}': {
+    tag: boxes,
+    access: 'admin',
+    summary:
+      'Change some of an email box, keeping the rest (JSON Merge Patch); logs in first unless `?verify=false`.',
+    description: patchDescription(
+      'Nested `connection` and `schedule` merge member by member: `{ "schedule": { "intervalMinutes": 30 } }` changes the interval only, and `"schedule": null` removes the schedule (and its Scheduler schedule). The password changes only when the patch names `connection.password`; the login test uses the stored one otherwise. The Scheduler schedule is written when its settings change, as on PUT.',
+    ),
+    body: patchSchemas.box,
+    bodyTypes: PATCH.bodyTypes,
+    query: z.object({ verify, syncSchedule }),
+    response: boxView,
+    errors: [...PATCH.errors, 422, 502],
   },
   'DELETE /email-boxes/{id}': {
     tag: boxes,

@@ -56,10 +56,13 @@ export class StudioApi extends Construct {
             apigw.CorsHttpMethod.GET,
             apigw.CorsHttpMethod.POST,
             apigw.CorsHttpMethod.PUT,
+            apigw.CorsHttpMethod.PATCH,
             apigw.CorsHttpMethod.DELETE,
             apigw.CorsHttpMethod.OPTIONS,
           ],
-          allowHeaders: ['authorization', 'content-type'],
+          allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key'],
+          // A browser client reads the ETag to send it back as If-Match on PATCH.
+          exposeHeaders: ['etag'],
           maxAge: Duration.hours(1),
         }
       : undefined;

@@ -129,6 +129,11 @@ export interface StudioFunctionProps {
   readonly retryAttempts?: number;
   /** @default 1 hour when `onFailureQueue` is set */
   readonly maxEventAge?: Duration;
+  /**
+   * Files read at run time, copied into the bundle after esbuild: `from` relative to the project
+   * root, `to` a folder inside the bundle (the settings function's swagger-ui files).
+   */
+  readonly bundleFiles?: readonly { from: string; to: string }[];
 }
 
 export class StudioFunction extends Construct {
@@ -178,7 +183,20 @@ export class StudioFunction extends Construct {
       logGroup: this.logGroup,
       role: this.role,
       recursiveLoop: lambda.RecursiveLoop.TERMINATE,
-      bundling: cdkBundling,
+      bundling: props.bundleFiles?.length
+        ? {
+            ...cdkBundling,
+            commandHooks: {
+              beforeBundling: () => [],
+              beforeInstall: () => [],
+              afterBundling: (inputDir, outputDir) =>
+                (props.bundleFiles ?? []).map(
+                  (f) =>
+                    `mkdir -p "${join(outputDir, f.to)}" && cp "${join(inputDir, f.from)}" "${join(outputDir, f.to)}/"`,
+                ),
+            },
+          }
+        : cdkBundling,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: `studio-mail-${props.name}`,

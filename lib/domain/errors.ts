@@ -87,6 +87,27 @@ export class ConflictError extends AppError {
   override readonly code = 'conflict';
 }
 
+/** `If-Match` names a version the record no longer has: someone saved it since it was read. */
+export class PreconditionFailedError extends AppError {
+  override readonly name = 'PreconditionFailedError';
+  override readonly status = 412;
+  override readonly code = 'precondition_failed';
+}
+
+/** A write that must say which version it changes (PATCH) came without `If-Match`. */
+export class PreconditionRequiredError extends AppError {
+  override readonly name = 'PreconditionRequiredError';
+  override readonly status = 428;
+  override readonly code = 'precondition_required';
+}
+
+/** The body's content type is not one the route reads (PATCH takes a JSON Merge Patch). */
+export class UnsupportedMediaTypeError extends AppError {
+  override readonly name = 'UnsupportedMediaTypeError';
+  override readonly status = 415;
+  override readonly code = 'unsupported_media_type';
+}
+
 /** A remote system (mail server, AWS) refused or failed; the message says what to check. */
 export class UpstreamError extends AppError {
   override readonly name = 'UpstreamError';

@@ -3,6 +3,7 @@
  * `{{ studio.name }}`, and with a fallback for missing data `{{client.firstName|there}}`.
  * Pure; no AWS imports. docs/sending.md lists the fields and the rules.
  */
+import type { FieldIssue } from './errors.ts';
 
 /**
  * `{{ a.b.c }}` with optional spaces and an optional `|fallback`; `{{{raw}}}` matches through its
@@ -25,32 +26,44 @@ export function mergeFieldNames(...texts: (string | undefined)[]): string[] {
   return [...names];
 }
 
-/** Every merge field this system fills, with what it holds; the order is the documented one. */
+export interface MergeFieldInfo {
+  description: string;
+  /** What the field gives for the sample studio, user and client of the docs. */
+  example: string;
+}
+
+/**
+ * Every merge field this system fills, with what it holds and an example; the order is the
+ * documented one. The one declaration: `GET /merge-fields`, validation and rendering read it.
+ */
 export const MERGE_FIELDS = {
-  'client.firstName': "the client's first name",
-  'client.lastName': "the client's last name",
-  'client.fullName': 'first and last name, separated by a space',
-  'client.company': "the client's company",
-  'client.email': 'the address this email goes to (the client’s primary address)',
-  'client.phone': "the client's phone number",
-  'studio.name': 'the studio name (company email settings)',
-  'studio.email': "the studio's email address",
-  'studio.phone': "the studio's phone number",
-  'studio.website': "the studio's website",
-  'studio.address': "the studio's postal address",
-  'user.firstName': "the sending user's first name",
-  'user.lastName': "the sending user's last name",
-  'user.fullName': "the sending user's first and last name",
-  'user.displayName': 'the display name the email is sent under',
-  'user.email': 'the address the email is sent from',
-  'user.title': "the sending user's job title",
-  'user.phone': "the sending user's phone number",
-  'date.today': "today in the studio's time zone, long form (March 5, 2026)",
-  'date.short': "today in the studio's time zone, short form (3/5/2026)",
-  'date.iso': "today in the studio's time zone, ISO form (2026-03-05)",
-  'date.weekday': "today's weekday in the studio's time zone (Thursday)",
-  'date.year': "the year in the studio's time zone (2026)",
-} as const;
+  'client.firstName': { description: "the client's first name", example: 'José' },
+  'client.lastName': { description: "the client's last name", example: 'Núñez' },
+  'client.fullName': { description: 'first and last name, separated by a space', example: 'José Núñez' },
+  'client.company': { description: "the client's company", example: 'Núñez Events' },
+  'client.email': {
+    description: 'the address this email goes to (the client’s primary address)',
+    example: 'jose@example.com',
+  },
+  'client.phone': { description: "the client's phone number", example: '+34 600 123 456' },
+  'studio.name': { description: 'the studio name (company email settings)', example: 'Lumen Studio' },
+  'studio.email': { description: "the studio's email address", example: 'hello@lumen.test' },
+  'studio.phone': { description: "the studio's phone number", example: '+34 910 000 000' },
+  'studio.website': { description: "the studio's website", example: 'https://lumen.test' },
+  'studio.address': { description: "the studio's postal address", example: 'Calle Mayor 1, Madrid' },
+  'user.firstName': { description: "the sending user's first name", example: 'Ana' },
+  'user.lastName': { description: "the sending user's last name", example: 'Ruiz' },
+  'user.fullName': { description: "the sending user's first and last name", example: 'Ana Ruiz' },
+  'user.displayName': { description: 'the display name the email is sent under', example: 'Ana at Lumen' },
+  'user.email': { description: 'the address the email is sent from', example: 'ana@lumen.test' },
+  'user.title': { description: "the sending user's job title", example: 'Photographer' },
+  'user.phone': { description: "the sending user's phone number", example: '+34 600 987 654' },
+  'date.today': { description: "today in the studio's time zone, long form", example: 'March 5, 2026' },
+  'date.short': { description: "today in the studio's time zone, short form", example: '3/5/2026' },
+  'date.iso': { description: "today in the studio's time zone, ISO form", example: '2026-03-05' },
+  'date.weekday': { description: "today's weekday in the studio's time zone", example: 'Thursday' },
+  'date.year': { description: "the year in the studio's time zone", example: '2026' },
+} as const satisfies Record<string, MergeFieldInfo>;
 
 export type MergeFieldName = keyof typeof MERGE_FIELDS;
 /** A value per field; `undefined` or empty means the data is missing. */
@@ -60,19 +73,62 @@ function isKnown(name: string): name is MergeFieldName {
   return Object.hasOwn(MERGE_FIELDS, name);
 }
 
+/** The list `GET /merge-fields` answers, in the documented order. */
+export function mergeFieldList(): ({ name: MergeFieldName } & MergeFieldInfo)[] {
+  return (Object.entries(MERGE_FIELDS) as [MergeFieldName, MergeFieldInfo][]).map(([name, info]) => ({
+    name,
+    description: info.description,
+    example: info.example,
+  }));
+}
+
 export interface UnknownMergeField {
   /** The text between the braces, trimmed, e.g. `client.firstname` or `client first`. */
   name: string;
-  /** The known field it differs from only by letter case, if any. */
+  /** The nearest known field, if one is near enough to be a likely slip. */
   suggestion?: string;
+}
+
+/** Levenshtein distance; the names are short (under 100 characters after the length cap). */
+export function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const current = [i];
+    for (let j = 1; j <= b.length; j++) {
+      const substitute = (previous[j - 1] as number) + (a[i - 1] === b[j - 1] ? 0 : 1);
+      current[j] = Math.min(substitute, (previous[j] as number) + 1, (current[j - 1] as number) + 1);
+    }
+    previous = current;
+  }
+  return previous[b.length] as number;
+}
+
+/**
+ * The known field nearest to `name` (ignoring letter case, which is the commonest slip), when it
+ * differs in at most half of the name's characters; a name far from all is better left without a
+ * guess. Ties go to the field listed first.
+ */
+export function nearestMergeField(name: string): MergeFieldName | undefined {
+  // Longer text between braces is no slip of a field name, and bounds the work.
+  if (name.length > 64) return undefined;
+  const lower = name.toLowerCase();
+  let best: MergeFieldName | undefined;
+  let bestDistance = Number.POSITIVE_INFINITY;
+  for (const known of Object.keys(MERGE_FIELDS) as MergeFieldName[]) {
+    const distance = editDistance(lower, known.toLowerCase());
+    if (distance < bestDistance) {
+      best = known;
+      bestDistance = distance;
+    }
+  }
+  return bestDistance <= Math.max(1, Math.floor(name.length / 2)) ? best : undefined;
 }
 
 /**
  * Merge fields this system does not know, and brace pairs that are not a merge field at all,
- * each once, in order of first use. Sending is refused while there are any.
+ * each once, in order of first use. Sending and saving are refused while there are any.
  */
 export function unknownMergeFields(...texts: (string | undefined)[]): UnknownMergeField[] {
-  const byLower = new Map(Object.keys(MERGE_FIELDS).map((n) => [n.toLowerCase(), n]));
   const found = new Map<string, UnknownMergeField>();
   for (const text of texts) {
     if (!text) continue;
@@ -82,11 +138,26 @@ export function unknownMergeFields(...texts: (string | undefined)[]): UnknownMer
       const name = wellFormed ? (wellFormed[1] as string) : inner;
       if (wellFormed && isKnown(name)) continue;
       if (found.has(name)) continue;
-      const suggestion = byLower.get(name.toLowerCase());
+      const suggestion = nearestMergeField(name);
       found.set(name, suggestion ? { name, suggestion } : { name });
     }
   }
   return [...found.values()];
+}
+
+/** One issue per unknown field per part, for a 400 that names the part, the field and the nearest. */
+export function mergeFieldIssues(parts: [field: string, text: string | undefined][]): FieldIssue[] {
+  const issues: FieldIssue[] = [];
+  for (const [field, text] of parts) {
+    for (const u of unknownMergeFields(text)) {
+      const hint = u.suggestion ? ` (did you mean {{${u.suggestion}}}?)` : '';
+      issues.push({
+        field,
+        message: `uses the unknown merge field {{${u.name}}}${hint}; GET /merge-fields lists the fields there are.`,
+      });
+    }
+  }
+  return issues;
 }
 
 const HTML_ESCAPES: Record<string, string> = {

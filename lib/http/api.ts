@@ -177,6 +177,9 @@ export function apiRouter<T extends RouteTable>(
         caller: caller as Caller,
         requestId,
       } as Parameters<Handler>[0]);
+      // A text body with its own content type (the docs page and its files) goes out as it is.
+      if (typeof result.body === 'string' && result.headers?.['content-type'])
+        return { statusCode: result.status, headers: result.headers, body: result.body };
       return json(result.status, result.body, result.headers);
     } catch (error) {
       return errorResult(error, requestId, options.logger);

@@ -20,7 +20,9 @@ const ERROR_TEXT: Record<number, string> = {
   403: 'The caller may not do this.',
   404: 'No such record in this studio.',
   409: 'Conflict: a stale `version`, an id already taken, a record still in use, or a box already being polled (`box_busy`); the message names it.',
-  412: 'The `If-Match` version is not the stored one: read the record again.',
+  412: 'The `If-Match` version is not the stored one: someone saved the record since you read it. Read it again (GET gives the `ETag`) and re-apply the change.',
+  415: 'PATCH takes `application/merge-patch+json` only.',
+  428: "PATCH needs `If-Match` with the record's `ETag` (its version, quoted) from your last read.",
   422: 'Refused for good: a mail server login failed (`error.field` names the field to fix, `error.details.serverReply` quotes the server), or a send was refused. Nothing was saved.',
   501: 'Not implemented yet.',
   502: 'A remote system failed; it may work later.',
@@ -105,7 +107,8 @@ export function errorStatuses(key: string, spec: RouteSpec): number[] {
   if (spec.access !== 'public') errors.add(401);
   if (spec.access === 'admin' || spec.access === 'self') errors.add(403);
   if (pathParams.length > 0) errors.add(404);
-  if (spec.body || spec.query || spec.params) errors.add(400);
+  // Path parameters are validated too (non-empty at least), so any route with one can answer 400.
+  if (spec.body || spec.query || spec.params || pathParams.length > 0) errors.add(400);
   if (method === 'PUT' || method === 'POST' || method === 'PATCH') errors.add(409);
   errors.add(500);
   return [...errors].sort();

@@ -3,10 +3,12 @@
  * text of one email: merge fields filled (escaped in HTML, as-is in text), the signature appended
  * to both versions, and a text version made from the HTML when only HTML was given. Pure.
  */
-import { type FieldIssue, ValidationError } from '#lib/domain/errors';
+import { compile } from 'html-to-text';
+import { ValidationError } from '#lib/domain/errors';
 import {
   escapeHtml,
   type MergeValues,
+  mergeFieldIssues,
   mergeFieldNames,
   renderMergeFields,
   unknownMergeFields,
@@ -36,80 +38,62 @@ export interface RenderedEmail {
   signatureId: string | null;
 }
 
-const SKIPPED_ELEMENT = /^(script|style|head)\b/i;
-const LINE_BREAK = /^br\b/i;
-const LIST_ITEM = /^li\b/i;
-const BLOCK_END = /^\/(?:p|div|h[1-6]|li|tr|table|blockquote)\s*$/i;
-const ENTITY = /&(#\d+|#x[0-9a-f]+|[a-z]+);/gi;
-const NAMED_ENTITIES: Record<string, string> = {
-  nbsp: ' ',
-  lt: '<',
-  gt: '>',
-  quot: '"',
-  apos: "'",
-  amp: '&',
-};
+/**
+ * The text alternative's conversion (html-to-text, which mailparser uses too): entities decoded
+ * once, link URLs kept after the link text, paragraphs and table cells on lines of their own, list
+ * items marked. No word wrap: mail clients wrap plain text themselves, and nodemailer encodes long
+ * lines safely. `head` (title, style) and images give no text.
+ */
+const convert = compile({
+  wordwrap: false,
+  selectors: [
+    { selector: 'head', format: 'skip' },
+    { selector: 'img', format: 'skip' },
+    { selector: 'a', options: { hideLinkHrefIfSameAsText: true, linkBrackets: ['<', '>'] } },
+    { selector: 'ul', options: { itemPrefix: '- ' } },
+    // Most tables in email lay the page out; one cell per line reads better than a grid.
+    ...(['td', 'th'] as const).map((cell) => ({
+      selector: cell,
+      format: 'block',
+      options: { leadingLineBreaks: 1, trailingLineBreaks: 1 },
+    })),
+    ...(['h1', 'h2', 'h3', 'h4', 'h5', 'h6'] as const).map((h) => ({
+      selector: h,
+      options: { uppercase: false },
+    })),
+  ],
+});
 
-/** One entity's character; an unknown name or a number that is no character stays as written. */
-function decodeEntity(whole: string, body: string): string {
-  if (body[0] !== '#') return NAMED_ENTITIES[body.toLowerCase()] ?? whole;
-  const hex = body[1] === 'x' || body[1] === 'X';
-  const code = hex ? Number.parseInt(body.slice(2), 16) : Number(body.slice(1));
-  const character = code > 0 && code <= 0x10ffff && (code < 0xd800 || code > 0xdfff);
-  return character ? String.fromCodePoint(code) : whole;
-}
+/** Elements with no end tag: they do not nest. */
+const VOID_ELEMENTS = new Set(
+  'area base br col embed hr img input link meta param source track wbr'.split(' '),
+);
+const TAG_START = /<(\/?)([a-zA-Z][a-zA-Z0-9]*)/g;
+/**
+ * htmlparser2 spends time proportional to the depth of open elements on every new one, so markup
+ * nested thousands deep (`<b><b><b>…`) takes quadratic time. Real email nests a few dozen deep.
+ */
+const MAX_NESTING = 500;
 
-/** Strips spaces and tabs at the end of a line (a regex for it backtracks on long runs of spaces). */
-function trimLineEnd(line: string): string {
-  let end = line.length;
-  while (end > 0 && (line[end - 1] === ' ' || line[end - 1] === '\t')) end--;
-  return line.slice(0, end);
+/** How deep elements nest at most, counting open and end tags in one linear pass. */
+function nestingDepth(html: string): number {
+  let depth = 0;
+  let max = 0;
+  for (const match of html.matchAll(TAG_START)) {
+    if (match[1]) depth = Math.max(0, depth - 1);
+    else if (!VOID_ELEMENTS.has((match[2] as string).toLowerCase())) max = Math.max(max, ++depth);
+  }
+  return max;
 }
 
 /**
- * Plain text from HTML, good enough for the text alternative of an email: script, style and head
- * dropped, line breaks for `<br>` and the ends of blocks, `- ` for list items, other tags removed,
- * entities decoded once. One pass over the input, so its time grows linearly with the length of
- * any body a user may send (the regex version was quadratic on `<<<<…`, and a large numeric
- * entity made it throw).
+ * Plain text from HTML for the text alternative of an email. Its time grows linearly with the
+ * length of any body a user may send: markup nested deeper than MAX_NESTING is read with its tags
+ * dropped (a tag cannot contain `<`, so the pattern never backtracks).
  */
 export function htmlToText(html: string): string {
-  let out = '';
-  let at = 0;
-  /** Elements whose end tag does not occur again after some point: no need to look twice. */
-  const unclosed = new Set<string>();
-  while (at < html.length) {
-    const open = html.indexOf('<', at);
-    if (open === -1) break;
-    const close = html.indexOf('>', open + 1);
-    // Nothing after this `<` ends a tag, so no later one can either.
-    if (close === -1) break;
-    out += html.slice(at, open);
-    if (close === open + 1) {
-      out += '<';
-      at = open + 1;
-      continue;
-    }
-    const tag = html.slice(open + 1, close);
-    at = close + 1;
-    const skipped = SKIPPED_ELEMENT.exec(tag)?.[1]?.toLowerCase();
-    if (skipped && !unclosed.has(skipped)) {
-      const end = new RegExp(`</${skipped}\\s*>`, 'gi');
-      end.lastIndex = at;
-      const found = end.exec(html);
-      if (found) at = found.index + found[0].length;
-      else unclosed.add(skipped);
-    } else if (LINE_BREAK.test(tag) || BLOCK_END.test(tag)) out += '\n';
-    else if (LIST_ITEM.test(tag)) out += '- ';
-  }
-  out += html.slice(at);
-  return out
-    .replace(ENTITY, decodeEntity)
-    .split('\n')
-    .map(trimLineEnd)
-    .join('\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim();
+  const readable = nestingDepth(html) > MAX_NESTING ? html.replace(/<[^<>]*>/g, ' ') : html;
+  return convert(readable).trim();
 }
 
 function textToHtml(text: string): string {
@@ -134,20 +118,13 @@ export function checkMergeFields(content: ContentSource, signature?: SignatureSo
     ['signature.html', signature?.html],
     ['signature.text', signature?.text],
   ];
-  const issues: FieldIssue[] = [];
-  const all = new Set<string>();
-  for (const [name, text] of parts) {
-    for (const u of unknownMergeFields(text)) {
-      all.add(u.name);
-      const hint = u.suggestion ? ` (did you mean {{${u.suggestion}}}?)` : '';
-      issues.push({ field: name, message: `uses the unknown merge field {{${u.name}}}${hint}.` });
-    }
-  }
+  const issues = mergeFieldIssues(parts);
   if (issues.length === 0) return;
+  const all = new Set(unknownMergeFields(...parts.map(([, text]) => text)).map((u) => u.name));
   const error = new ValidationError(issues);
   error.message =
     `Unknown merge fields: ${[...all].map((n) => `{{${n}}}`).join(', ')}. Nothing was sent; ` +
-    'correct them or see the list of merge fields in docs/sending.md.';
+    'correct them (GET /merge-fields lists the fields there are).';
   throw error;
 }
 

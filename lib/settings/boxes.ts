@@ -15,8 +15,15 @@ import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
 import type { Pop3Target, ProbeResult } from './connection-test.ts';
 import type { SettingsContext } from './context.ts';
 import { ConnectionFailedError } from './errors.ts';
+import { type PatchRequest, patchRecord } from './patch.ts';
 import { checkSchedule, resolveSchedule } from './schedules.ts';
-import type { BoxInput, BoxView, ConnectionTestView, verificationView } from './schemas.ts';
+import {
+  type BoxInput,
+  type BoxView,
+  boxInput,
+  type ConnectionTestView,
+  type verificationView,
+} from './schemas.ts';
 import { retireSecret, saveWithSecret, secretName } from './secrets.ts';
 import { checkRefs } from './usage.ts';
 import { Issues } from './validation.ts';
@@ -257,6 +264,27 @@ export async function replaceBox(
     ),
   );
   return boxView(saved, verification);
+}
+
+/**
+ * Changes the fields a merge patch names (If-Match required), through replaceBox: the login test,
+ * the schedule sync and the secret work as on PUT. `schedule: null` removes the schedule.
+ */
+export async function patchBox(
+  ctx: SettingsContext,
+  sid: string,
+  id: string,
+  req: PatchRequest,
+  options: { verify: boolean; syncSchedule?: boolean },
+): Promise<BoxView> {
+  const stored = await ctx.repos.emailBoxes.require(sid, id);
+  return patchRecord(req, {
+    label: `the email box "${id}"`,
+    stored,
+    schema: boxInput,
+    keptWhenAbsent: ['schedule'],
+    save: (input) => replaceBox(ctx, sid, id, input, options),
+  });
 }
 
 /** Deletes the box's schedule, then the box (the schedule comes back if that fails), then its password. */

@@ -9,7 +9,8 @@ import { ConflictError } from '#lib/domain/errors';
 import type { CompanyEmailSettings } from '#lib/domain/model';
 import type { SettingsContext } from './context.ts';
 import { SettingsMissingError } from './errors.ts';
-import type { companySettingsInput, companySettingsView } from './schemas.ts';
+import { type PatchRequest, patchRecord } from './patch.ts';
+import { companySettingsInput, type companySettingsView } from './schemas.ts';
 import { saveWithSecret, secretName } from './secrets.ts';
 import { passwordRefOf, transportRecordFrom, transportView, transportWantsSecret } from './transport.ts';
 import { checkRefs } from './usage.ts';
@@ -77,4 +78,19 @@ export async function putCompany(
     },
   );
   return { view: companyView(saved), created: !current };
+}
+
+/** Changes the fields a merge patch names (If-Match required); the rest stay as stored. */
+export async function patchCompany(
+  ctx: SettingsContext,
+  sid: string,
+  req: PatchRequest,
+): Promise<CompanyView> {
+  const stored = await requireCompany(ctx, sid);
+  return patchRecord(req, {
+    label: 'the studio email settings',
+    stored,
+    schema: companySettingsInput,
+    save: async (input) => (await putCompany(ctx, sid, input)).view,
+  });
 }

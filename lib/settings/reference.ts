@@ -7,8 +7,9 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Repositories, Stored } from '#lib/data/repositories';
 import { ValidationError } from '#lib/domain/errors';
-import { mergeFieldNames } from '#lib/domain/merge-fields';
+import { mergeFieldIssues, mergeFieldNames } from '#lib/domain/merge-fields';
 import type { SettingsContext } from './context.ts';
+import { type PatchRequest, patchRecord } from './patch.ts';
 import { type RefPath, refKinds } from './ref-kinds.ts';
 import type * as s from './schemas.ts';
 import { assertUnused, checkRefs, type RefKind } from './usage.ts';
@@ -40,6 +41,8 @@ export interface RefSpec {
   idRequired?: string;
   /** Kind-specific checks and derived fields; add problems to `issues`. */
   build?: (ctx: SettingsContext, sid: string, value: Record_, issues: Issues) => Promise<Record_>;
+  /** Fields derived on save (not part of the input), e.g. a form letter's `mergeFields`. */
+  derived?: readonly string[];
   /** After a save (e.g. only one default per kind). */
   afterSave?: (ctx: SettingsContext, sid: string, saved: Stored<Record_>) => Promise<void>;
 }
@@ -55,6 +58,12 @@ function singleDefault(repo: RefKind): RefSpec['afterSave'] {
       await r.replace(sid, other.id, { ...value, isDefault: false } as never, version);
     }
   };
+}
+
+/** A form letter or signature with an unknown merge field is refused on save, not at send time. */
+function addMergeFieldIssues(issues: Issues, value: Record_, keys: string[]): void {
+  const parts = keys.map((k): [string, string | undefined] => [k, value[k] as string | undefined]);
+  for (const issue of mergeFieldIssues(parts)) issues.add(issue.field, issue.message);
 }
 
 function lookupSpec(
@@ -100,6 +109,7 @@ export const refSpecs: RefSpec[] = [
           'html',
           'and text are both empty: give the signature an HTML or a plain-text version (or both).',
         );
+      addMergeFieldIssues(issues, value, ['html', 'text']);
       return value;
     },
   },
@@ -111,6 +121,7 @@ export const refSpecs: RefSpec[] = [
     path: 'form-letters',
     repo: 'formLetters',
     ...refKinds['form-letters'],
+    derived: ['mergeFields'],
     build: async (_ctx, _sid, value, issues) => {
       const { subject, html, text } = value as unknown as { subject: string; html?: string; text?: string };
       if (!html?.trim() && !text?.trim())
@@ -118,6 +129,7 @@ export const refSpecs: RefSpec[] = [
           'html',
           'and text are both empty: give the letter an HTML or a plain-text body (or both).',
         );
+      addMergeFieldIssues(issues, value, ['subject', 'html', 'text']);
       return { ...value, mergeFields: mergeFieldNames(subject, html, text) };
     },
   },
@@ -209,6 +221,24 @@ export async function replaceRef(
   const saved = await repo.replace(sid, id, value as never, input.version);
   await spec.afterSave?.(ctx, sid, saved);
   return saved;
+}
+
+/** Changes the fields a merge patch names (If-Match required), through replaceRef. */
+export async function patchRef(
+  ctx: SettingsContext,
+  spec: RefSpec,
+  sid: string,
+  id: string,
+  req: PatchRequest,
+) {
+  const stored = await repoOf(ctx.repos, spec).require(sid, id);
+  return patchRecord(req, {
+    label: `the ${spec.label} "${id}"`,
+    stored,
+    schema: spec.input,
+    derived: spec.derived,
+    save: (input) => replaceRef(ctx, spec, sid, id, input),
+  });
 }
 
 /** Refuses (409) while anything still points at the record. */

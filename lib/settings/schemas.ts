@@ -404,3 +404,77 @@ export const lists = {
   tasks: listOf(taskView, 'TaskPage', true),
   runs: listOf(m.run, 'RunPage', true),
 };
+
+// ── merge fields ────────────────────────────────────────────────────────────────────────────────
+
+export const mergeFieldListView = z.object({
+  items: z.array(
+    z.object({
+      name: z.string().describe('Write it as `{{name}}`, or `{{name|fallback}}` for missing data.'),
+      description: z.string(),
+      example: z.string(),
+    }),
+  ),
+});
+responseSchemas.add(mergeFieldListView, { id: 'MergeFieldList' });
+
+// ── PATCH bodies ────────────────────────────────────────────────────────────────────────────────
+
+type Def = { type: string; innerType?: z.ZodType };
+const defOf = (f: z.ZodType) => (f as unknown as { def: Def }).def;
+
+/** The schema without optional/nullable/default wrappers: a patch must not fill in defaults. */
+function bare(f: z.ZodType): z.ZodType {
+  const def = defOf(f);
+  return ['optional', 'nullable', 'default'].includes(def.type) && def.innerType ? bare(def.innerType) : f;
+}
+
+const nestedPatch = z
+  .record(z.string(), z.unknown())
+  .describe(
+    'Merged member by member into the stored object (JSON Merge Patch): name only the members that change; the PUT body shows them all.',
+  );
+
+/**
+ * The body of a JSON Merge Patch of `input` (content type application/merge-patch+json): each
+ * member optional, `null` on an optional one removes it, no defaults filled in; a nested object
+ * (transport, connection, schedule) is checked only as an object here, because the server merges
+ * it into the stored one and validates the result with `input` itself (lib/settings/patch.ts).
+ */
+function mergePatchOf(input: z.ZodObject, id: string, what: string) {
+  const shape = Object.fromEntries(
+    Object.entries(input.shape as Record<string, z.ZodType>)
+      .filter(([key]) => key !== 'version')
+      .map(([key, field]) => {
+        const inner = bare(field);
+        const type = defOf(inner).type;
+        const value = type === 'object' || type === 'union' ? nestedPatch : inner;
+        const removable = field.safeParse(undefined).success;
+        return [key, (removable ? value.nullable() : value).optional()];
+      }),
+  );
+  const patch = z.strictObject(shape);
+  requestSchemas.add(patch, {
+    id,
+    description: `JSON Merge Patch (RFC 7396) of ${what}: name only what changes; null removes an optional field; nested objects merge the same way, lists are replaced whole. A password changes only when the patch names it. The result must be valid as a PUT body.`,
+  });
+  return patch;
+}
+
+export const patchSchemas = {
+  company: mergePatchOf(companySettingsInput, 'CompanyEmailSettingsPatch', 'the company email settings'),
+  userSettings: mergePatchOf(userSettingsInput, 'UserEmailSettingsPatch', "a user's email settings"),
+  box: mergePatchOf(boxInput, 'EmailBoxPatch', 'an email box'),
+};
+
+/** The patch schema of a reference-data input, registered once per input. */
+const refPatches = new Map<z.ZodType, z.ZodObject>();
+export function refPatchOf(input: z.ZodType, label: string): z.ZodObject {
+  let patch = refPatches.get(input);
+  if (!patch) {
+    const id = `${requestSchemas.get(input)?.id?.replace(/Input$/, '') ?? label}Patch`;
+    patch = mergePatchOf(input as z.ZodObject, id, `a ${label}`);
+    refPatches.set(input, patch);
+  }
+  return patch;
+}

@@ -10,7 +10,8 @@ import { GMAIL_SMTP, resolveEffective } from '#lib/domain/settings';
 import { requireCompany } from './company.ts';
 import type { SettingsContext } from './context.ts';
 import { SettingsMissingError } from './errors.ts';
-import type { effectiveSettingsView, userSettingsInput, userSettingsView } from './schemas.ts';
+import { type PatchRequest, patchRecord } from './patch.ts';
+import { type effectiveSettingsView, userSettingsInput, type userSettingsView } from './schemas.ts';
 import { retireSecret, saveWithSecret, secretName } from './secrets.ts';
 import { passwordRefOf, transportRecordFrom, transportView, transportWantsSecret } from './transport.ts';
 import { checkRefs } from './usage.ts';
@@ -109,6 +110,22 @@ export async function putUserSettings(
     },
   );
   return { view: userSettingsViewOf(saved), created: !current };
+}
+
+/** Changes the fields a merge patch names (If-Match required); the rest stay as stored. */
+export async function patchUserSettings(
+  ctx: SettingsContext,
+  sid: string,
+  userId: string,
+  req: PatchRequest,
+): Promise<UserSettingsView> {
+  const stored = await requireSettings(ctx, sid, userId);
+  return patchRecord(req, {
+    label: `the email settings of user "${userId}"`,
+    stored,
+    schema: userSettingsInput,
+    save: async (input) => (await putUserSettings(ctx, sid, userId, input)).view,
+  });
 }
 
 /** Removes the overrides (the company's settings apply again) and retires their secret. */

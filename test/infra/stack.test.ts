@@ -543,7 +543,7 @@ describe('the HTTP API', () => {
     }
   });
 
-  it('puts the JWT authorizer on every route except health and the OpenAPI document', () => {
+  it('puts the JWT authorizer on every route except health, the OpenAPI document and its page', () => {
     // Prepare
     const authorizerId = ref('ApiHttpApiJwtAuthorizer', 'AWS::ApiGatewayV2::Authorizer');
 
@@ -551,7 +551,7 @@ describe('the HTTP API', () => {
     const open = routes.filter((r) => r.AuthorizationType !== 'JWT').map((r) => r.RouteKey);
 
     // Assess
-    expect(open.sort()).toEqual(['GET /health', 'GET /openapi.json']);
+    expect(open.sort()).toEqual(['GET /docs', 'GET /docs/{file}', 'GET /health', 'GET /openapi.json']);
     expect(publicRouteKeys([settingsRoutes, sendRoutes, inboxPollRoutes]).sort()).toEqual(open);
     for (const route of routes.filter((r) => r.AuthorizationType === 'JWT')) {
       expect(route.AuthorizerId).toEqual(authorizerId);
@@ -605,7 +605,9 @@ describe('the HTTP API', () => {
       ProtocolType: 'HTTP',
       CorsConfiguration: Match.objectLike({
         AllowOrigins: ['https://studio.example.com'],
-        AllowHeaders: ['authorization', 'content-type'],
+        AllowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key'],
+        AllowMethods: Match.arrayWith(['PATCH']),
+        ExposeHeaders: ['etag'],
       }),
     });
   });

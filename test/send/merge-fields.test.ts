@@ -2,10 +2,13 @@ import { simpleParser } from 'mailparser';
 import { describe, expect, it } from 'vitest';
 import { ValidationError } from '#lib/domain/errors';
 import {
+  editDistance,
   MERGE_FIELDS,
   type MergeValues,
+  mergeFieldList,
   mergeFieldNames,
   mergeValues,
+  nearestMergeField,
   renderMergeFields,
   unknownMergeFields,
 } from '#lib/domain/merge-fields';
@@ -134,19 +137,53 @@ describe('merge fields in large bodies', () => {
 });
 
 describe('unknownMergeFields', () => {
-  it('lists every unknown field once, with a suggestion for a letter-case slip, and malformed braces', () => {
+  it('lists every unknown field once, with the nearest known field, and malformed braces', () => {
     // Act
     const unknown = unknownMergeFields(
-      'Hi {{client.firstname}} {{client.nickname}}',
-      '{{client.nickname}} {{ client first }} {{studio.name}} {{studio.logo|x}}',
+      'Hi {{client.firstname}} {{client.frstName}}',
+      '{{client.frstName}} {{ client first }} {{studio.name}} {{invoice.totalAmountDue|x}}',
     );
     // Assess
     expect(unknown).toEqual([
       { name: 'client.firstname', suggestion: 'client.firstName' },
-      { name: 'client.nickname' },
-      { name: 'client first' },
-      { name: 'studio.logo' },
+      { name: 'client.frstName', suggestion: 'client.firstName' },
+      { name: 'client first', suggestion: 'client.firstName' },
+      { name: 'invoice.totalAmountDue' },
     ]);
+  });
+});
+
+describe('nearestMergeField', () => {
+  it('suggests the known field a few edits away and nothing for a name far from all', () => {
+    // Act
+    const near = ['studio.nmae', 'user.emial', 'date.todya', 'client.phones', 'x'].map(nearestMergeField);
+    // Assess
+    expect(near).toEqual(['studio.name', 'user.email', 'date.today', 'client.phone', undefined]);
+  });
+
+  it('counts insertions, deletions and substitutions', () => {
+    // Act
+    const distances = [
+      editDistance('kitten', 'sitting'),
+      editDistance('', 'abc'),
+      editDistance('abc', 'abc'),
+      editDistance('flaw', 'lawn'),
+    ];
+    // Assess
+    expect(distances).toEqual([3, 3, 0, 2]);
+  });
+});
+
+describe('mergeFieldList', () => {
+  it('gives every field a description and an example, in the declared order', () => {
+    // Act
+    const list = mergeFieldList();
+    // Assess
+    expect(list.map((f) => f.name)).toEqual(Object.keys(MERGE_FIELDS));
+    for (const f of list) {
+      expect(f.description, f.name).not.toBe('');
+      expect(f.example, f.name).not.toBe('');
+    }
   });
 });
 
@@ -190,7 +227,7 @@ describe('renderEmail', () => {
     expect(out.html).toBe(
       '<p>Hello&nbsp;Ann &amp; Bo</p>\n<br>\n<div class="signature"><b>Maya Ortiz</b></div>',
     );
-    expect(out.text).toBe('Hello Ann & Bo\n\n-- \nMaya Ortiz\nLumen Photo Studio');
+    expect(out.text).toBe('Hello\u00A0Ann & Bo\n\n-- \nMaya Ortiz\nLumen Photo Studio');
     expect(out.signatureId).toBe('sig-1');
   });
 
@@ -209,22 +246,42 @@ describe('renderEmail', () => {
     // Act
     const text = htmlToText('<style>p{}</style><p>One<br>Two</p><ul><li>A</li></ul>&lt;ok&gt; &amp; &#233;');
     // Assess
-    expect(text).toBe('One\nTwo\n- A\n<ok> & é');
+    expect(text).toBe('One\nTwo\n\n- A\n\n<ok> & é');
   });
 
-  it('decodes each entity once, and keeps numbers that are no character as written instead of throwing', () => {
+  it('decodes every named entity, keeps link URLs and puts paragraphs and table cells apart', () => {
     // Act
     const text = htmlToText(
-      '<head><title>T</title></head>&#x1F4F8; &amp;lt; &#99999999; &#55296; &#0; &bogus; a<>b<br/>c <script>x',
+      '<p>We&rsquo;re ready&hellip; <a href="https://lumen.test/book">Book here</a></p>' +
+        '<table><tr><td>Next</td><td>A</td></tr><tr><th>B</th></tr></table>' +
+        '<p><a href="https://lumen.test">https://lumen.test</a> &copy; 2026</p>',
     );
     // Assess
-    expect(text).toBe('📸 &lt; &#99999999; &#55296; &#0; &bogus; a<>b\nc x');
+    expect(text).toBe(
+      'We’re ready… Book here <https://lumen.test/book>\n\nNext\nA\nB\n\nhttps://lumen.test © 2026',
+    );
+  });
+
+  it('decodes each entity once and drops the head, titles and scripts', () => {
+    // Act
+    const text = htmlToText(
+      '<head><title>T</title></head>&#x1F4F8; &amp;lt; &#99999999; &bogus; a<>b<br/>c <script>x</script>d',
+    );
+    // Assess
+    expect(text).toBe('📸 &lt; \uFFFD &bogus; a<>b\nc d');
   });
 
   it('takes linear time on hostile markup (unclosed tags, runs of spaces)', () => {
     // Prepare
     const n = 500_000;
-    const hostile = ['<'.repeat(n), '<style'.repeat(n / 6), '<li'.repeat(n / 3), `${' '.repeat(n)}x\n`];
+    const hostile = [
+      '<'.repeat(n),
+      '<style'.repeat(n / 6),
+      '<li'.repeat(n / 3),
+      `${' '.repeat(n)}x\n`,
+      // The HTML parser's cost grows with the nesting depth on every element.
+      '<b>'.repeat(n / 3),
+    ];
     for (const html of hostile) {
       const started = performance.now();
       // Act

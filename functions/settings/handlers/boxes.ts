@@ -1,13 +1,14 @@
-import { boxView, createBox, deleteBox, replaceBox, testBox } from '#lib/settings/boxes';
+import { boxView, createBox, deleteBox, patchBox, replaceBox, testBox } from '#lib/settings/boxes';
 import type { SettingsContext } from '#lib/settings/context';
 import { scheduleView } from '#lib/settings/schedules';
-import { noContent, ok, type SettingsHandlers } from './common.ts';
+import { noContent, ok, type SettingsHandlers, tagged } from './common.ts';
 
 type Keys =
   | 'GET /email-boxes'
   | 'POST /email-boxes'
   | 'GET /email-boxes/{id}'
   | 'PUT /email-boxes/{id}'
+  | 'PATCH /email-boxes/{id}'
   | 'DELETE /email-boxes/{id}'
   | 'POST /email-boxes/{id}/test'
   | 'GET /email-boxes/{id}/schedule';
@@ -20,10 +21,17 @@ export const boxHandlers = (ctx: SettingsContext): Pick<SettingsHandlers, Keys> 
   'POST /email-boxes': async (req) =>
     ok(await createBox(ctx, req.caller.studioId, req.body, { verify: req.query.verify }), 201),
   'GET /email-boxes/{id}': async (req) =>
-    ok(boxView(await ctx.repos.emailBoxes.require(req.caller.studioId, req.params.id ?? ''))),
+    tagged(boxView(await ctx.repos.emailBoxes.require(req.caller.studioId, req.params.id ?? ''))),
   'PUT /email-boxes/{id}': async (req) =>
     ok(
       await replaceBox(ctx, req.caller.studioId, req.params.id ?? '', req.body, {
+        verify: req.query.verify,
+        syncSchedule: req.query.syncSchedule,
+      }),
+    ),
+  'PATCH /email-boxes/{id}': async (req) =>
+    tagged(
+      await patchBox(ctx, req.caller.studioId, req.params.id ?? '', req, {
         verify: req.query.verify,
         syncSchedule: req.query.syncSchedule,
       }),

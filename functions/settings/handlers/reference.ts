@@ -1,8 +1,16 @@
 import type { Handler } from '#lib/http/routes';
 import type { SettingsContext } from '#lib/settings/context';
 import type { RefPath } from '#lib/settings/ref-kinds';
-import { createRef, deleteRef, getRef, listRefs, refSpecs, replaceRef } from '#lib/settings/reference';
-import { noContent, ok, type SettingsHandlers, type SettingsKey } from './common.ts';
+import {
+  createRef,
+  deleteRef,
+  getRef,
+  listRefs,
+  patchRef,
+  refSpecs,
+  replaceRef,
+} from '#lib/settings/reference';
+import { noContent, ok, type SettingsHandlers, type SettingsKey, tagged } from './common.ts';
 
 type RefKey = Extract<SettingsKey, `${string} /${RefPath}` | `${string} /${RefPath}/{id}`>;
 const NO_PAGE = { limit: 50 };
@@ -25,9 +33,11 @@ export function referenceHandlers(ctx: SettingsContext): Pick<SettingsHandlers, 
     out[`POST ${base}`] = async (req) =>
       ok(await createRef(ctx, spec, req.caller.studioId, req.body as never), 201);
     out[`GET ${base}/{id}`] = async (req) =>
-      ok(await getRef(ctx, spec, req.caller.studioId, req.params.id ?? ''));
+      tagged(await getRef(ctx, spec, req.caller.studioId, req.params.id ?? ''));
     out[`PUT ${base}/{id}`] = async (req) =>
       ok(await replaceRef(ctx, spec, req.caller.studioId, req.params.id ?? '', req.body as never));
+    out[`PATCH ${base}/{id}`] = async (req) =>
+      tagged(await patchRef(ctx, spec, req.caller.studioId, req.params.id ?? '', req));
     out[`DELETE ${base}/{id}`] = async (req) => {
       await deleteRef(ctx, spec, req.caller.studioId, req.params.id ?? '');
       return noContent();

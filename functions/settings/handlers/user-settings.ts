@@ -4,14 +4,16 @@ import {
   deleteUserSettings,
   effectiveSettings,
   getUserSettings,
+  patchUserSettings,
   putUserSettings,
   targetUser,
 } from '#lib/settings/user-settings';
-import { noContent, ok, type SettingsHandlers } from './common.ts';
+import { noContent, ok, type SettingsHandlers, tagged } from './common.ts';
 
 type Keys =
   | 'GET /users/{id}/email-settings'
   | 'PUT /users/{id}/email-settings'
+  | 'PATCH /users/{id}/email-settings'
   | 'DELETE /users/{id}/email-settings'
   | 'GET /users/{id}/email-settings/effective';
 
@@ -21,10 +23,14 @@ export const userSettingsHandlers = (ctx: SettingsContext): Pick<SettingsHandler
     targetUser(ctx, req.caller.studioId, req.caller, req.params.id ?? '');
   return {
     'GET /users/{id}/email-settings': async (req) =>
-      ok(await getUserSettings(ctx, req.caller.studioId, await target(req))),
+      tagged(await getUserSettings(ctx, req.caller.studioId, await target(req))),
     'PUT /users/{id}/email-settings': async (req) => {
       const userId = await target(req);
-      return ok((await putUserSettings(ctx, req.caller.studioId, userId, req.body)).view);
+      return tagged((await putUserSettings(ctx, req.caller.studioId, userId, req.body)).view);
+    },
+    'PATCH /users/{id}/email-settings': async (req) => {
+      const userId = await target(req);
+      return tagged(await patchUserSettings(ctx, req.caller.studioId, userId, req));
     },
     'DELETE /users/{id}/email-settings': async (req) => {
       await deleteUserSettings(ctx, req.caller.studioId, await target(req));
