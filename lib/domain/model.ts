@@ -238,7 +238,10 @@ export const run = z.object({
   boxId: id,
   startedAt: z.string(),
   finishedAt: z.string().optional(),
-  status: z.enum(['running', 'succeeded', 'failed', 'partial']),
+  /** `timed out`: found still `running` past its deadline by a later run (the Lambda was killed). */
+  status: z.enum(['running', 'succeeded', 'failed', 'partial', 'timed out']),
+  /** When the run must be over (its Lambda's timeout); a later run closes it as `timed out` after. */
+  deadlineAt: z.string().optional(),
   trigger: z.enum(['schedule', 'manual']).default('manual'),
   counts: runCounts,
   errors: z.array(z.object({ kind: z.string(), message: z.string() })).default([]),
