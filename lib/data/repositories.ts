@@ -407,6 +407,8 @@ export class MessageRepository {
             threadId: parsed.threadId,
             clientId: parsed.clientId,
             direction: parsed.direction,
+            boxId: parsed.boxId,
+            contentHash: parsed.contentHash,
           },
         },
       });
@@ -454,7 +456,16 @@ export class MessageRepository {
   async findByMessageId(
     sid: string,
     messageId: string,
-  ): Promise<{ id: string; threadId: string; clientId?: string; direction: 'in' | 'out' }[]> {
+  ): Promise<
+    {
+      id: string;
+      threadId: string;
+      clientId?: string;
+      direction: 'in' | 'out';
+      boxId?: string;
+      contentHash?: string;
+    }[]
+  > {
     return this.table.queryAll({
       KeyConditionExpression: 'PK = :pk',
       ExpressionAttributeValues: { ':pk': k.messageIdPk(sid, messageId) },

@@ -207,6 +207,10 @@ export const message = z.object({
   error: z.string().optional(),
   automatic: z.boolean().default(false),
   sentBy: id.optional(),
+  /** Hash of what the sender wrote (sender, subject, date, bodies, attachment sizes): finds the same email in another box. */
+  contentHash: z.string().optional(),
+  /** Other boxes the same email reached (same Message-ID and content hash): filed once, here. */
+  alsoReceivedIn: z.array(id).optional(),
 });
 export type Message = z.infer<typeof message>;
 

@@ -4,6 +4,7 @@
  * into the blob store. The raw bytes are read from the blob store, so parsing never touches the
  * mail server and can be replayed (reprocess).
  */
+import { createHash } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { type AddressObject, type AttachmentStream, MailParser, type MessageText } from 'mailparser';
@@ -26,6 +27,8 @@ export interface ParsedMessage {
   textKey?: string;
   htmlKey?: string;
   snippet: string;
+  /** See Message.contentHash. */
+  contentHash: string;
   attachments: { filename?: string; contentType: string; size: number; blobKey: string }[];
 }
 
@@ -225,16 +228,31 @@ export async function parseStored(
   }
   const date = headerMap.get('date');
   const refs = headerMap.get('references');
+  const from = addresses(headerMap.get('from'))[0];
+  const subject = String(headerMap.get('subject') ?? '');
+  const contentHash = createHash('sha256')
+    .update(
+      JSON.stringify([
+        from?.address.toLowerCase() ?? '',
+        subject,
+        date instanceof Date ? date.getTime() : '',
+        text ?? '',
+        html ?? '',
+        attachments.filter(Boolean).map((a) => a.size),
+      ]),
+    )
+    .digest('hex');
   return {
+    contentHash,
     headers,
     messageId: extractIds(String(headerMap.get('message-id') ?? ''))[0],
     inReplyTo: extractIds(String(headerMap.get('in-reply-to') ?? ''))[0],
     references: (Array.isArray(refs) ? refs : refs ? [refs] : []).flatMap((r) => extractIds(String(r))),
-    from: addresses(headerMap.get('from'))[0],
+    from,
     replyTo: addresses(headerMap.get('reply-to')),
     to: addresses(headerMap.get('to')),
     cc: addresses(headerMap.get('cc')),
-    subject: String(headerMap.get('subject') ?? ''),
+    subject,
     date: date instanceof Date && !Number.isNaN(date.getTime()) ? date : undefined,
     textKey,
     htmlKey,
@@ -264,5 +282,6 @@ export function parsedFields(parsed: ParsedMessage, fallbackDate: string) {
     textKey: parsed.textKey,
     htmlKey: parsed.htmlKey,
     attachments: parsed.attachments,
+    contentHash: parsed.contentHash,
   };
 }

@@ -25,6 +25,7 @@ import { type EmailBox, type Message, type Run, type RunCounts, runCounts } from
 import { type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
 import { EMPTY_ANNOUNCED, type Pop3Client, Pop3Error } from '#lib/pop3/client';
 import { InvalidBlobError } from '#lib/ports/index';
+import { isSendableAddress, MAX_RECIPIENTS } from '#lib/send/schemas';
 import { describeFailure, type Failure, StorageError } from './failures.ts';
 import { type ParsedMessage, parsedFields, parseStored, UnparseableMessageError } from './parse.ts';
 
@@ -764,6 +765,9 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
     parseError = error.message;
   }
 
+  // The same email reached another box of the studio (two aliases, two boxes): filed once.
+  if (parsed && (await alsoReceived(d, ctx, f, id, parsed))) return true;
+
   let built = parsed ? await classify(d, ctx, parsed) : undefined;
   let message: Message = parsed
     ? {
@@ -852,6 +856,38 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
 
   // Sent once the POP3 session is over (sendQueuedReplies), so no reply holds the session open.
   if (built?.actions.autoReply && ctx.ports.autoReply) ctx.replies.push({ message, targets: built.targets });
+  return true;
+}
+
+/**
+ * When an inbound message of another box has this Message-ID and content hash: notes this box on
+ * it, marks the UIDL a duplicate (no second task or reply) and drops the parts just written.
+ */
+async function alsoReceived(d: Deps, ctx: ImportContext, f: Fetched, id: string, parsed: ParsedMessage) {
+  if (!parsed.messageId) return false;
+  const { sid, box } = ctx;
+  const same = (await d.repos.messages.findByMessageId(sid, parsed.messageId)).find(
+    (m) => m.direction === 'in' && m.boxId !== box.id && m.contentHash === parsed.contentHash,
+  );
+  if (!same) return false;
+  const first = await d.repos.messages.get(sid, same.id);
+  if (!first) return false;
+  if (!(first.alsoReceivedIn ?? []).includes(box.id)) {
+    await d.repos.messages.save(sid, { ...first, alsoReceivedIn: [...(first.alsoReceivedIn ?? []), box.id] });
+  }
+  await d.repos.importMarkers.mark(sid, box.id, ctx.identity, {
+    uidl: f.uid,
+    state: 'duplicate',
+    messageId: first.id,
+    sha256: f.sha256,
+    size: f.size,
+    reason: `Also received in box ${first.boxId ?? 'unknown'}; filed there.`,
+    at: d.now().toISOString(),
+  });
+  const keys = [parsed.textKey, parsed.htmlKey, ...parsed.attachments.map((a) => a.blobKey)];
+  await Promise.allSettled(keys.filter((k): k is string => Boolean(k)).map((k) => d.blobs.delete(k)));
+  ctx.run.counts.skipped++;
+  ctx.log.info('also received in another box', { messageId: first.id, firstBox: first.boxId, partsOf: id });
   return true;
 }
 
@@ -956,12 +992,18 @@ function isTooLarge(error: unknown): boolean {
 async function ownAddresses(d: Deps, sid: string, box: EmailBox, ctx?: ImportContext): Promise<string[]> {
   const company = await d.repos.companyEmail.get(sid, 'company');
   if (ctx) ctx.companyTimeZone = company?.timeZone;
-  const users = await d.repos.userEmail.list(sid);
+  const [settings, users, boxes] = await Promise.all([
+    d.repos.userEmail.list(sid),
+    d.repos.users.list(sid),
+    d.repos.emailBoxes.list(sid),
+  ]);
   return [
     box.connection.emailAddress,
     company?.emailAddress,
     company?.replyTo,
-    ...users.flatMap((u) => [u.emailAddress, u.replyTo]),
+    ...settings.flatMap((u) => [u.emailAddress, u.replyTo]),
+    ...users.map((u) => u.email),
+    ...boxes.map((b) => b.connection.emailAddress),
   ].filter((a): a is string => Boolean(a));
 }
 
@@ -986,13 +1028,18 @@ async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
   const { sid, box, own } = ctx;
   const automatic = automaticReason(parsed.headers, parsed.from?.address);
   const { thread, clientId } = await threadAndClient(d, sid, parsed);
+  // Mail from the studio itself (a user, the company, any of its boxes) is never answered and
+  // creates no task: it is not a client asking.
+  const fromOwn = own.some((a) => a.toLowerCase() === parsed.from?.address.toLowerCase());
   const actions = decideActions({
     automatic: automatic !== undefined,
     thread,
-    autoCreateTask: box.autoCreateTask,
-    sendAutoReply: box.sendAutoReply,
+    autoCreateTask: box.autoCreateTask && !fromOwn,
+    sendAutoReply: box.sendAutoReply && !fromOwn,
     autoReplyFirstEmailOnly: box.autoReplyFirstEmailOnly,
   });
+  // Only addresses the send will take: one it refuses must not stop the reply to the others,
+  // nor spend anybody's daily slots.
   const targets = autoReplyTargets({
     from: parsed.from?.address,
     replyTo: parsed.replyTo.map((a) => a.address),
@@ -1000,7 +1047,9 @@ async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
     cc: parsed.cc.map((a) => a.address),
     own,
     toAll: box.autoReplyToAll,
-  });
+  })
+    .filter(isSendableAddress)
+    .slice(0, MAX_RECIPIENTS);
   return {
     automatic,
     threadId: thread?.threadId,

@@ -85,6 +85,7 @@ describe('parsedFields', () => {
     const many = (n: number) => Array.from({ length: n }, (_, i) => ({ address: `p${i}@client.test` }));
     const refs = Array.from({ length: 40 }, (_, i) => `<r${i}@x>`);
     const parsed: ParsedMessage = {
+      contentHash: 'h',
       headers: () => undefined,
       references: refs,
       replyTo: [],
