@@ -56,16 +56,17 @@ function capReason(error: unknown): string | undefined {
 }
 
 /** `type/subtype` when it is a header value S3 takes; anything else is stored as octet-stream. */
-export function safeContentType(value: string | undefined): string {
-  const v = (value ?? '').trim().toLowerCase();
+export function safeContentType(value: unknown): string {
+  // mailparser gives `false` for a part with an empty Content-Type.
+  const v = (typeof value === 'string' ? value : '').trim().toLowerCase();
   return isHeaderSafeContentType(v) && /^[a-z0-9][\w!#$&^.+-]*\/[a-z0-9][\w!#$&^.+-]*$/.test(v)
     ? v
     : 'application/octet-stream';
 }
 
 /** A filename fit to list: no control characters, at most 255 characters; empty → none. */
-function safeFilename(value: string | undefined): string | undefined {
-  const v = [...(value ?? '')]
+function safeFilename(value: unknown): string | undefined {
+  const v = [...(typeof value === 'string' ? value : '')]
     .filter((c) => c.charCodeAt(0) >= 0x20 && c.charCodeAt(0) !== 0x7f)
     .join('')
     .trim()
@@ -145,6 +146,18 @@ export async function parseStored(
   });
   const contents: Readable[] = [];
   parser.on('data', (data: AttachmentStream | MessageText) => {
+    try {
+      onData(data);
+    } catch (error) {
+      // A throw in here would leave the parser waiting for release() for ever: fail the parse.
+      parser.destroy(error as Error);
+      if (data.type !== 'text') {
+        (data.content as Readable).resume();
+        data.release?.();
+      }
+    }
+  });
+  const onData = (data: AttachmentStream | MessageText) => {
     if (data.type === 'text') {
       text = data.text;
       html = typeof data.html === 'string' ? data.html : undefined;
@@ -171,7 +184,7 @@ export async function parseStored(
         })
         .finally(() => data.release?.()),
     );
-  });
+  };
 
   const cleanUp = async () => {
     await Promise.allSettled(written.map((key) => blobs.delete(key)));
