@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { openBox } from '#lib/inbox/connect';
 import type { PollPorts } from '#lib/inbox/poll';
-import type { Pop3Client } from '#lib/pop3/client';
+import { type Pop3Client, Pop3Error } from '#lib/pop3/client';
 import { rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
 
@@ -124,5 +124,63 @@ describe('a box whose mailbox changed', () => {
     // Assess
     expect(outcome.run?.counts).toMatchObject({ imported: 1 });
     expect(await subjectsOf(a.box.id)).toContain('in B');
+  });
+});
+
+/** Ports whose server answers -ERR to RETR of the message with UIDL `uidl`. */
+function refusing(uidl: string): PollPorts {
+  return {
+    ...ports,
+    open: async (box, password) => {
+      const client = await openBox(box.connection, password, { ca: ctx.dovecot.caCertPem });
+      const index = (await client.uidl()).find((u) => u.uid === uidl)?.id;
+      const original = client.retrMany.bind(client);
+      (client as unknown as Record<string, unknown>).retrMany = (ids: number[], options: object) => {
+        const inner = original(ids, options);
+        return {
+          next: async () => {
+            const r = await inner.next();
+            if (!r.done && r.value.id === index) {
+              // As the real generator does on -ERR: it ends, having drained what was in flight.
+              await inner.return(undefined);
+              throw new Pop3Error('server', `POP3 RETR ${index} failed: [SYS/TEMP] cannot read it`, {
+                command: 'RETR',
+              });
+            }
+            return r;
+          },
+          return: (v: unknown) => inner.return(v as never),
+          throw: (e: unknown) => inner.throw(e),
+          [Symbol.asyncIterator]() {
+            return this;
+          },
+        };
+      };
+      return client;
+    },
+  };
+}
+
+describe('a message the server refuses to send', () => {
+  it('imports the others, retries it, and after three failed runs quarantines it and leaves it on the server', async () => {
+    // Prepare
+    const { box, deliver } = await makeBox({ leaveOnServer: false });
+    const delivered = [];
+    for (let i = 0; i < 3; i++) delivered.push(await deliver(rawMail({ subject: `refused ${i}` })));
+    // Act
+    const runs = [];
+    for (let i = 0; i < 4; i++) runs.push(await poll(box.id, refusing(delivered[1]!.uidl)));
+    // Assess
+    expect(runs.map((r) => r.status)).toEqual(['partial', 'partial', 'partial', 'succeeded']);
+    expect(runs[0]?.run?.counts).toMatchObject({ imported: 2 });
+    expect(runs[0]?.run?.errors).toEqual([
+      { kind: 'message-failed', message: expect.stringMatching(/attempt 1 of 3/) },
+    ]);
+    expect(runs[2]?.run?.errors).toEqual([
+      { kind: 'quarantined', message: expect.stringMatching(/failed 3 runs/) },
+    ]);
+    expect(runs[3]?.run?.counts).toMatchObject({ imported: 0, skipped: 1 });
+    expect((await subjectsOf(box.id)).sort()).toEqual(['refused 0', 'refused 2']);
+    expect(await ctx.dovecot.messageCount(box.id)).toBe(1);
   });
 });
