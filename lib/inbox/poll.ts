@@ -57,6 +57,8 @@ export interface PollPorts {
   dailyReplyCap?: number;
   /** Messages at most this size are fetched pipelined into memory; larger ones stream. Default 1 MB. */
   inMemoryLimit?: number;
+  /** Epoch ms the time budget is checked against; default Date.now (tests pass a controllable clock). */
+  clock?: () => number;
 }
 
 export type PollStatus = 'succeeded' | 'partial' | 'failed' | 'busy' | 'skipped';
@@ -149,7 +151,8 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
   const runId = randomUUID();
   const started = d.now();
   // The budget is real elapsed time (the Lambda timeout is), whatever clock d.now() reads.
-  const startMs = Date.now();
+  const clock = ports.clock ?? Date.now;
+  const startMs = clock();
   const deadline = startMs + request.budgetMs;
   // The lease covers the whole invocation (budget + the handler's margin) and is renewed while
   // the run works, so a run that overruns still keeps others out.
@@ -190,6 +193,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     ports,
     log,
     replies: [],
+    clock,
   };
   try {
     timedOut = await closeTimedOutRuns(d, sid, boxId, started);
@@ -290,6 +294,8 @@ interface ImportContext {
   current?: string;
   /** Auto-replies to send once the POP3 session is over. */
   replies: QueuedReply[];
+  /** Reads the time budgets are checked against (PollPorts.clock). */
+  clock: () => number;
   companyTimeZone?: string;
 }
 
@@ -321,7 +327,7 @@ async function listing(client: Pop3Client): Promise<Listed[]> {
 async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Pop3Client>): Promise<boolean> {
   let firstListing = true;
   for (let session = 0; session < MAX_SESSIONS; session++) {
-    if (Date.now() >= ctx.deadline) return true;
+    if (ctx.clock() >= ctx.deadline) return true;
     ctx.client = await open();
     const listed = await listing(ctx.client);
     if (firstListing) ctx.run.counts.seen = listed.length;
@@ -341,7 +347,7 @@ async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Pop3
       continue;
     }
     const batch = ctx.box.leaveOnServer ? [] : deletable.slice(0, DELE_BATCH);
-    if (batch.length > 0 && Date.now() < ctx.deadline) await ctx.client.deleMany(batch, { window: 16 });
+    if (batch.length > 0 && ctx.clock() < ctx.deadline) await ctx.client.deleMany(batch, { window: 16 });
     // QUIT commits the DELEs; without it (a cut) the server keeps every message.
     await ctx.client.quit();
     await sendQueuedReplies(d, ctx);
@@ -349,7 +355,7 @@ async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Pop3
     if (step === 'out-of-time') return true;
     if (!moreToDelete) return false;
   }
-  return Date.now() >= ctx.deadline;
+  return ctx.clock() >= ctx.deadline;
 }
 
 /** What to do with each listed message, from its marker. */
@@ -405,7 +411,7 @@ async function importFresh(
   deletable: number[],
 ): Promise<Step> {
   for (let start = 0; start < fresh.length; start += SCAN_CHUNK) {
-    if (Date.now() >= ctx.retrievalDeadline) return 'out-of-time';
+    if (ctx.clock() >= ctx.retrievalDeadline) return 'out-of-time';
     const chunk = fresh.slice(start, start + SCAN_CHUNK);
     let wanted = chunk;
     if (ctx.box.excludeBefore) {
@@ -431,7 +437,7 @@ async function retrieve(
   // A size LIST did not give is treated as large: streamed, never held whole.
   const isLarge = (u: Listed) => (u.size ?? Number.POSITIVE_INFINITY) > limit;
   for (let i = 0; i < wanted.length; ) {
-    if (Date.now() >= ctx.retrievalDeadline) return 'out-of-time';
+    if (ctx.clock() >= ctx.retrievalDeadline) return 'out-of-time';
     const first = wanted[i]!;
     if (isLarge(first)) {
       i++;
@@ -473,7 +479,7 @@ async function retrieve(
       }
       // The refused RETR ended the pipelined fetch (after draining what was in flight): go on after it.
       if (outcome === 'retr-refused' && data === undefined) messages = fetchFrom(next);
-      if (Date.now() >= ctx.retrievalDeadline && next < batch.length) {
+      if (ctx.clock() >= ctx.retrievalDeadline && next < batch.length) {
         await messages.return(undefined);
         return 'out-of-time';
       }
@@ -895,7 +901,7 @@ async function alsoReceived(d: Deps, ctx: ImportContext, f: Fetched, id: string,
 async function sendQueuedReplies(d: Deps, ctx: ImportContext): Promise<void> {
   while (ctx.replies.length > 0) {
     const { message, targets } = ctx.replies.shift()!;
-    if (Date.now() >= ctx.deadline) {
+    if (ctx.clock() >= ctx.deadline) {
       ctx.errors.add({
         kind: 'auto-reply-skipped',
         message: `The auto-reply to ${targets.join(', ')} was not sent: the run ran out of time.`,
