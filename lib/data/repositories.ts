@@ -407,6 +407,8 @@ export class MessageRepository {
             threadId: parsed.threadId,
             clientId: parsed.clientId,
             direction: parsed.direction,
+            boxId: parsed.boxId,
+            contentHash: parsed.contentHash,
           },
         },
       });
@@ -454,7 +456,16 @@ export class MessageRepository {
   async findByMessageId(
     sid: string,
     messageId: string,
-  ): Promise<{ id: string; threadId: string; clientId?: string; direction: 'in' | 'out' }[]> {
+  ): Promise<
+    {
+      id: string;
+      threadId: string;
+      clientId?: string;
+      direction: 'in' | 'out';
+      boxId?: string;
+      contentHash?: string;
+    }[]
+  > {
     return this.table.queryAll({
       KeyConditionExpression: 'PK = :pk',
       ExpressionAttributeValues: { ':pk': k.messageIdPk(sid, messageId) },
@@ -555,30 +566,52 @@ function stripKeys(item: Item): Item {
 
 export interface ImportMarker {
   uidl: string;
-  /** `imported`: stored and recorded; `excluded`: dated before the box's cut-off, left alone. */
-  state: 'imported' | 'excluded' | 'duplicate';
+  /**
+   * `imported`: stored and recorded (maybe as quarantined); `duplicate`: the same bytes were
+   * imported before; `excluded`: dated before the box's cut-off (`excludeBefore` says which),
+   * left alone; `failed`: a run could not take it (`attempts` so far), retried; `quarantined`:
+   * it failed MAX_ATTEMPTS runs, or the server cannot send it — skipped, never deleted.
+   */
+  state: 'imported' | 'excluded' | 'duplicate' | 'failed' | 'quarantined';
   messageId?: string;
   sha256?: string;
+  /** The message's size in the server's LIST when it was stored: a different size is another message. */
+  size?: number;
+  /** The cut-off an `excluded` marker was decided against; another cut-off decides again. */
+  excludeBefore?: string;
+  attempts?: number;
+  reason?: string;
   at: string;
 }
 
+/** Markers a new import may overwrite: neither stands for a stored message. */
+const OVERWRITABLE = ['failed', 'excluded'];
+
 /**
- * What a box has already taken from its server: one marker per UIDL and one per content hash,
- * in the box's partition. Written in the same transaction as the message, so a message is either
+ * What a box has already taken from its server: one marker per UIDL of one mailbox identity
+ * (server, port, user name: a box pointed elsewhere starts fresh) and one per content hash, in
+ * the box's partition. Written in the same transaction as the message, so a message is either
  * imported and marked, or neither.
  */
 export class ImportMarkerRepository {
   constructor(private readonly table: Table) {}
 
-  private uidlKey(sid: string, boxId: string, uidl: string) {
-    return { PK: k.boxPk(sid, boxId), SK: `UIDL#${uidl}` };
+  private uidlKey(sid: string, boxId: string, identity: string, uidl: string) {
+    return { PK: k.boxPk(sid, boxId), SK: `UIDL#${identity}#${uidl}` };
   }
   private hashKey(sid: string, boxId: string, sha256: string) {
     return { PK: k.boxPk(sid, boxId), SK: `HASH#${sha256}` };
   }
 
-  async findUidls(sid: string, boxId: string, uidls: string[]): Promise<Map<string, ImportMarker>> {
-    const items = await this.table.batchGet<ImportMarker>(uidls.map((u) => this.uidlKey(sid, boxId, u)));
+  async findUidls(
+    sid: string,
+    boxId: string,
+    identity: string,
+    uidls: string[],
+  ): Promise<Map<string, ImportMarker>> {
+    const items = await this.table.batchGet<ImportMarker>(
+      uidls.map((u) => this.uidlKey(sid, boxId, identity, u)),
+    );
     return new Map(items.map((i) => [i.uidl, i]));
   }
 
@@ -586,12 +619,14 @@ export class ImportMarkerRepository {
     return this.table.get(this.hashKey(sid, boxId, sha256));
   }
 
-  /** The UIDL marker write; fails the transaction if another run marked it first. */
-  uidlWrite(sid: string, boxId: string, marker: ImportMarker): TxItem {
+  /** The UIDL marker write; fails the transaction if another run recorded the message first. */
+  uidlWrite(sid: string, boxId: string, identity: string, marker: ImportMarker): TxItem {
     return {
       Put: {
-        Item: { ...this.uidlKey(sid, boxId, marker.uidl), entity: 'UIDL', ...marker },
-        ConditionExpression: 'attribute_not_exists(PK)',
+        Item: { ...this.uidlKey(sid, boxId, identity, marker.uidl), entity: 'UIDL', ...marker },
+        ConditionExpression: 'attribute_not_exists(PK) OR #state IN (:s0, :s1)',
+        ExpressionAttributeNames: { '#state': 'state' },
+        ExpressionAttributeValues: { ':s0': OVERWRITABLE[0], ':s1': OVERWRITABLE[1] },
       },
     };
   }
@@ -605,9 +640,9 @@ export class ImportMarkerRepository {
     };
   }
 
-  async mark(sid: string, boxId: string, marker: ImportMarker): Promise<void> {
+  async mark(sid: string, boxId: string, identity: string, marker: ImportMarker): Promise<void> {
     try {
-      await this.table.transact([this.uidlWrite(sid, boxId, marker)]);
+      await this.table.transact([this.uidlWrite(sid, boxId, identity, marker)]);
     } catch (error) {
       if (!(error instanceof ConditionFailed)) throw error;
     }

@@ -207,6 +207,10 @@ export const message = z.object({
   error: z.string().optional(),
   automatic: z.boolean().default(false),
   sentBy: id.optional(),
+  /** Hash of what the sender wrote (sender, subject, date, bodies, attachment sizes): finds the same email in another box. */
+  contentHash: z.string().optional(),
+  /** Other boxes the same email reached (same Message-ID and content hash): filed once, here. */
+  alsoReceivedIn: z.array(id).optional(),
 });
 export type Message = z.infer<typeof message>;
 
@@ -238,7 +242,10 @@ export const run = z.object({
   boxId: id,
   startedAt: z.string(),
   finishedAt: z.string().optional(),
-  status: z.enum(['running', 'succeeded', 'failed', 'partial']),
+  /** `timed out`: found still `running` past its deadline by a later run (the Lambda was killed). */
+  status: z.enum(['running', 'succeeded', 'failed', 'partial', 'timed out']),
+  /** When the run must be over (its Lambda's timeout); a later run closes it as `timed out` after. */
+  deadlineAt: z.string().optional(),
   trigger: z.enum(['schedule', 'manual']).default('manual'),
   counts: runCounts,
   errors: z.array(z.object({ kind: z.string(), message: z.string() })).default([]),

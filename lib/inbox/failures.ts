@@ -8,6 +8,17 @@ import { Pop3Error } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
 import { POLL_LIMITS } from './connect.ts';
 
+/**
+ * Our own storage (blob store, DynamoDB) failed: not the message's fault, so the run fails and
+ * the next one retries. Keeps the cause's message.
+ */
+export class StorageError extends Error {
+  override readonly name = 'StorageError';
+  constructor(cause: unknown) {
+    super(cause instanceof Error ? cause.message : String(cause), { cause });
+  }
+}
+
 export interface Failure {
   /** Stable name for alert de-duplication, e.g. `login-rejected`. */
   kind: string;
@@ -49,6 +60,14 @@ export function describeFailure(
     };
   }
   const message = error instanceof Error ? error.message : String(error);
+  if (error instanceof StorageError) {
+    return {
+      kind: 'storage',
+      message: `The poll could not store mail: ${message}`,
+      advice:
+        'Nothing was lost or deleted from the server; the next run retries. If this repeats, report it with the run id.',
+    };
+  }
   return {
     kind: 'internal',
     message: `The poll failed: ${message}`,

@@ -12,6 +12,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { pipeline, type Readable, Transform } from 'node:stream';
 import type { Deps } from '#lib/app/deps';
+import type { ImportMarker } from '#lib/data/repositories';
 import { ConditionFailed } from '#lib/data/table';
 import {
   automaticReason,
@@ -22,8 +23,10 @@ import {
 } from '#lib/domain/inbound';
 import { type EmailBox, type Message, type Run, type RunCounts, runCounts } from '#lib/domain/model';
 import { type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
-import type { Pop3Client } from '#lib/pop3/client';
-import { describeFailure, type Failure } from './failures.ts';
+import { EMPTY_ANNOUNCED, type Pop3Client, Pop3Error } from '#lib/pop3/client';
+import { InvalidBlobError } from '#lib/ports/index';
+import { isSendableAddress, MAX_RECIPIENTS } from '#lib/send/schemas';
+import { describeFailure, type Failure, StorageError } from './failures.ts';
 import { type ParsedMessage, parsedFields, parseStored, UnparseableMessageError } from './parse.ts';
 
 export interface PollRequest {
@@ -54,6 +57,8 @@ export interface PollPorts {
   dailyReplyCap?: number;
   /** Messages at most this size are fetched pipelined into memory; larger ones stream. Default 1 MB. */
   inMemoryLimit?: number;
+  /** Epoch ms the time budget is checked against; default Date.now (tests pass a controllable clock). */
+  clock?: () => number;
 }
 
 export type PollStatus = 'succeeded' | 'partial' | 'failed' | 'busy' | 'skipped';
@@ -65,6 +70,8 @@ export interface PollOutcome {
   errorCount?: number;
   reason?: string;
   failure?: Failure;
+  /** Earlier runs this one found `running` past their deadline and closed as `timed out`. */
+  timedOut?: Run[];
 }
 
 const emptyCounts = (): RunCounts => runCounts.parse({});
@@ -102,6 +109,28 @@ function errorList(run: Run) {
   };
 }
 
+/** Runs a message may fail before it is quarantined as such and skipped. */
+export const MAX_ATTEMPTS = 3;
+/** DELEs committed per POP3 session (QUIT, then a new session): each batch fits any budget. */
+export const DELE_BATCH = 200;
+/** Share of the budget retrieval may use; the rest is for DELE, QUIT and auto-replies. */
+const RETRIEVAL_SHARE = 0.6;
+/** Sessions one run may open (reconnects after a message the server cannot send, DELE batches). */
+const MAX_SESSIONS = 50;
+/** How often a working run renews its lease. */
+const LEASE_RENEW_MS = 30_000;
+
+/** The mailbox a UIDL belongs to: another server, port or user is another mailbox. */
+export function mailboxIdentity(box: EmailBox): string {
+  const c = box.connection;
+  const port = 'port' in c ? c.port : '';
+  const user = 'userName' in c ? c.userName.toLowerCase() : '';
+  return createHash('sha256')
+    .update(`${c.server.toLowerCase()}\n${port}\n${user}`)
+    .digest('hex')
+    .slice(0, 16);
+}
+
 export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): Promise<PollOutcome> {
   const { studioId: sid, boxId } = request;
   const box = await d.repos.emailBoxes.get(sid, boxId);
@@ -122,43 +151,75 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
   const runId = randomUUID();
   const started = d.now();
   // The budget is real elapsed time (the Lambda timeout is), whatever clock d.now() reads.
-  const deadline = Date.now() + request.budgetMs;
-  // The lease outlives the budget by a margin, so a run that overruns still keeps others out.
-  if (
-    !(await d.repos.boxState.acquireLease(sid, boxId, runId, request.budgetMs + 60_000, started.getTime()))
-  ) {
+  const clock = ports.clock ?? Date.now;
+  const startMs = clock();
+  const deadline = startMs + request.budgetMs;
+  // The lease covers the whole invocation (budget + the handler's margin) and is renewed while
+  // the run works, so a run that overruns still keeps others out.
+  const leaseMs = request.budgetMs + 60_000;
+  if (!(await d.repos.boxState.acquireLease(sid, boxId, runId, leaseMs, started.getTime()))) {
     return { status: 'busy', reason: 'Another poll of this box is running.' };
   }
+  const renewal = setInterval(() => {
+    d.repos.boxState.acquireLease(sid, boxId, runId, leaseMs).catch(() => {});
+  }, LEASE_RENEW_MS);
+  renewal.unref();
   const run: Run = {
     id: runId,
     boxId,
     startedAt: started.toISOString(),
+    deadlineAt: new Date(started.getTime() + leaseMs).toISOString(),
     status: 'running',
     trigger: request.trigger,
     counts: emptyCounts(),
     errors: [],
   };
   const errors = errorList(run);
-  await d.repos.runs.put(sid, run);
   const log = d.logger.createChild({ persistentLogAttributes: { studioId: sid, boxId, runId } });
 
-  let client: Pop3Client | undefined;
   let failure: Failure | undefined;
   let outOfTime = false;
+  let timedOut: Run[] = [];
+  const ctx: ImportContext = {
+    sid,
+    own: [],
+    box,
+    identity: mailboxIdentity(box),
+    client: undefined as unknown as Pop3Client,
+    run,
+    errors,
+    deadline,
+    retrievalDeadline: startMs + request.budgetMs * RETRIEVAL_SHARE,
+    ports,
+    log,
+    replies: [],
+    clock,
+  };
   try {
+    timedOut = await closeTimedOutRuns(d, sid, boxId, started);
+    await d.repos.runs.put(sid, run);
     const password = await d.secrets.get(box.connection.passwordRef);
-    client = await ports.open(box, password);
-    const own = await ownAddresses(d, sid, box);
-    outOfTime = await importAll(d, { sid, own, box, client, run, errors, deadline, ports, log });
-    // QUIT commits the DELEs; without it (a cut) the server keeps every message.
-    await client.quit();
+    ctx.own = await ownAddresses(d, sid, box, ctx);
+    outOfTime = await runSessions(d, ctx, () => ports.open(box, password));
   } catch (error) {
     failure = describeFailure(error, box.connection);
     // Always listed, even past the cap: it is why the run failed.
     run.errors.push({ kind: failure.kind, message: failure.message });
     log.warn('poll failed', { kind: failure.kind, errorMessage: failure.message });
-    client?.close();
+    ctx.client?.close?.();
+    // The message being taken when the run failed counts one failed attempt (unless our own
+    // storage is at fault): a message that breaks every session must not stop the box for ever.
+    if (ctx.current && !isOwnStorageFailure(error)) {
+      await recordAttempt(d, ctx, ctx.current, failure.message).catch(() => {});
+    }
   } finally {
+    clearInterval(renewal);
+    try {
+      // Auto-replies go out after the POP3 session, never while it waits.
+      await sendQueuedReplies(d, ctx);
+    } catch (error) {
+      log.warn('auto-replies failed', { errorMessage: (error as Error).message });
+    }
     run.finishedAt = d.now().toISOString();
     run.status = failure ? 'failed' : outOfTime || run.errors.length > 0 ? 'partial' : 'succeeded';
     try {
@@ -169,7 +230,48 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
       await d.repos.boxState.releaseLease(sid, boxId, runId);
     }
   }
-  return { status: run.status as PollStatus, run, errorCount: errors.total, failure };
+  return {
+    status: run.status as PollStatus,
+    run,
+    errorCount: errors.total,
+    failure,
+    ...(timedOut.length > 0 ? { timedOut } : {}),
+  };
+}
+
+/**
+ * Runs found still `running` past their deadline: their Lambda was killed. Closed as `timed out`
+ * (we hold the lease, so none of them is alive) and returned, so their outcome is published.
+ */
+async function closeTimedOutRuns(d: Deps, sid: string, boxId: string, now: Date): Promise<Run[]> {
+  const { items } = await d.repos.runs.list(sid, boxId, 20);
+  const closed: Run[] = [];
+  for (const r of items) {
+    if (r.status !== 'running') continue;
+    const end = r.deadlineAt ?? new Date(Date.parse(r.startedAt) + 16 * 60_000).toISOString();
+    if (Date.parse(end) > now.getTime()) continue;
+    const done: Run = {
+      ...r,
+      status: 'timed out',
+      finishedAt: end,
+      errors: [
+        ...r.errors.slice(0, MAX_RUN_ERRORS - 1),
+        {
+          kind: 'timed-out',
+          message:
+            'The run did not finish within its time limit (the poller was stopped); what it stored is kept and the next run continues.',
+        },
+      ],
+    };
+    await d.repos.runs.put(sid, done);
+    closed.push(done);
+  }
+  return closed;
+}
+
+interface QueuedReply {
+  message: Message;
+  targets: string[];
 }
 
 interface ImportContext {
@@ -177,101 +279,301 @@ interface ImportContext {
   /** The studio's own addresses (box, company, users): never auto-replied to. Read once per run. */
   own: string[];
   box: EmailBox;
+  /** The mailbox the UIDLs belong to (see mailboxIdentity). */
+  identity: string;
   client: Pop3Client;
   run: Run;
   errors: ReturnType<typeof errorList>;
+  /** When the run must be done: DELE batches and QUIT stop here. */
   deadline: number;
+  /** When retrieval stops, leaving time for DELE, QUIT and the auto-replies. */
+  retrievalDeadline: number;
   ports: PollPorts;
   log: Deps['logger'];
+  /** The UIDL being taken now: charged a failed attempt if the run fails on it. */
+  current?: string;
+  /** Auto-replies to send once the POP3 session is over. */
+  replies: QueuedReply[];
+  /** Reads the time budgets are checked against (PollPorts.clock). */
+  clock: () => number;
+  companyTimeZone?: string;
+}
+
+/** One message as the server lists it; `uid` is unique in the listing (see listing). */
+interface Listed {
+  id: number;
+  uid: string;
+  size: number | undefined;
+}
+
+/** The server's messages, each with a UIDL unique in the listing and its LIST size. */
+async function listing(client: Pop3Client): Promise<Listed[]> {
+  const uidls = await client.uidl();
+  const sizes = new Map((await client.list()).map((l) => [l.id, l.size]));
+  const seen = new Map<string, number>();
+  return uidls.map((u) => {
+    // Two messages under one UIDL (a server fault): the second is kept apart, never over the first.
+    const n = (seen.get(u.uid) ?? 0) + 1;
+    seen.set(u.uid, n);
+    return { id: u.id, uid: n === 1 ? u.uid : `${u.uid}#dup${n}`, size: sizes.get(u.id) };
+  });
 }
 
 /**
- * Imports every new message in server order; returns true when the time budget ran out first.
- * Runs of small messages come pipelined, each large one streams on its own in between.
- * DELEs wait until retrieval is over: one sent while pipelined RETRs are still unread would be
- * answered only after them, and their reader is the loop waiting for that answer (a deadlock
- * until the idle timeout). POP3 commits DELEs only at QUIT anyway.
+ * Sessions until the mailbox is done or the budget is spent: the first retrieves (reconnecting
+ * after a message the server cannot send); DELEs go in batches, each committed by its QUIT.
+ * Returns true when the budget ran out first.
  */
-async function importAll(d: Deps, ctx: ImportContext): Promise<boolean> {
-  const { sid, box, client, run } = ctx;
-  const uidls = await client.uidl();
-  const sizes = new Map((await client.list()).map((l) => [l.id, l.size]));
-  run.counts.seen = uidls.length;
-  const known = await d.repos.importMarkers.findUidls(
-    sid,
-    box.id,
-    uidls.map((u) => u.uid),
-  );
+async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Pop3Client>): Promise<boolean> {
+  let firstListing = true;
+  for (let session = 0; session < MAX_SESSIONS; session++) {
+    if (ctx.clock() >= ctx.deadline) return true;
+    ctx.client = await open();
+    const listed = await listing(ctx.client);
+    if (firstListing) ctx.run.counts.seen = listed.length;
+    const known = await d.repos.importMarkers.findUidls(
+      ctx.sid,
+      ctx.box.id,
+      ctx.identity,
+      listed.map((u) => u.uid),
+    );
+    const { fresh, deletable, skipped } = sortListing(ctx, listed, known);
+    if (firstListing) ctx.run.counts.skipped += skipped;
+    firstListing = false;
 
-  const stored: number[] = [];
-  const fresh: { id: number; uid: string }[] = [];
-  for (const u of uidls) {
+    const step = await importFresh(d, ctx, fresh, known, deletable);
+    if (step === 'reconnect') {
+      ctx.client.close();
+      continue;
+    }
+    const batch = ctx.box.leaveOnServer ? [] : deletable.slice(0, DELE_BATCH);
+    if (batch.length > 0 && ctx.clock() < ctx.deadline) await ctx.client.deleMany(batch, { window: 16 });
+    // QUIT commits the DELEs; without it (a cut) the server keeps every message.
+    await ctx.client.quit();
+    await sendQueuedReplies(d, ctx);
+    const moreToDelete = !ctx.box.leaveOnServer && deletable.length > batch.length;
+    if (step === 'out-of-time') return true;
+    if (!moreToDelete) return false;
+  }
+  return ctx.clock() >= ctx.deadline;
+}
+
+/** What to do with each listed message, from its marker. */
+function sortListing(ctx: ImportContext, listed: Listed[], known: Map<string, ImportMarker>) {
+  const fresh: Listed[] = [];
+  const deletable: number[] = [];
+  let skipped = 0;
+  for (const u of listed) {
     const marker = known.get(u.uid);
-    if (!marker) {
+    if (!marker || marker.state === 'failed') {
+      if (marker && (marker.attempts ?? 0) >= MAX_ATTEMPTS) {
+        skipped++;
+        continue;
+      }
       fresh.push(u);
       continue;
     }
-    run.counts.skipped++;
-    // Imported before but not deleted (the last run was cut before QUIT): delete it now.
-    if (marker.state !== 'excluded') stored.push(u.id);
+    if (marker.state === 'excluded') {
+      // Decided against another cut-off (the date moved or was cleared): decide again.
+      if ((marker.excludeBefore ?? ctx.box.excludeBefore) !== ctx.box.excludeBefore) fresh.push(u);
+      else skipped++;
+      continue;
+    }
+    if (marker.state === 'quarantined') {
+      skipped++;
+      continue;
+    }
+    // Stored before: deleted now unless its size says it is another message under a reused UIDL.
+    if (marker.size !== undefined && u.size !== undefined && marker.size !== u.size) {
+      fresh.push(u);
+      continue;
+    }
+    skipped++;
+    deletable.push(u.id);
   }
-
-  const outOfTime = await importFresh(d, ctx, fresh, sizes, stored);
-  if (!box.leaveOnServer) await client.deleMany(stored, { window: 16 });
-  return outOfTime;
+  return { fresh, deletable, skipped };
 }
 
+type Step = 'done' | 'out-of-time' | 'reconnect';
+
+/** Messages per exclude-before header scan: scanned, then imported, before the next chunk. */
+const SCAN_CHUNK = 50;
+
 /**
- * Marks the new messages dated before the box's cut-off as excluded and imports the others, in
- * server order; adds to `stored` what may be deleted. Returns true when the budget ran out first.
+ * Imports the new messages in server order, chunk by chunk: the dated before the box's cut-off
+ * are marked excluded, the others imported; adds to `deletable` what may be deleted.
  */
 async function importFresh(
   d: Deps,
   ctx: ImportContext,
-  fresh: { id: number; uid: string }[],
-  sizes: Map<number, number>,
-  stored: number[],
-): Promise<boolean> {
-  const { sid, box, client, run } = ctx;
-  const excluded = box.excludeBefore
-    ? await excludedByDate(client, fresh, box.excludeBefore)
-    : new Set<number>();
-  for (const u of fresh.filter((f) => excluded.has(f.id))) {
-    // A first poll of a full mailbox may exclude thousands: the budget holds here too.
-    if (Date.now() >= ctx.deadline) return true;
-    await d.repos.importMarkers.mark(sid, box.id, {
-      uidl: u.uid,
-      state: 'excluded',
-      at: d.now().toISOString(),
-    });
-    run.counts.skipped++;
+  fresh: Listed[],
+  known: Map<string, ImportMarker>,
+  deletable: number[],
+): Promise<Step> {
+  for (let start = 0; start < fresh.length; start += SCAN_CHUNK) {
+    if (ctx.clock() >= ctx.retrievalDeadline) return 'out-of-time';
+    const chunk = fresh.slice(start, start + SCAN_CHUNK);
+    let wanted = chunk;
+    if (ctx.box.excludeBefore) {
+      const scan = await excludedByDate(d, ctx, chunk, ctx.box.excludeBefore);
+      if (scan === 'reconnect') return 'reconnect';
+      wanted = chunk.filter((u) => !scan.has(u.id));
+    }
+    const step = await retrieve(d, ctx, wanted, known, deletable);
+    if (step !== 'done') return step;
   }
+  return 'done';
+}
 
-  const wanted = fresh.filter((u) => !excluded.has(u.id));
-  const uidOf = new Map(wanted.map((u) => [u.id, u.uid]));
+async function retrieve(
+  d: Deps,
+  ctx: ImportContext,
+  wanted: Listed[],
+  known: Map<string, ImportMarker>,
+  deletable: number[],
+): Promise<Step> {
+  const { client } = ctx;
   const limit = ctx.ports.inMemoryLimit ?? 1_000_000;
   // A size LIST did not give is treated as large: streamed, never held whole.
-  const isLarge = (id: number) => (sizes.get(id) ?? Number.POSITIVE_INFINITY) > limit;
+  const isLarge = (u: Listed) => (u.size ?? Number.POSITIVE_INFINITY) > limit;
   for (let i = 0; i < wanted.length; ) {
-    if (Date.now() >= ctx.deadline) return true;
+    if (ctx.clock() >= ctx.retrievalDeadline) return 'out-of-time';
     const first = wanted[i]!;
-    if (isLarge(first.id)) {
+    if (isLarge(first)) {
       i++;
-      const raw = await storeRaw(d, ctx, first.uid, await client.retrStream(first.id));
-      if (await importOne(d, ctx, { uid: first.uid, ...raw })) stored.push(first.id);
+      ctx.current = first.uid;
+      const outcome = await takeOne(d, ctx, first, known, async () =>
+        storeRaw(d, ctx, first.uid, await client.retrStream(first.id)),
+      );
+      ctx.current = undefined;
+      if (outcome === 'stored') deletable.push(first.id);
+      if (outcome === 'reconnect') return 'reconnect';
       continue;
     }
-    const batch: number[] = [];
-    for (; i < wanted.length && !isLarge(wanted[i]!.id); i++) batch.push(wanted[i]!.id);
+    const batch: Listed[] = [];
+    for (; i < wanted.length && !isLarge(wanted[i]!); i++) batch.push(wanted[i]!);
+    let next = 0;
+    const fetchFrom = (n: number) =>
+      client.retrMany(
+        batch.slice(n).map((u) => u.id),
+        { window: 16 },
+      );
+    let messages = fetchFrom(0);
     // Leaving this loop early (budget, error) returns the generator, which drains what is in flight.
-    for await (const { id, data } of client.retrMany(batch, { window: 16 })) {
-      const uid = uidOf.get(id) ?? '';
-      const raw = await storeRaw(d, ctx, uid, data);
-      if (await importOne(d, ctx, { uid, ...raw, copy: data })) stored.push(id);
-      if (Date.now() >= ctx.deadline && id !== batch.at(-1)) return true;
+    while (next < batch.length) {
+      const u = batch[next]!;
+      ctx.current = u.uid;
+      let data: Buffer | undefined;
+      const outcome = await takeOne(d, ctx, u, known, async () => {
+        const r = await messages.next();
+        if (r.done) throw new Error(`RETR ${u.id} gave no message`);
+        data = r.value.data;
+        return { ...(await storeRaw(d, ctx, u.uid, r.value.data)), copy: r.value.data };
+      });
+      next++;
+      ctx.current = undefined;
+      if (outcome === 'stored') deletable.push(u.id);
+      if (outcome === 'reconnect') {
+        await messages.return(undefined).catch(() => {});
+        return 'reconnect';
+      }
+      // The refused RETR ended the pipelined fetch (after draining what was in flight): go on after it.
+      if (outcome === 'retr-refused' && data === undefined) messages = fetchFrom(next);
+      if (ctx.clock() >= ctx.retrievalDeadline && next < batch.length) {
+        await messages.return(undefined);
+        return 'out-of-time';
+      }
     }
   }
-  return false;
+  return 'done';
+}
+
+type Taken = 'stored' | 'kept' | 'retr-refused' | 'reconnect';
+
+/**
+ * Takes one message: fetch (RETR into the blob store), then record. A failure that belongs to
+ * the message quarantines it (or counts an attempt) and the run goes on; a failure of our own
+ * storage or of the connection fails the run.
+ */
+async function takeOne(
+  d: Deps,
+  ctx: ImportContext,
+  u: Listed,
+  known: Map<string, ImportMarker>,
+  fetch: () => Promise<{ rawKey: string; sha256: string; copy?: Buffer }>,
+): Promise<Taken> {
+  let raw: { rawKey: string; sha256: string; copy?: Buffer };
+  try {
+    raw = await fetch();
+  } catch (error) {
+    if (error instanceof Pop3Error && error.command === 'RETR' && error.kind === 'server') {
+      // The server refused this one message (-ERR); the session goes on.
+      await recordAttempt(d, ctx, u.uid, `The server refused to send it: ${error.message}`, known);
+      return 'retr-refused';
+    }
+    if (error instanceof Pop3Error && error.code === EMPTY_ANNOUNCED) {
+      // The server sends this message broken, and always will: quarantine it (no copy to keep,
+      // never deleted) and go on in a new session, since this one is out of step.
+      await quarantineUnfetchable(d, ctx, u.uid, error.message);
+      return 'reconnect';
+    }
+    throw error;
+  }
+  try {
+    return (await importOne(d, ctx, { uid: u.uid, size: u.size, ...raw })) ? 'stored' : 'kept';
+  } catch (error) {
+    if (isOwnStorageFailure(error) || error instanceof Pop3Error) throw error;
+    // Anything else is this message's doing: keep it quarantined with the reason, go on.
+    const reason = `It could not be imported: ${error instanceof Error ? error.message : String(error)}`;
+    ctx.log.warn('message quarantined', { uidl: u.uid, errorMessage: reason });
+    return (await recordQuarantined(d, ctx, { uid: u.uid, size: u.size, ...raw }, reason))
+      ? 'stored'
+      : 'kept';
+  }
+}
+
+/** Counts a failed attempt at a message; at MAX_ATTEMPTS it is quarantined as such and skipped. */
+async function recordAttempt(
+  d: Deps,
+  ctx: ImportContext,
+  uid: string,
+  reason: string,
+  known?: Map<string, ImportMarker>,
+): Promise<void> {
+  const markers = known ?? (await d.repos.importMarkers.findUidls(ctx.sid, ctx.box.id, ctx.identity, [uid]));
+  const before = markers.get(uid);
+  if (before && before.state !== 'failed') return;
+  const attempts = (before?.attempts ?? 0) + 1;
+  await d.repos.importMarkers.mark(ctx.sid, ctx.box.id, ctx.identity, {
+    uidl: uid,
+    state: attempts >= MAX_ATTEMPTS ? 'quarantined' : 'failed',
+    attempts,
+    reason: reason.slice(0, 1_000),
+    at: d.now().toISOString(),
+  });
+  ctx.errors.add({
+    kind: attempts >= MAX_ATTEMPTS ? 'quarantined' : 'message-failed',
+    message:
+      attempts >= MAX_ATTEMPTS
+        ? `Message ${uid} failed ${attempts} runs and is skipped from now on (left on the server): ${reason.slice(0, 300)}`
+        : `Message ${uid} could not be taken (attempt ${attempts} of ${MAX_ATTEMPTS}): ${reason.slice(0, 300)}`,
+  });
+  if (attempts >= MAX_ATTEMPTS) ctx.run.counts.quarantined++;
+}
+
+/** A message the server cannot send intact: quarantined at once, left on the server. */
+async function quarantineUnfetchable(d: Deps, ctx: ImportContext, uid: string, why: string): Promise<void> {
+  await d.repos.importMarkers.mark(ctx.sid, ctx.box.id, ctx.identity, {
+    uidl: uid,
+    state: 'quarantined',
+    reason: `The server cannot send this message intact (${why}); it is left on the server.`.slice(0, 1_000),
+    at: d.now().toISOString(),
+  });
+  ctx.run.counts.quarantined++;
+  ctx.errors.add({
+    kind: 'quarantined',
+    message: `Message ${uid} was quarantined: the server cannot send it intact (${why.slice(0, 200)}); it is left on the server.`,
+  });
 }
 
 /**
@@ -284,9 +586,13 @@ async function storeRaw(
   uid: string,
   body: Buffer | Readable,
 ): Promise<{ rawKey: string; sha256: string }> {
-  const rawKey = `raw/${ctx.sid}/${ctx.box.id}/${createHash('sha256').update(uid).digest('hex').slice(0, 32)}.eml`;
+  const rawKey = `raw/${ctx.sid}/${ctx.box.id}/${createHash('sha256').update(`${ctx.identity}\n${uid}`).digest('hex').slice(0, 32)}.eml`;
   if (Buffer.isBuffer(body)) {
-    await d.blobs.put(rawKey, body, 'message/rfc822');
+    try {
+      await d.blobs.put(rawKey, body, 'message/rfc822');
+    } catch (error) {
+      throw new StorageError(error);
+    }
     return { rawKey, sha256: createHash('sha256').update(body).digest('hex') };
   }
   const hash = createHash('sha256');
@@ -298,47 +604,134 @@ async function storeRaw(
   });
   // pipeline (not pipe): an error of the POP3 stream destroys `hashing`, so the store fails
   // instead of waiting forever for the end of a stream that will never end.
-  await d.blobs.put(
-    rawKey,
-    pipeline(body, hashing, () => {}),
-    'message/rfc822',
-  );
+  let popError: unknown;
+  body.on('error', (error) => {
+    popError ??= error;
+  });
+  try {
+    await d.blobs.put(
+      rawKey,
+      pipeline(body, hashing, () => {}),
+      'message/rfc822',
+    );
+  } catch (error) {
+    // The connection's failure is the connection's; anything else is the blob store's.
+    if (popError instanceof Pop3Error) throw popError;
+    if (error instanceof Pop3Error) throw error;
+    throw new StorageError(error);
+  }
   return { rawKey, sha256: hash.digest('hex') };
 }
 
 /**
- * Messages dated before the box's cut-off, read from headers only (TOP n 0, pipelined). A message
- * without a usable Date takes the date of its nearest dated neighbour in server order (arrival order).
+ * Of `chunk`, the messages dated before the box's cut-off, read from headers only (TOP n 0,
+ * pipelined), marked excluded as they are found. A message without a usable Date takes its
+ * newest Received: date; without that, it is imported (never excluded on a guess).
  */
 async function excludedByDate(
-  client: Pop3Client,
-  fresh: { id: number }[],
+  d: Deps,
+  ctx: ImportContext,
+  chunk: Listed[],
   excludeBefore: string,
-): Promise<Set<number>> {
-  const cutoff = Date.parse(`${excludeBefore}T00:00:00Z`);
-  const dates: (number | undefined)[] = [];
-  for await (const { data } of client.topMany(
-    fresh.map((u) => u.id),
+): Promise<Set<number> | 'reconnect'> {
+  const cutoff = cutoffInstant(excludeBefore, boxTimeZone(ctx));
+  const out = new Set<number>();
+  const heads = ctx.client.topMany(
+    chunk.map((u) => u.id),
     0,
     { window: 16 },
-  )) {
-    const head = data.toString('latin1');
-    const m = /^date:[ \t]*(.+(?:\r?\n[ \t].+)*)/im.exec(head);
-    const t = m?.[1] ? Date.parse(m[1].replace(/\r?\n[ \t]+/g, ' ')) : Number.NaN;
-    dates.push(Number.isNaN(t) ? undefined : t);
+  );
+  for (const u of chunk) {
+    let head: Buffer;
+    try {
+      const r = await heads.next();
+      if (r.done) break;
+      head = r.value.data;
+    } catch (error) {
+      if (error instanceof Pop3Error && error.command === 'TOP' && error.kind === 'server') {
+        // No TOP on this server (or not for this message): retrieval decides instead.
+        continue;
+      }
+      if (error instanceof Pop3Error && error.code === EMPTY_ANNOUNCED) {
+        await quarantineUnfetchable(d, ctx, u.uid, error.message);
+        return 'reconnect';
+      }
+      throw error;
+    }
+    const t = headerDate(head.toString('latin1'));
+    if (t === undefined || t >= cutoff) continue;
+    out.add(u.id);
+    await d.repos.importMarkers.mark(ctx.sid, ctx.box.id, ctx.identity, {
+      uidl: u.uid,
+      state: 'excluded',
+      excludeBefore,
+      at: d.now().toISOString(),
+    });
+    ctx.run.counts.skipped++;
   }
-  const out = new Set<number>();
-  fresh.forEach((u, i) => {
-    let t = dates[i];
-    for (let j = i - 1; t === undefined && j >= 0; j--) t = dates[j];
-    for (let j = i + 1; t === undefined && j < dates.length; j++) t = dates[j];
-    if (t !== undefined && t < cutoff) out.add(u.id);
-  });
   return out;
+}
+
+/** The box's time zone: its schedule's, else the company's (read with the own addresses). */
+function boxTimeZone(ctx: ImportContext): string {
+  return ctx.box.schedule?.timeZone ?? ctx.companyTimeZone ?? 'UTC';
+}
+
+/** Midnight at the start of `day` (YYYY-MM-DD) in `timeZone`, as epoch ms. */
+export function cutoffInstant(day: string, timeZone: string): number {
+  const utcMidnight = Date.parse(`${day}T00:00:00Z`);
+  // The zone's offset at that moment (twice, for a day that starts at a DST change).
+  let guess = utcMidnight;
+  for (let i = 0; i < 2; i++) guess = utcMidnight - zoneOffsetMs(guess, timeZone);
+  return guess;
+}
+
+function zoneOffsetMs(at: number, timeZone: string): number {
+  let parts: Intl.DateTimeFormatPart[];
+  try {
+    parts = new Intl.DateTimeFormat('en-US', {
+      timeZone,
+      hourCycle: 'h23',
+      year: 'numeric',
+      month: '2-digit',
+      day: '2-digit',
+      hour: '2-digit',
+      minute: '2-digit',
+      second: '2-digit',
+    }).formatToParts(new Date(at));
+  } catch {
+    return 0; // an unknown zone name: UTC
+  }
+  const get = (t: string) => Number(parts.find((p) => p.type === t)?.value);
+  const local = Date.UTC(
+    get('year'),
+    get('month') - 1,
+    get('day'),
+    get('hour'),
+    get('minute'),
+    get('second'),
+  );
+  return local - Math.floor(at / 1000) * 1000;
+}
+
+/** The Date header's instant, else the newest Received: header's date, else undefined. */
+export function headerDate(head: string): number | undefined {
+  const unfolded = head.replace(/\r?\n[ \t]+/g, ' ');
+  const date = /^date:[ \t]*(.+)$/im.exec(unfolded)?.[1];
+  const t = date ? Date.parse(date) : Number.NaN;
+  if (!Number.isNaN(t)) return t;
+  // Received: headers are prepended as mail travels: the first is the newest; its date follows ';'.
+  for (const m of unfolded.matchAll(/^received:[^\n]*;[ \t]*([^\r\n]+)$/gim)) {
+    const r = Date.parse(m[1]!.replace(/\s*\([^)]*\)\s*$/, ''));
+    if (!Number.isNaN(r)) return r;
+  }
+  return undefined;
 }
 
 interface Fetched {
   uid: string;
+  /** The LIST size, kept on the marker (see sortListing). */
+  size?: number;
   rawKey: string;
   sha256: string;
   /** The stored bytes, when still in memory. */
@@ -356,11 +749,12 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
   // The same bytes seen before (another UIDL, or a server that re-numbered): import once.
   const dup = await d.repos.importMarkers.findHash(sid, box.id, f.sha256);
   if (dup) {
-    await d.repos.importMarkers.mark(sid, box.id, {
+    await d.repos.importMarkers.mark(sid, box.id, ctx.identity, {
       uidl: f.uid,
       state: 'duplicate',
       messageId: dup.messageId,
       sha256: f.sha256,
+      size: f.size,
       at: now,
     });
     run.counts.skipped++;
@@ -376,6 +770,9 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
     if (!(error instanceof UnparseableMessageError)) throw error;
     parseError = error.message;
   }
+
+  // The same email reached another box of the studio (two aliases, two boxes): filed once.
+  if (parsed && (await alsoReceived(d, ctx, f, id, parsed))) return true;
 
   let built = parsed ? await classify(d, ctx, parsed) : undefined;
   let message: Message = parsed
@@ -414,11 +811,12 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
   const record = () =>
     d.repos.table.transact([
       ...d.repos.messages.createWrites(sid, message),
-      d.repos.importMarkers.uidlWrite(sid, box.id, {
+      d.repos.importMarkers.uidlWrite(sid, box.id, ctx.identity, {
         uidl: f.uid,
         state: 'imported',
         messageId: id,
         sha256: f.sha256,
+        size: f.size,
         at: now,
       }),
       d.repos.importMarkers.hashWrite(sid, box.id, f.sha256, id),
@@ -449,7 +847,7 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
       run.counts.skipped++;
       return false;
     }
-    throw error;
+    throw isOwnStorageFailure(error) ? new StorageError(error) : error;
   }
   if (message.status === 'quarantined') {
     run.counts.quarantined++;
@@ -462,18 +860,100 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
   }
   run.counts.tasks += taskWrites.length;
 
-  if (built?.actions.autoReply && ctx.ports.autoReply) {
+  // Sent once the POP3 session is over (sendQueuedReplies), so no reply holds the session open.
+  if (built?.actions.autoReply && ctx.ports.autoReply) ctx.replies.push({ message, targets: built.targets });
+  return true;
+}
+
+/**
+ * When an inbound message of another box has this Message-ID and content hash: notes this box on
+ * it, marks the UIDL a duplicate (no second task or reply) and drops the parts just written.
+ */
+async function alsoReceived(d: Deps, ctx: ImportContext, f: Fetched, id: string, parsed: ParsedMessage) {
+  if (!parsed.messageId) return false;
+  const { sid, box } = ctx;
+  const same = (await d.repos.messages.findByMessageId(sid, parsed.messageId)).find(
+    (m) => m.direction === 'in' && m.boxId !== box.id && m.contentHash === parsed.contentHash,
+  );
+  if (!same) return false;
+  const first = await d.repos.messages.get(sid, same.id);
+  if (!first) return false;
+  if (!(first.alsoReceivedIn ?? []).includes(box.id)) {
+    await d.repos.messages.save(sid, { ...first, alsoReceivedIn: [...(first.alsoReceivedIn ?? []), box.id] });
+  }
+  await d.repos.importMarkers.mark(sid, box.id, ctx.identity, {
+    uidl: f.uid,
+    state: 'duplicate',
+    messageId: first.id,
+    sha256: f.sha256,
+    size: f.size,
+    reason: `Also received in box ${first.boxId ?? 'unknown'}; filed there.`,
+    at: d.now().toISOString(),
+  });
+  const keys = [parsed.textKey, parsed.htmlKey, ...parsed.attachments.map((a) => a.blobKey)];
+  await Promise.allSettled(keys.filter((k): k is string => Boolean(k)).map((k) => d.blobs.delete(k)));
+  ctx.run.counts.skipped++;
+  ctx.log.info('also received in another box', { messageId: first.id, firstBox: first.boxId, partsOf: id });
+  return true;
+}
+
+/** Sends the queued auto-replies, within the budget; each one at most once (the claim). */
+async function sendQueuedReplies(d: Deps, ctx: ImportContext): Promise<void> {
+  while (ctx.replies.length > 0) {
+    const { message, targets } = ctx.replies.shift()!;
+    if (ctx.clock() >= ctx.deadline) {
+      ctx.errors.add({
+        kind: 'auto-reply-skipped',
+        message: `The auto-reply to ${targets.join(', ')} was not sent: the run ran out of time.`,
+      });
+      continue;
+    }
     try {
-      if (await sendAutoReply(d, ctx, message, built.targets)) run.counts.autoReplies++;
+      if (await sendAutoReply(d, ctx, message, targets)) ctx.run.counts.autoReplies++;
     } catch (error) {
       const text = error instanceof Error ? error.message : String(error);
       ctx.errors.add({
         kind: 'auto-reply-failed',
-        message: `The auto-reply to ${built.targets.join(', ')} failed: ${text}`,
+        message: `The auto-reply to ${targets.join(', ')} failed: ${text}`,
       });
-      ctx.log.warn('auto-reply failed', { messageId: id, errorMessage: text });
+      ctx.log.warn('auto-reply failed', { messageId: message.id, errorMessage: text });
     }
   }
+}
+
+/**
+ * Records a stored message as quarantined with `reason` (its raw copy kept, reprocessable).
+ * Returns true when recorded, so the server's copy may be deleted.
+ */
+async function recordQuarantined(d: Deps, ctx: ImportContext, f: Fetched, reason: string): Promise<boolean> {
+  const { sid, box, run } = ctx;
+  const now = d.now().toISOString();
+  const id = randomUUID();
+  const message = quarantined(id, box.id, f.rawKey, now, reason);
+  try {
+    await d.repos.table.transact([
+      ...d.repos.messages.createWrites(sid, message),
+      d.repos.importMarkers.uidlWrite(sid, box.id, ctx.identity, {
+        uidl: f.uid,
+        state: 'imported',
+        messageId: id,
+        sha256: f.sha256,
+        size: f.size,
+        at: now,
+      }),
+    ]);
+  } catch (error) {
+    if (error instanceof ConditionFailed) {
+      run.counts.skipped++;
+      return false;
+    }
+    throw new StorageError(error);
+  }
+  run.counts.quarantined++;
+  ctx.errors.add({
+    kind: 'quarantined',
+    message: `Message ${f.uid} was quarantined: ${reason.slice(0, 300)}`,
+  });
   return true;
 }
 
@@ -498,19 +978,38 @@ function quarantined(id: string, boxId: string, rawKey: string, now: string, err
   };
 }
 
+/**
+ * Our own storage failed (blob store, DynamoDB): the run fails and the next retries. An AWS SDK
+ * error or a system error (a refused connection, a full disk) is ours, unless DynamoDB refused
+ * the item for its size (the message's doing).
+ */
+function isOwnStorageFailure(error: unknown): boolean {
+  if (error instanceof StorageError) return true;
+  if (error instanceof InvalidBlobError || isTooLarge(error) || error instanceof Pop3Error) return false;
+  const e = error as { $metadata?: unknown; syscall?: unknown } | undefined;
+  return e?.$metadata !== undefined || e?.syscall !== undefined;
+}
+
 /** DynamoDB refusing an item or key for its size: the message's fault, not a passing failure. */
 function isTooLarge(error: unknown): boolean {
   return error instanceof Error && error.name === 'ValidationException' && /size|length/i.test(error.message);
 }
 
-async function ownAddresses(d: Deps, sid: string, box: EmailBox): Promise<string[]> {
+async function ownAddresses(d: Deps, sid: string, box: EmailBox, ctx?: ImportContext): Promise<string[]> {
   const company = await d.repos.companyEmail.get(sid, 'company');
-  const users = await d.repos.userEmail.list(sid);
+  if (ctx) ctx.companyTimeZone = company?.timeZone;
+  const [settings, users, boxes] = await Promise.all([
+    d.repos.userEmail.list(sid),
+    d.repos.users.list(sid),
+    d.repos.emailBoxes.list(sid),
+  ]);
   return [
     box.connection.emailAddress,
     company?.emailAddress,
     company?.replyTo,
-    ...users.flatMap((u) => [u.emailAddress, u.replyTo]),
+    ...settings.flatMap((u) => [u.emailAddress, u.replyTo]),
+    ...users.map((u) => u.email),
+    ...boxes.map((b) => b.connection.emailAddress),
   ].filter((a): a is string => Boolean(a));
 }
 
@@ -535,13 +1034,18 @@ async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
   const { sid, box, own } = ctx;
   const automatic = automaticReason(parsed.headers, parsed.from?.address);
   const { thread, clientId } = await threadAndClient(d, sid, parsed);
+  // Mail from the studio itself (a user, the company, any of its boxes) is never answered and
+  // creates no task: it is not a client asking.
+  const fromOwn = own.some((a) => a.toLowerCase() === parsed.from?.address.toLowerCase());
   const actions = decideActions({
     automatic: automatic !== undefined,
     thread,
-    autoCreateTask: box.autoCreateTask,
-    sendAutoReply: box.sendAutoReply,
+    autoCreateTask: box.autoCreateTask && !fromOwn,
+    sendAutoReply: box.sendAutoReply && !fromOwn,
     autoReplyFirstEmailOnly: box.autoReplyFirstEmailOnly,
   });
+  // Only addresses the send will take: one it refuses must not stop the reply to the others,
+  // nor spend anybody's daily slots.
   const targets = autoReplyTargets({
     from: parsed.from?.address,
     replyTo: parsed.replyTo.map((a) => a.address),
@@ -549,7 +1053,9 @@ async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
     cc: parsed.cc.map((a) => a.address),
     own,
     toAll: box.autoReplyToAll,
-  });
+  })
+    .filter(isSendableAddress)
+    .slice(0, MAX_RECIPIENTS);
   return {
     automatic,
     threadId: thread?.threadId,

@@ -43,6 +43,27 @@ export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPo
     finishedAt: outcome.run.finishedAt ?? new Date().toISOString(),
     durationMs: Date.now() - started,
   };
+  // Runs this one found killed past their deadline: reported as failed, so the admin hears of them.
+  const timedOut = (outcome.timedOut ?? []).map((r) => ({
+    source: POLL_EVENT_SOURCE,
+    detailType: POLL_FAILED,
+    detail: {
+      ...detail,
+      runId: r.id,
+      status: 'failed',
+      counts: r.counts,
+      errors: r.errors.slice(0, MAX_EVENT_ERRORS),
+      errorCount: r.errors.length,
+      failure: {
+        kind: 'timed-out',
+        message: 'The poll did not finish within its time limit and was stopped.',
+        advice:
+          'Nothing was lost: what it stored is kept and the next run continues. If this repeats, the server is slow; check the box.',
+      },
+      startedAt: r.startedAt,
+      finishedAt: r.finishedAt ?? detail.finishedAt,
+    } as unknown as Record<string, unknown>,
+  }));
   count(d.metrics, {
     PollsFailed: detail.status === 'failed' ? 1 : 0,
     MessagesImported: detail.counts.imported,
@@ -56,6 +77,7 @@ export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPo
       detailType: detail.status === 'failed' ? POLL_FAILED : POLL_SUCCEEDED,
       detail: detail as unknown as Record<string, unknown>,
     },
+    ...timedOut,
   ]);
   return outcome;
 }

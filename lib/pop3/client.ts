@@ -28,6 +28,13 @@ import { MultilineDecoder } from '#lib/pop3/multiline';
 export type { Pop3ErrorKind, Pop3Phase };
 export { Pop3Error };
 
+/**
+ * The code of the error a RETR/TOP fails with when the server announced octets and sent an
+ * empty message: that message cannot be had intact from this server, and the session is out of
+ * step after it (the rest of the message arrives as if it were answers) — open a new one.
+ */
+export const EMPTY_ANNOUNCED = 'EMPTY_ANNOUNCED';
+
 export type Pop3TlsMode = 'implicit' | 'starttls' | 'none';
 
 export interface Pop3ClientOptions {
@@ -597,7 +604,7 @@ export class Pop3Client {
               new Pop3Error(
                 'protocol',
                 `${head.shown}: server announced ${head.announced} octets but sent an empty message (unstuffed "." line?)`,
-                { command: head.verb, commandLine: head.shown, phase: this.#phase },
+                { command: head.verb, commandLine: head.shown, phase: this.#phase, code: EMPTY_ANNOUNCED },
               ),
             );
             return;

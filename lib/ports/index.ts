@@ -15,6 +15,19 @@ export interface SecretStore {
   scheduleDeletion(ref: string): Promise<void>;
 }
 
+/**
+ * A Content-Type S3 accepts as its header: printable ASCII only (`image/jpeg山` is refused).
+ * Both blob stores check it, so a test against the local twin meets what S3 would refuse.
+ */
+export function isHeaderSafeContentType(value: string): boolean {
+  return value.length <= 255 && /^[\x20-\x7e]*$/.test(value);
+}
+
+/** What a blob store was given that it refuses (a Content-Type S3 would not take). */
+export class InvalidBlobError extends Error {
+  override readonly name = 'InvalidBlobError';
+}
+
 export interface BlobStore {
   /** Stores bytes under `key`; a stream is written without holding it in memory. */
   put(key: string, body: Buffer | string | Readable, contentType?: string): Promise<{ size: number }>;

@@ -24,6 +24,14 @@ export const recipient = z.union(
   ],
   { error: 'must be an email address, or an object with "address" and an optional "name".' },
 );
+/** Recipients per field (to, cc, bcc) one send takes. */
+export const MAX_RECIPIENTS = 50;
+
+/** Whether the send API takes `address` as a recipient (the auto-reply asks before it claims). */
+export function isSendableAddress(address: string): boolean {
+  return email.safeParse(address).success;
+}
+
 const recipients = (max: number) =>
   z
     .array(recipient)
@@ -33,9 +41,9 @@ const recipients = (max: number) =>
 export const sendEmailInput = z
   .strictObject({
     clientId: id.optional(),
-    to: recipients(50),
-    cc: recipients(50),
-    bcc: recipients(50),
+    to: recipients(MAX_RECIPIENTS),
+    cc: recipients(MAX_RECIPIENTS),
+    bcc: recipients(MAX_RECIPIENTS),
     formLetterId: id.optional(),
     subject: z
       .string()

@@ -213,4 +213,67 @@ describe('auto-replies', () => {
     // Assess
     expect(await sentTo('sam@client.test')).toHaveLength(1);
   });
+
+  it("never answers, nor makes a task of, mail from the studio's own addresses", async () => {
+    // Prepare: a user's address, the company's, and another box's.
+    await ctx.d.repos.users.create(sid, 'ana', {
+      id: 'ana',
+      firstName: 'Ana',
+      lastName: 'Ruiz',
+      email: 'ana@lumen.test',
+    });
+    const other = await makeBox({ connection: { emailAddress: 'bookings@lumen.test' } as never });
+    const { box, deliver } = await replyBox();
+    await deliver(rawMail({ from: 'ana@lumen.test', subject: 'From a user' }));
+    await deliver(rawMail({ from: 'Hello <HELLO@lumen.test>', subject: 'From the company' }));
+    await deliver(rawMail({ from: 'bookings@lumen.test', subject: 'From another box' }));
+    // Act
+    const outcome = await poll(box.id);
+    // Assess
+    expect(other.box.connection.emailAddress).toBe('bookings@lumen.test');
+    expect(outcome.run?.counts).toMatchObject({ imported: 3, autoReplies: 0, tasks: 0 });
+    expect(await sentTo('ana@lumen.test')).toHaveLength(0);
+    expect(await sentTo('bookings@lumen.test')).toHaveLength(0);
+  });
+
+  it('answers the valid recipients when one CC address cannot be sent to, and spends no slot on it', async () => {
+    // Prepare
+    const { box, deliver } = await replyBox({ autoReplyToAll: true });
+    await deliver(
+      rawMail({ from: 'ines@client.test', cc: 'anna@müller.de, otto@client.test', subject: 'With a bad CC' }),
+    );
+    // Act
+    const outcome = await poll(box.id);
+    // Assess
+    expect(outcome.run?.counts).toMatchObject({ imported: 1, autoReplies: 1 });
+    const [reply] = await sentTo('ines@client.test');
+    expect(reply?.destination.to.sort()).toEqual(['ines@client.test', 'otto@client.test']);
+    const day = new Date().toISOString().slice(0, 10);
+    const slot = await ctx.d.repos.table.get({ PK: `ST#${sid}#AUTOREPLY#anna@müller.de`, SK: day });
+    expect(slot).toBeUndefined();
+  });
+
+  it('files the same email reaching two boxes once: one task, one reply, noted as also received', async () => {
+    // Prepare
+    const first = await replyBox();
+    const second = await replyBox();
+    const raw = rawMail({
+      from: 'jo@client.test',
+      subject: 'To both aliases',
+      messageId: '<both-1@client.test>',
+    });
+    await first.deliver(raw);
+    // The second copy differs in its trace headers, as a real second delivery would.
+    await second.deliver(Buffer.concat([Buffer.from('Delivered-To: other@lumen.test\r\n'), raw]));
+    // Act
+    const a = await poll(first.box.id);
+    const b = await poll(second.box.id);
+    // Assess
+    expect(a.run?.counts).toMatchObject({ imported: 1, tasks: 1, autoReplies: 1 });
+    expect(b.run?.counts).toMatchObject({ imported: 0, tasks: 0, autoReplies: 0, skipped: 1 });
+    expect(await sentTo('jo@client.test')).toHaveLength(1);
+    const [known] = await ctx.d.repos.messages.findByMessageId(sid, '<both-1@client.test>');
+    const filed = await ctx.d.repos.messages.get(sid, known?.id ?? '');
+    expect(filed?.alsoReceivedIn).toEqual([second.box.id]);
+  });
 });

@@ -106,19 +106,67 @@ describe('importing a POP3 box', () => {
     expect(await imported(take.box.id)).toHaveLength(2);
   });
 
-  it('skips mail dated before the exclude date, using the server order when a Date is missing', async () => {
+  it('skips mail dated before the exclude date; without a Date the newest Received: date decides, else it is imported', async () => {
     // Prepare
     const { box, deliver } = await makeBox({ excludeBefore: '2026-03-01' });
     await deliver(rawMail({ subject: 'old', date: 'Sun, 01 Feb 2026 10:00:00 +0000' }));
-    await deliver(rawMail({ subject: 'old, undated', date: 'not a date' }));
+    await deliver(
+      rawMail({
+        subject: 'old, undated, received',
+        date: 'not a date',
+        headers: { Received: 'from mx.client.test by mx.studio.test; Mon, 02 Feb 2026 10:00:00 +0000' },
+      }),
+    );
+    await deliver(rawMail({ subject: 'undated, no trace', date: 'not a date' }));
     await deliver(rawMail({ subject: 'new', date: 'Sun, 01 Mar 2026 10:00:00 +0000' }));
     // Act
     const outcome = await poll(box.id);
     const again = await poll(box.id);
     // Assess
-    expect((await imported(box.id)).map((m) => m.subject)).toEqual(['new']);
-    expect(outcome.run?.counts).toMatchObject({ seen: 3, imported: 1, skipped: 2 });
-    expect(again.run?.counts).toMatchObject({ imported: 0, skipped: 3 });
+    expect((await imported(box.id)).map((m) => m.subject).sort()).toEqual(['new', 'undated, no trace']);
+    expect(outcome.run?.counts).toMatchObject({ seen: 4, imported: 2, skipped: 2 });
+    expect(again.run?.counts).toMatchObject({ imported: 0, skipped: 4 });
+  });
+
+  it("compares the exclude date with midnight in the box's time zone (UTC+11), not UTC", async () => {
+    // Prepare: 1 March 00:30 in Sydney is 28 February 13:30 UTC — mail of the cut-off day.
+    const { box, deliver } = await makeBox({
+      excludeBefore: '2026-03-01',
+      schedule: {
+        enabled: false,
+        timeZone: 'Australia/Sydney',
+        weekdays: ['MON'],
+        startTime: '08:00',
+        endTime: '17:00',
+        intervalMinutes: 20,
+        notifyOn: 'failures',
+      },
+    });
+    await deliver(rawMail({ subject: 'cut-off day, Sydney', date: 'Sun, 01 Mar 2026 00:30:00 +1100' }));
+    await deliver(rawMail({ subject: 'day before, Sydney', date: 'Sat, 28 Feb 2026 23:30:00 +1100' }));
+    // Act
+    const outcome = await poll(box.id);
+    // Assess
+    expect((await imported(box.id)).map((m) => m.subject)).toEqual(['cut-off day, Sydney']);
+    expect(outcome.run?.counts).toMatchObject({ imported: 1, skipped: 1 });
+  });
+
+  it('brings in excluded mail when the exclude date is moved earlier or cleared', async () => {
+    // Prepare
+    const { box, deliver } = await makeBox({ excludeBefore: '2026-03-01' });
+    await deliver(rawMail({ subject: 'february', date: 'Sun, 01 Feb 2026 10:00:00 +0000' }));
+    await deliver(rawMail({ subject: 'january', date: 'Thu, 01 Jan 2026 10:00:00 +0000' }));
+    const first = await poll(box.id);
+    // Act
+    await ctx.d.repos.emailBoxes.replace(sid, box.id, { ...box, excludeBefore: '2026-02-01' });
+    const moved = await poll(box.id);
+    await ctx.d.repos.emailBoxes.replace(sid, box.id, { ...box, excludeBefore: undefined });
+    const cleared = await poll(box.id);
+    // Assess
+    expect(first.run?.counts).toMatchObject({ imported: 0, skipped: 2 });
+    expect(moved.run?.counts).toMatchObject({ imported: 1 });
+    expect(cleared.run?.counts).toMatchObject({ imported: 1 });
+    expect((await imported(box.id)).map((m) => m.subject).sort()).toEqual(['february', 'january']);
   });
 
   it('quarantines a message it cannot parse, keeps the raw bytes and goes on', async () => {

@@ -11,7 +11,7 @@ import {
   RECORD_LIMITS,
   UnparseableMessageError,
 } from '#lib/inbox/parse';
-import type { BlobStore } from '#lib/ports/index';
+import { type BlobStore, InvalidBlobError } from '#lib/ports/index';
 import { bigAttachmentMail } from '#test/support/mail';
 
 const store = (): BlobStore => new LocalBlobStore(mkdtempSync(join(tmpdir(), 'studio-mail-parse-')));
@@ -33,7 +33,74 @@ function failingParts(blobs: BlobStore): BlobStore {
   };
 }
 
+describe('the local blob store', () => {
+  it('reports, and does not crash on, a stream destroyed while it waits for its directory', async () => {
+    // Prepare
+    const blobs = store();
+    const body = new Readable({ read() {} });
+    // Act
+    const put = blobs.put('parts/a/b/c/att-0', body).catch((e: unknown) => e);
+    body.destroy(new Error('the parser gave up'));
+    const error = await put;
+    // Assess
+    expect((error as Error).message).toBe('the parser gave up');
+    expect(await blobs.exists('parts/a/b/c/att-0')).toBe(false);
+  });
+
+  it('refuses a Content-Type that S3 would refuse as a header', async () => {
+    // Prepare
+    const blobs = store();
+    // Act
+    const error = await blobs.put('parts/x', 'data', 'image/jpeg山').catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(InvalidBlobError);
+    expect(await blobs.exists('parts/x')).toBe(false);
+  });
+});
+
 describe('parseStored', () => {
+  it('calls a stored message over 1 MB whose parse fails early unparseable, not a storage failure', async () => {
+    // Prepare
+    const blobs = store();
+    const raw = Buffer.concat([
+      Buffer.from('From: a@client.test\r\nSubject: huge\r\nX-Big: '),
+      Buffer.alloc(1_500_000, 'h'),
+      Buffer.from('\r\n\r\nbody\r\n'),
+    ]);
+    await blobs.put('raw/big.eml', raw);
+    // Act
+    const error = await parseStored(blobs, 'raw/big.eml', 'parts/s/big').catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(UnparseableMessageError);
+    expect((error as Error).message).toMatch(/cap: header bytes/);
+  });
+
+  it('stores a Content-Type S3 refuses as application/octet-stream', async () => {
+    // Prepare
+    const blobs = store();
+    const raw = Buffer.from(
+      [
+        'From: a@client.test',
+        'Subject: odd types',
+        'Content-Type: multipart/mixed; boundary="b"',
+        '',
+        '--b',
+        'Content-Type: image/jpeg山',
+        'Content-Disposition: attachment; filename="a.jpg"',
+        '',
+        'jpeg',
+        '--b--',
+        '',
+      ].join('\r\n'),
+    );
+    // Act
+    const parsed = await parseStored(blobs, 'raw/odd.eml', 'parts/s/odd', raw);
+    // Assess
+    expect(parsed.attachments).toMatchObject([
+      { contentType: 'application/octet-stream', filename: 'a.jpg' },
+    ]);
+  });
+
   it('fails with the blob store error, not as unparseable, when an attachment cannot be stored', async () => {
     // Prepare
     const { raw } = bigAttachmentMail(1);
@@ -85,6 +152,7 @@ describe('parsedFields', () => {
     const many = (n: number) => Array.from({ length: n }, (_, i) => ({ address: `p${i}@client.test` }));
     const refs = Array.from({ length: 40 }, (_, i) => `<r${i}@x>`);
     const parsed: ParsedMessage = {
+      contentHash: 'h',
       headers: () => undefined,
       references: refs,
       replyTo: [],

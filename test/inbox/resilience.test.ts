@@ -115,6 +115,73 @@ describe('an import that must lose nothing and duplicate nothing', () => {
     expect(await subjectsOf(box.id)).toHaveLength(5);
   });
 
+  /** A clock that moves `step` ms each time a raw message is stored, and a blob store that moves it. */
+  function steppingClock(step: number) {
+    let now = 1_000_000;
+    const blobs: BlobStore = {
+      put: async (key, body, type) => {
+        const r = await ctx.d.blobs.put(key, body, type);
+        if (key.startsWith('raw/')) now += step;
+        return r;
+      },
+      get: (k) => ctx.d.blobs.get(k),
+      getBuffer: (k) => ctx.d.blobs.getBuffer(k),
+      exists: (k) => ctx.d.blobs.exists(k),
+      delete: (k) => ctx.d.blobs.delete(k),
+    };
+    return { blobs, clock: () => now };
+  }
+
+  it('stops mid-batch at its budget with DELEs pending, and the next run deletes them and imports the rest', async () => {
+    // Prepare: each stored message costs half the budget, so the run is out of time after two,
+    // in the middle of a pipelined batch of ten, before any DELE.
+    const { box, deliver } = await makeBox({ leaveOnServer: false });
+    for (let i = 0; i < 10; i++) await deliver(rawMail({ subject: `mid-batch ${i}` }));
+    const { blobs, clock } = steppingClock(50_000);
+    // Act
+    const first = await pollBox(
+      { ...ctx.d, blobs },
+      { studioId: sid, boxId: box.id, trigger: 'manual', budgetMs: 100_000 },
+      { ...ports, clock },
+    );
+    const onServer = await ctx.dovecot.messageCount(box.id);
+    const second = await poll(box.id);
+    // Assess
+    expect(first.status).toBe('partial');
+    expect(first.run?.counts.imported).toBe(2);
+    expect(onServer).toBe(10); // no DELE was sent after the budget ran out
+    expect(second.run?.counts).toMatchObject({ imported: 8, skipped: 2 });
+    expect((await subjectsOf(box.id)).sort()).toEqual(
+      Array.from({ length: 10 }, (_, i) => `mid-batch ${i}`).sort(),
+    );
+    expect(await ctx.dovecot.messageCount(box.id)).toBe(0);
+  });
+
+  it('converges over runs when each run has time for a few messages only', async () => {
+    // Prepare: a quarter of the budget per message: two retrieved per run (60 % for retrieval),
+    // their DELEs sent within the rest.
+    const { box, deliver } = await makeBox({ leaveOnServer: false });
+    for (let i = 0; i < 7; i++) await deliver(rawMail({ subject: `converge ${i}` }));
+    const { blobs, clock } = steppingClock(25_000);
+    // Act
+    const runs = [];
+    for (let i = 0; i < 6 && (await ctx.dovecot.messageCount(box.id)) > 0; i++) {
+      runs.push(
+        await pollBox(
+          { ...ctx.d, blobs },
+          { studioId: sid, boxId: box.id, trigger: 'manual', budgetMs: 100_000 },
+          { ...ports, clock },
+        ),
+      );
+    }
+    // Assess
+    expect(runs.length).toBeGreaterThan(1);
+    expect(runs.slice(0, -1).every((r) => r.status === 'partial')).toBe(true);
+    expect(runs.map((r) => r.run?.counts.imported).reduce((a, b) => (a ?? 0) + (b ?? 0), 0)).toBe(7);
+    expect(await ctx.dovecot.messageCount(box.id)).toBe(0);
+    expect(await subjectsOf(box.id)).toHaveLength(7);
+  });
+
   it('imports a 25 MB attachment without holding it in memory whole', { timeout: 120_000 }, async () => {
     // Prepare
     const { box, deliver } = await makeBox();

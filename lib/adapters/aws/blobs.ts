@@ -1,4 +1,4 @@
-import { Readable } from 'node:stream';
+import { pipeline, Readable, Transform } from 'node:stream';
 import {
   DeleteObjectCommand,
   GetObjectCommand,
@@ -8,7 +8,7 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import type { BlobStore } from '#lib/ports/index';
+import { type BlobStore, InvalidBlobError, isHeaderSafeContentType } from '#lib/ports/index';
 
 /** S3 bucket for raw mail, bodies and attachments. Streams go up in parts, never whole in memory. */
 export class S3BlobStore implements BlobStore {
@@ -18,15 +18,24 @@ export class S3BlobStore implements BlobStore {
   ) {}
 
   async put(key: string, body: Buffer | string | Readable, contentType?: string): Promise<{ size: number }> {
+    if (contentType !== undefined && !isHeaderSafeContentType(contentType)) {
+      if (body instanceof Readable) body.resume();
+      throw new InvalidBlobError(`Content-Type ${JSON.stringify(contentType)} is not a valid header value.`);
+    }
     let size = 0;
-    const counted =
-      body instanceof Readable
-        ? body.map((chunk: Buffer) => {
-            size += chunk.length;
-            return chunk;
-          })
-        : body;
-    if (!(body instanceof Readable)) size = Buffer.byteLength(body);
+    let counted: Buffer | string | Readable = body;
+    if (body instanceof Readable) {
+      // pipeline: the source has an error listener from here on, and its error fails the upload.
+      const counter = new Transform({
+        transform(chunk: Buffer, _encoding, done) {
+          size += chunk.length;
+          done(null, chunk);
+        },
+      });
+      counted = pipeline(body, counter, () => {});
+    } else {
+      size = Buffer.byteLength(body);
+    }
     await new Upload({
       client: this.client,
       params: { Bucket: this.bucket, Key: key, Body: counted, ContentType: contentType },
