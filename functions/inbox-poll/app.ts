@@ -1,14 +1,17 @@
+import type { Route } from '#functions/settings/routes/common';
 import type { Deps } from '#lib/app/deps';
-import { ForbiddenError, NotFoundError } from '#lib/domain/errors';
+import { ForbiddenError } from '#lib/domain/errors';
+import * as m from '#lib/domain/model';
 import type { ScheduleWindow } from '#lib/domain/schedule';
 import { type RouteHandler, requireAdmin } from '#lib/http/api';
 import { autoReplier } from '#lib/inbox/auto-reply';
 import { openBox } from '#lib/inbox/connect';
 import type { PollPorts } from '#lib/inbox/poll';
-import { pollAndReport, reprocessMessage } from '#lib/inbox/service';
+import { reprocessMessage, startPoll } from '#lib/inbox/service';
 import { defaultRetry } from '#lib/send/retry';
 import { SendService } from '#lib/send/service';
 import { CredentialCache, transportPolicyFromEnv } from '#lib/send/transport';
+import { pollStarted } from '#lib/settings/schemas';
 
 /** What a schedule hands the poller (the Scheduler target input). */
 export interface ScheduledPoll {
@@ -20,7 +23,12 @@ export interface ScheduledPoll {
 
 export function isScheduledPoll(event: unknown): event is ScheduledPoll {
   const e = event as Partial<ScheduledPoll> | undefined;
-  return typeof e?.studioId === 'string' && typeof e?.boxId === 'string' && !('routeKey' in (e ?? {}));
+  return (
+    typeof e?.studioId === 'string' &&
+    typeof e?.boxId === 'string' &&
+    !('routeKey' in (e ?? {})) &&
+    !('kind' in (e ?? {}))
+  );
 }
 
 /** POP3 from the box settings; auto-replies through the same send service as functions/send. */
@@ -33,29 +41,47 @@ export function defaultPorts(d: Deps): PollPorts {
   return { open: (box, password) => openBox(box.connection, password), autoReply: autoReplier(service) };
 }
 
-/** A run started from the API must answer within API Gateway's 29 s; the next run continues. */
-const MANUAL_BUDGET_MS = 20_000;
+const tag = 'Inbox poller';
+
+/** The poll and reprocess routes, each with its OpenAPI entry (the same shape as the settings routes). */
+export function inboxRouteTable(d: Deps, ports: PollPorts): Route[] {
+  return [
+    {
+      doc: {
+        key: 'POST /email-boxes/{id}/poll',
+        tag,
+        access: 'admin',
+        status: 202,
+        summary:
+          'Polls the box now: answers at once with the run id; the run goes on until the mailbox is drained.',
+        description:
+          'The run is recorded `running` before the answer; follow it with GET /email-boxes/{id}/runs/{runId} (live counts). 409 `box_busy` while another run holds the box.',
+        response: pollStarted,
+        errors: [409, 502],
+      },
+      handle: async ({ caller, params }) => {
+        requireAdmin(caller);
+        const run = await startPoll(d, caller.studioId, params.id ?? '');
+        return { status: 202, body: { runId: run.id, run } };
+      },
+    },
+    {
+      doc: {
+        key: 'POST /messages/{id}/reprocess',
+        tag,
+        access: 'admin',
+        summary:
+          'Files a quarantined message again from its raw copy, as an import would (box fields, task, auto-reply).',
+        response: m.message,
+      },
+      handle: async ({ caller, params }) => {
+        if (!caller.isAdmin) throw new ForbiddenError('Only a studio admin may reprocess messages.');
+        return { status: 200, body: await reprocessMessage(d, caller.studioId, params.id ?? '', ports) };
+      },
+    },
+  ];
+}
 
 export function inboxHandlers(d: Deps, ports: PollPorts): Record<string, RouteHandler> {
-  return {
-    'POST /email-boxes/{id}/poll': async ({ caller, params }) => {
-      requireAdmin(caller);
-      const boxId = params.id ?? '';
-      if (!(await d.repos.emailBoxes.get(caller.studioId, boxId)))
-        throw new NotFoundError('email box', boxId);
-      const outcome = await pollAndReport(
-        d,
-        { studioId: caller.studioId, boxId, trigger: 'manual', budgetMs: MANUAL_BUDGET_MS },
-        ports,
-      );
-      if (outcome.status === 'busy') {
-        return { status: 409, body: { error: { code: 'box_busy', message: outcome.reason } } };
-      }
-      return { status: outcome.status === 'failed' ? 502 : 200, body: outcome };
-    },
-    'POST /messages/{id}/reprocess': async ({ caller, params }) => {
-      if (!caller.isAdmin) throw new ForbiddenError('Only a studio admin may reprocess messages.');
-      return { status: 200, body: await reprocessMessage(d, caller.studioId, params.id ?? '') };
-    },
-  };
+  return Object.fromEntries(inboxRouteTable(d, ports).map((r) => [r.doc.key, r.handle]));
 }

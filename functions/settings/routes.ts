@@ -32,6 +32,7 @@ export const settingsRoutes: readonly string[] = [
   'POST /email-boxes/{id}/test',
   'GET /email-boxes/{id}/schedule',
   'GET /email-boxes/{id}/runs',
+  'GET /email-boxes/{id}/runs/{runId}',
   'GET /clients/{id}/messages',
   'GET /messages',
   'GET /messages/{id}',

@@ -337,14 +337,33 @@ export class BoxStateRepository {
 export class RunRepository {
   constructor(private readonly table: Table) {}
 
+  /**
+   * Writes the run. A `running` run also gets its id lookup (`RUNID#<id>` → its start), so that
+   * GET /email-boxes/{id}/runs/{runId} finds it without knowing when it started.
+   */
   async put(sid: string, r: m.Run): Promise<void> {
     const parsed = m.run.parse(r);
-    await this.table.put({
-      ...parsed,
-      PK: k.boxPk(sid, r.boxId),
-      SK: `RUN#${r.startedAt}#${r.id}`,
-      entity: 'RUN',
+    const item = { ...parsed, PK: k.boxPk(sid, r.boxId), SK: `RUN#${r.startedAt}#${r.id}`, entity: 'RUN' };
+    if (parsed.status !== 'running') return this.table.put(item);
+    await this.table.transact([
+      { Put: { Item: item } },
+      {
+        Put: {
+          Item: { PK: item.PK, SK: `RUNID#${r.id}`, entity: 'RUNID', runId: r.id, startedAt: r.startedAt },
+        },
+      },
+    ]);
+  }
+
+  /** One run by its id; undefined when the box has no such run. */
+  async get(sid: string, boxId: string, runId: string): Promise<m.Run | undefined> {
+    const pointer = await this.table.get<{ startedAt: string }>({
+      PK: k.boxPk(sid, boxId),
+      SK: `RUNID#${runId}`,
     });
+    if (!pointer) return undefined;
+    const item = await this.table.get({ PK: k.boxPk(sid, boxId), SK: `RUN#${pointer.startedAt}#${runId}` });
+    return item ? m.run.parse(stripKeys(item)) : undefined;
   }
 
   async list(sid: string, boxId: string, limit = 20, cursor?: string): Promise<Page<m.Run>> {

@@ -238,7 +238,8 @@ export const run = z.object({
   boxId: id,
   startedAt: z.string(),
   finishedAt: z.string().optional(),
-  status: z.enum(['running', 'succeeded', 'failed', 'partial']),
+  /** `timed out`: found still `running` past its deadline by a later run (the Lambda was killed). */
+  status: z.enum(['running', 'succeeded', 'failed', 'partial', 'timed out']),
   trigger: z.enum(['schedule', 'manual']).default('manual'),
   counts: runCounts,
   errors: z.array(z.object({ kind: z.string(), message: z.string() })).default([]),

@@ -36,6 +36,11 @@ export interface PollRequest {
   scheduledTime?: string;
   /** Stop starting new messages after this long (below the Lambda timeout). */
   budgetMs: number;
+  /**
+   * The run record to carry on (created `running` by the API before its 202, or by the invocation
+   * this one continues): its id, start and counts are kept, and it holds the lease under its id.
+   */
+  run?: Run;
 }
 
 export interface AutoReplyRequest {
@@ -54,9 +59,16 @@ export interface PollPorts {
   dailyReplyCap?: number;
   /** Messages at most this size are fetched pipelined into memory; larger ones stream. Default 1 MB. */
   inMemoryLimit?: number;
+  /** Called after each message with the live run (lib/inbox/service.ts persists its counts). */
+  progress?(run: Run): Promise<void>;
+  /**
+   * Called, with the run stored still `running`, when the budget ran out: true when a next
+   * invocation carries the run on (it stays `running` and keeps the lease), false to end it `partial`.
+   */
+  continueRun?(run: Run): Promise<boolean>;
 }
 
-export type PollStatus = 'succeeded' | 'partial' | 'failed' | 'busy' | 'skipped';
+export type PollStatus = 'succeeded' | 'partial' | 'failed' | 'busy' | 'skipped' | 'running';
 
 export interface PollOutcome {
   status: PollStatus;
@@ -65,6 +77,8 @@ export interface PollOutcome {
   errorCount?: number;
   reason?: string;
   failure?: Failure;
+  /** The budget ran out and a next invocation carries the run on (status `running`). */
+  continued?: boolean;
 }
 
 const emptyCounts = (): RunCounts => runCounts.parse({});
@@ -107,7 +121,8 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
   const box = await d.repos.emailBoxes.get(sid, boxId);
   if (!box) return { status: 'skipped', reason: `The email box "${boxId}" no longer exists.` };
 
-  if (request.trigger === 'schedule') {
+  // A continued run was due when it began.
+  if (request.trigger === 'schedule' && !request.run) {
     // The input's window (a console edit wins), else the stored one; at Scheduler's scheduled minute.
     const check = scheduledRunCheck(request, box.schedule, d.now());
     if (!check.due) return { status: 'skipped', reason: check.reason };
@@ -119,13 +134,13 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     };
   }
 
-  const runId = randomUUID();
-  const started = d.now();
+  const runId = request.run?.id ?? randomUUID();
+  const started = request.run ? new Date(request.run.startedAt) : d.now();
   // The budget is real elapsed time (the Lambda timeout is), whatever clock d.now() reads.
   const deadline = Date.now() + request.budgetMs;
   // The lease outlives the budget by a margin, so a run that overruns still keeps others out.
   if (
-    !(await d.repos.boxState.acquireLease(sid, boxId, runId, request.budgetMs + 60_000, started.getTime()))
+    !(await d.repos.boxState.acquireLease(sid, boxId, runId, request.budgetMs + 60_000, d.now().getTime()))
   ) {
     return { status: 'busy', reason: 'Another poll of this box is running.' };
   }
@@ -133,10 +148,11 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     id: runId,
     boxId,
     startedAt: started.toISOString(),
-    status: 'running',
     trigger: request.trigger,
     counts: emptyCounts(),
     errors: [],
+    ...request.run,
+    status: 'running',
   };
   const errors = errorList(run);
   await d.repos.runs.put(sid, run);
@@ -145,6 +161,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
   let client: Pop3Client | undefined;
   let failure: Failure | undefined;
   let outOfTime = false;
+  let continued = false;
   try {
     const password = await d.secrets.get(box.connection.passwordRef);
     client = await ports.open(box, password);
@@ -159,16 +176,28 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     log.warn('poll failed', { kind: failure.kind, errorMessage: failure.message });
     client?.close();
   } finally {
-    run.finishedAt = d.now().toISOString();
-    run.status = failure ? 'failed' : outOfTime || run.errors.length > 0 ? 'partial' : 'succeeded';
-    try {
-      await d.repos.runs.put(sid, run);
-      await d.repos.boxState.recordOutcome(sid, boxId, !failure, failure?.kind);
-    } finally {
-      // Whatever happened to the record, the next run must not wait for the lease to expire.
-      await d.repos.boxState.releaseLease(sid, boxId, runId);
+    // The budget ran out: a next invocation may carry the run on, under its id and lease.
+    if (!failure && outOfTime && ports.continueRun) {
+      try {
+        await d.repos.runs.put(sid, run);
+        continued = await ports.continueRun(run);
+      } catch (error) {
+        log.warn('could not continue the run', { errorMessage: (error as Error).message });
+      }
+    }
+    if (!continued) {
+      run.finishedAt = d.now().toISOString();
+      run.status = failure ? 'failed' : outOfTime || run.errors.length > 0 ? 'partial' : 'succeeded';
+      try {
+        await d.repos.runs.put(sid, run);
+        await d.repos.boxState.recordOutcome(sid, boxId, !failure, failure?.kind);
+      } finally {
+        // Whatever happened to the record, the next run must not wait for the lease to expire.
+        await d.repos.boxState.releaseLease(sid, boxId, runId);
+      }
     }
   }
+  if (continued) return { status: 'running', run, errorCount: errors.total, continued };
   return { status: run.status as PollStatus, run, errorCount: errors.total, failure };
 }
 
@@ -245,6 +274,7 @@ async function importFresh(
       at: d.now().toISOString(),
     });
     run.counts.skipped++;
+    await ctx.ports.progress?.(run);
   }
 
   const wanted = fresh.filter((u) => !excluded.has(u.id));
@@ -259,6 +289,7 @@ async function importFresh(
       i++;
       const raw = await storeRaw(d, ctx, first.uid, await client.retrStream(first.id));
       if (await importOne(d, ctx, { uid: first.uid, ...raw })) stored.push(first.id);
+      await ctx.ports.progress?.(run);
       continue;
     }
     const batch: number[] = [];
@@ -268,6 +299,7 @@ async function importFresh(
       const uid = uidOf.get(id) ?? '';
       const raw = await storeRaw(d, ctx, uid, data);
       if (await importOne(d, ctx, { uid, ...raw, copy: data })) stored.push(id);
+      await ctx.ports.progress?.(run);
       if (Date.now() >= ctx.deadline && id !== batch.at(-1)) return true;
     }
   }

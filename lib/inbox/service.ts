@@ -2,10 +2,11 @@
  * The inbox poller's use cases: a poll that reports its result as an event (which `notify`
  * turns into email), and the replay of a quarantined message.
  */
+import { randomUUID } from 'node:crypto';
 import type { Deps } from '#lib/app/deps';
-import { NotFoundError, ValidationError } from '#lib/domain/errors';
+import { AppError, NotFoundError, UpstreamError, ValidationError } from '#lib/domain/errors';
 import { automaticReason } from '#lib/domain/inbound';
-import type { Message } from '#lib/domain/model';
+import { type Message, type Run, runCounts } from '#lib/domain/model';
 import { count } from '#lib/metrics';
 import {
   MAX_EVENT_ERRORS,
@@ -19,11 +20,14 @@ import { type PollOutcome, type PollPorts, type PollRequest, pollBox, threadAndC
 
 export { POLL_EVENT_SOURCE, POLL_FAILED, POLL_SUCCEEDED };
 
-/** Polls a box and publishes the run's outcome; skipped and busy polls publish nothing. */
+/**
+ * Polls a box and publishes the run's outcome; skipped and busy polls publish nothing, nor does
+ * an invocation whose run a next one carries on (the last one publishes the whole run).
+ */
 export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPorts): Promise<PollOutcome> {
   const started = Date.now();
   const outcome = await pollBox(d, request, ports);
-  if (!outcome.run) return outcome;
+  if (!outcome.run || outcome.continued) return outcome;
   const box = await d.repos.emailBoxes.get(request.studioId, request.boxId);
   const detail: PollOutcomeDetail = {
     studioId: request.studioId,
@@ -60,8 +64,155 @@ export async function pollAndReport(d: Deps, request: PollRequest, ports: PollPo
   return outcome;
 }
 
+/** Another run holds the box's lease: answered 409 `box_busy`. */
+export class BoxBusyError extends AppError {
+  override readonly name = 'BoxBusyError';
+  override readonly status = 409;
+  override readonly code = 'box_busy';
+}
+
+/** The payload with which the poller invokes itself to run (or carry on) a run. */
+export interface PollJob {
+  kind: typeof POLL_JOB;
+  studioId: string;
+  boxId: string;
+  runId: string;
+  startedAt: string;
+  trigger: Run['trigger'];
+  /** 1 for the first invocation of the run; each continuation adds one (see MAX_RUN_INVOCATIONS). */
+  invocation: number;
+}
+export const POLL_JOB = 'inbox-poll-run';
+
+export function isPollJob(event: unknown): event is PollJob {
+  const e = event as Partial<PollJob> | undefined;
+  return e?.kind === POLL_JOB && typeof e.runId === 'string' && typeof e.studioId === 'string';
+}
+
+/**
+ * At most this many invocations carry one run on (about 95 minutes with a 5-minute Lambda); a
+ * mailbox still not drained then ends `partial` and the next scheduled or manual poll goes on.
+ */
+export const MAX_RUN_INVOCATIONS = 20;
+/** How long the API holds the box for a run it started, until the poller takes the lease over. */
+const START_LEASE_MS = 120_000;
+/** Live counts are written at most this often (and at the end of each invocation). */
+const PROGRESS_EVERY_MS = 2_000;
+
+const jobOf = (sid: string, run: Run, invocation: number): PollJob => ({
+  kind: POLL_JOB,
+  studioId: sid,
+  boxId: run.boxId,
+  runId: run.id,
+  startedAt: run.startedAt,
+  trigger: run.trigger,
+  invocation,
+});
+
+/**
+ * `POST /email-boxes/{id}/poll`: takes the box under a new run id, records the run `running`
+ * and starts the poller without waiting for it. The run id exists before the caller hears of it,
+ * so GET /email-boxes/{id}/runs/{runId} always finds the run. Busy box: BoxBusyError.
+ */
+export async function startPoll(d: Deps, sid: string, boxId: string): Promise<Run> {
+  const box = await d.repos.emailBoxes.get(sid, boxId);
+  if (!box) throw new NotFoundError('email box', boxId);
+  if (box.connection.type !== 'pop3')
+    throw ValidationError.field(
+      'connection.type',
+      'only POP3 boxes can be polled; the Exchange connector is not available yet.',
+    );
+  const now = d.now();
+  const run: Run = {
+    id: randomUUID(),
+    boxId,
+    startedAt: now.toISOString(),
+    status: 'running',
+    trigger: 'manual',
+    counts: runCounts.parse({}),
+    errors: [],
+  };
+  if (!(await d.repos.boxState.acquireLease(sid, boxId, run.id, START_LEASE_MS, now.getTime())))
+    throw new BoxBusyError('Another poll of this box is running; wait for it to finish.');
+  await d.repos.runs.put(sid, run);
+  try {
+    await d.invoker.invoke({ ...jobOf(sid, run, 1) });
+  } catch (error) {
+    const message = `The poller could not be started: ${(error as Error).message}`;
+    await d.repos.runs.put(sid, {
+      ...run,
+      status: 'failed',
+      finishedAt: d.now().toISOString(),
+      errors: [{ kind: 'not-started', message }],
+    });
+    await d.repos.boxState.releaseLease(sid, boxId, run.id);
+    throw new UpstreamError(`${message} Try again in a minute.`);
+  }
+  return run;
+}
+
+/**
+ * Adds to the poller's ports: live counts written as the run goes, and, when the budget runs out,
+ * a next invocation that carries the run on (up to MAX_RUN_INVOCATIONS).
+ */
+export function runPorts(d: Deps, sid: string, ports: PollPorts, invocation: number): PollPorts {
+  let written = Date.now();
+  return {
+    ...ports,
+    progress: async (run) => {
+      await ports.progress?.(run);
+      if (Date.now() - written < PROGRESS_EVERY_MS) return;
+      written = Date.now();
+      await d.repos.runs.put(sid, run);
+    },
+    continueRun: async (run) => {
+      if (invocation >= MAX_RUN_INVOCATIONS) return false;
+      await d.invoker.invoke({ ...jobOf(sid, run, invocation + 1) });
+      return true;
+    },
+  };
+}
+
+/** A scheduled poll: a new run, carried on by next invocations while the budget runs out. */
+export function scheduledPoll(d: Deps, request: PollRequest, ports: PollPorts): Promise<PollOutcome> {
+  return pollAndReport(d, request, runPorts(d, request.studioId, ports, 1));
+}
+
+/**
+ * The poller's side of a PollJob: runs (or carries on) the run the job names. A run that cannot
+ * go on (the box was deleted, or another run took the box after the lease lapsed) is closed with
+ * the reason, so it never stays `running`.
+ */
+export async function runPollJob(d: Deps, job: PollJob, budgetMs: number, ports: PollPorts) {
+  const sid = job.studioId;
+  const run = await d.repos.runs.get(sid, job.boxId, job.runId);
+  if (!run) return { status: 'skipped' as const, reason: `No run ${job.runId} of box ${job.boxId}.` };
+  if (run.status !== 'running')
+    return { status: 'skipped' as const, reason: `Run ${run.id} is ${run.status}.` };
+  const outcome = await pollAndReport(
+    d,
+    { studioId: sid, boxId: job.boxId, trigger: job.trigger, budgetMs, run },
+    runPorts(d, sid, ports, job.invocation),
+  );
+  if (outcome.status === 'busy' || outcome.status === 'skipped') {
+    await d.repos.runs.put(sid, {
+      ...run,
+      status: job.invocation === 1 ? 'failed' : 'partial',
+      finishedAt: d.now().toISOString(),
+      errors: [...run.errors, { kind: `run-${outcome.status}`, message: outcome.reason ?? outcome.status }],
+    });
+    await d.repos.boxState.releaseLease(sid, job.boxId, run.id);
+  }
+  return outcome;
+}
+
 /** Parses a quarantined message again from its stored raw copy (after a parser fix, say). */
-export async function reprocessMessage(d: Deps, sid: string, id: string): Promise<Message> {
+export async function reprocessMessage(
+  d: Deps,
+  sid: string,
+  id: string,
+  _ports: PollPorts = {} as PollPorts,
+): Promise<Message> {
   const message = await d.repos.messages.get(sid, id);
   if (!message) throw new NotFoundError('message', id);
   if (message.status !== 'quarantined') {

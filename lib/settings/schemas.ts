@@ -406,6 +406,17 @@ export function listOf<T extends z.ZodType>(item: T, id: string, paged = false) 
   return list;
 }
 
+/** The answer of POST /email-boxes/{id}/poll (202). */
+export const pollStarted = z.object({
+  runId: z.string().describe('Follow the run with GET /email-boxes/{id}/runs/{runId}.'),
+  run: m.run,
+});
+responseSchemas.add(pollStarted, { id: 'PollStarted' });
+
+/** The answer of GET /email-boxes/{id}/runs/{runId}. */
+export const runView = z.object({ run: m.run });
+responseSchemas.add(runView, { id: 'RunOne' });
+
 export const lists = {
   departments: listOf(departmentView, 'DepartmentList'),
   users: listOf(userView, 'UserList'),

@@ -63,6 +63,7 @@ describe('an import that must lose nothing and duplicate nothing', () => {
       getBuffer: (k) => ctx.d.blobs.getBuffer(k),
       exists: (k) => ctx.d.blobs.exists(k),
       delete: (k) => ctx.d.blobs.delete(k),
+      downloadUrl: (k, o) => ctx.d.blobs.downloadUrl(k, o),
     };
     const cutPorts = {
       ...ports,

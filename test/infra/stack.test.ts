@@ -401,6 +401,26 @@ describe('the event bus', () => {
   });
 });
 
+describe('the poller invoking itself', () => {
+  it('lets only inbox-poll invoke inbox-poll, and nothing else', () => {
+    // Prepare
+    const others = ['SettingsRole', 'SendRole', 'NotifyRole'];
+
+    // Act
+    const statements = statementsFor(template, 'InboxPollRole', 'lambda:InvokeFunction');
+
+    // Assess
+    expect(statements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: arnOf('InboxPollFunction', 'AWS::Lambda::Function'),
+      },
+    ]);
+    for (const role of others) expect(statementsFor(template, role, 'lambda:InvokeFunction')).toEqual([]);
+  });
+});
+
 describe('SES', () => {
   it('creates a configuration set and scopes sending to the identities and that set', () => {
     // Prepare

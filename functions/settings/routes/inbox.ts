@@ -1,8 +1,9 @@
 /** Read-only views over what the inbox poller stores: runs, messages, tasks. */
 import { z } from 'zod';
+import { NotFoundError } from '#lib/domain/errors';
 import * as m from '#lib/domain/model';
 import type { RouteHandler } from '#lib/http/api';
-import { lists } from '#lib/settings/schemas';
+import { lists, runView } from '#lib/settings/schemas';
 import { validate } from '#lib/settings/validation';
 import { ok, page, pageParams, type RouteModule } from './common.ts';
 
@@ -46,6 +47,26 @@ export const inboxRoutes: RouteModule = (ctx) => [
     handle: pagedUnder(ctx.repos.emailBoxes, (sid, id, limit, cursor) =>
       ctx.repos.runs.list(sid, id, limit, cursor),
     ),
+  },
+  {
+    doc: {
+      key: 'GET /email-boxes/{id}/runs/{runId}',
+      tag,
+      access: 'user',
+      summary: 'One poll run, with its live counts while it is `running`.',
+      description:
+        'Status `running` until the run ends `succeeded`, `partial`, `failed` or `timed out`; a run whose time budget ran out is carried on by a next invocation under the same id, so it stays `running` until the mailbox is drained.',
+      response: runView,
+    },
+    handle: async (req) => {
+      const sid = req.caller.studioId;
+      const boxId = req.params.id ?? '';
+      const runId = req.params.runId ?? '';
+      await ctx.repos.emailBoxes.require(sid, boxId);
+      const run = await ctx.repos.runs.get(sid, boxId, runId);
+      if (!run) throw new NotFoundError('run', runId);
+      return ok({ run });
+    },
   },
   {
     doc: {
