@@ -76,7 +76,8 @@ export function inboxRouteTable(d: Deps, ports: PollPorts): Route[] {
       },
       handle: async ({ caller, params }) => {
         if (!caller.isAdmin) throw new ForbiddenError('Only a studio admin may reprocess messages.');
-        return { status: 200, body: await reprocessMessage(d, caller.studioId, params.id ?? '', ports) };
+        const { message } = await reprocessMessage(d, caller.studioId, params.id ?? '', ports);
+        return { status: 200, body: message };
       },
     },
   ];

@@ -449,12 +449,27 @@ export class MessageRepository {
     await this.table.put(this.item(sid, m.message.parse(msg)), { expression: 'attribute_exists(PK)' });
   }
 
-  /** Overwrites the metadata and (re)writes its Message-ID lookup, together. */
-  async reindex(sid: string, msg: m.Message): Promise<void> {
+  /**
+   * Overwrites the metadata and (re)writes its Message-ID lookup, together, with `extra` writes
+   * (a task); `onlyIfStatus` makes it fail (ConditionFailed) when the stored status differs.
+   */
+  async reindex(
+    sid: string,
+    msg: m.Message,
+    options: { onlyIfStatus?: m.Message['status']; extra?: TxItem[] } = {},
+  ): Promise<void> {
     const [, ...lookups] = this.createWrites(sid, msg);
+    const condition = options.onlyIfStatus
+      ? {
+          ConditionExpression: 'attribute_exists(PK) AND #status = :status',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': options.onlyIfStatus },
+        }
+      : { ConditionExpression: 'attribute_exists(PK)' };
     await this.table.transact([
-      { Put: { Item: this.item(sid, m.message.parse(msg)), ConditionExpression: 'attribute_exists(PK)' } },
+      { Put: { Item: this.item(sid, m.message.parse(msg)), ...condition } },
       ...lookups,
+      ...(options.extra ?? []),
     ]);
   }
 

@@ -84,7 +84,7 @@ export interface PollOutcome {
 const emptyCounts = (): RunCounts => runCounts.parse({});
 
 /** "Email from Ana Ruiz: Prices?", short enough for a list however long the headers are. */
-function taskTitle(from: { name?: string; address: string } | undefined, subject: string): string {
+export function taskTitle(from: { name?: string; address: string } | undefined, subject: string): string {
   return `Email from ${from?.name || from?.address || 'unknown sender'}: ${subject || '(no subject)'}`.slice(
     0,
     300,
@@ -531,11 +531,11 @@ function quarantined(id: string, boxId: string, rawKey: string, now: string, err
 }
 
 /** DynamoDB refusing an item or key for its size: the message's fault, not a passing failure. */
-function isTooLarge(error: unknown): boolean {
+export function isTooLarge(error: unknown): boolean {
   return error instanceof Error && error.name === 'ValidationException' && /size|length/i.test(error.message);
 }
 
-async function ownAddresses(d: Deps, sid: string, box: EmailBox): Promise<string[]> {
+export async function ownAddresses(d: Deps, sid: string, box: EmailBox): Promise<string[]> {
   const company = await d.repos.companyEmail.get(sid, 'company');
   const users = await d.repos.userEmail.list(sid);
   return [
@@ -563,7 +563,12 @@ export async function threadAndClient(d: Deps, sid: string, parsed: ParsedMessag
   return { thread, clientId };
 }
 
-async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
+/** Thread, client, automatic and the actions due (shared with reprocess, lib/inbox/service.ts). */
+export async function classify(
+  d: Deps,
+  ctx: Pick<ImportContext, 'sid' | 'box' | 'own'>,
+  parsed: ParsedMessage,
+) {
   const { sid, box, own } = ctx;
   const automatic = automaticReason(parsed.headers, parsed.from?.address);
   const { thread, clientId } = await threadAndClient(d, sid, parsed);
@@ -592,9 +597,9 @@ async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
 }
 
 /** Claims the message's one auto-reply, applies the per-sender daily cap, then sends. */
-async function sendAutoReply(
+export async function sendAutoReply(
   d: Deps,
-  ctx: ImportContext,
+  ctx: Pick<ImportContext, 'sid' | 'box' | 'ports' | 'log'>,
   inbound: Message,
   targets: string[],
 ): Promise<boolean> {

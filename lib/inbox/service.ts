@@ -4,7 +4,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Deps } from '#lib/app/deps';
-import { AppError, NotFoundError, UpstreamError, ValidationError } from '#lib/domain/errors';
+import { ConditionFailed } from '#lib/data/table';
+import { AppError, ConflictError, NotFoundError, UpstreamError, ValidationError } from '#lib/domain/errors';
 import { automaticReason } from '#lib/domain/inbound';
 import { type Message, type Run, runCounts } from '#lib/domain/model';
 import { count } from '#lib/metrics';
@@ -16,7 +17,18 @@ import {
   type PollOutcomeDetail,
 } from './events.ts';
 import { parsedFields, parseStored, UnparseableMessageError } from './parse.ts';
-import { type PollOutcome, type PollPorts, type PollRequest, pollBox, threadAndClient } from './poll.ts';
+import {
+  classify,
+  isTooLarge,
+  ownAddresses,
+  type PollOutcome,
+  type PollPorts,
+  type PollRequest,
+  pollBox,
+  sendAutoReply,
+  taskTitle,
+  threadAndClient,
+} from './poll.ts';
 
 export { POLL_EVENT_SOURCE, POLL_FAILED, POLL_SUCCEEDED };
 
@@ -206,13 +218,51 @@ export async function runPollJob(d: Deps, job: PollJob, budgetMs: number, ports:
   return outcome;
 }
 
-/** Parses a quarantined message again from its stored raw copy (after a parser fix, say). */
+/** Mail older than this gets no auto-reply when it is filed late (reprocess). */
+export const AUTO_REPLY_MAX_AGE_MS = 24 * 60 * 60 * 1000;
+
+/** Longest name or address kept on a record: a 450 KB display name must not stop the filing. */
+const MAX_ADDRESS_FIELD = 320;
+
+const fitAddress = <A extends { address: string; name?: string }>(a: A): A => ({
+  ...a,
+  address: a.address.slice(0, MAX_ADDRESS_FIELD),
+  name: a.name?.slice(0, MAX_ADDRESS_FIELD),
+});
+
+/** The message with every free-text header field cut to a size a record always holds. */
+function fitted(message: Message): Message {
+  return {
+    ...message,
+    from: message.from ? fitAddress(message.from) : undefined,
+    to: message.to.map(fitAddress),
+    cc: message.cc.map(fitAddress),
+    messageId: message.messageId?.slice(0, 1_000),
+    inReplyTo: message.inReplyTo?.slice(0, 1_000),
+    references: message.references.map((r) => r.slice(0, 1_000)),
+  };
+}
+
+export interface ReprocessOutcome {
+  message: Message;
+  /** The task created for it, when the box creates tasks and one is due. */
+  taskId?: string;
+  autoReplied: boolean;
+}
+
+/**
+ * Files a quarantined message again from its stored raw copy (after a parser fix, say), as an
+ * import would have: the box's department, user, email type and status; thread and client; the
+ * task when one is due, in the same transaction; the auto-reply, once (the per-message claim), and
+ * never for mail dated more than a day ago. A record too large for DynamoDB is retried with its
+ * header fields cut down; if even that fails, the message stays quarantined with the reason.
+ */
 export async function reprocessMessage(
   d: Deps,
   sid: string,
   id: string,
-  _ports: PollPorts = {} as PollPorts,
-): Promise<Message> {
+  ports: Pick<PollPorts, 'autoReply' | 'dailyReplyCap'> = {},
+): Promise<ReprocessOutcome> {
   const message = await d.repos.messages.get(sid, id);
   if (!message) throw new NotFoundError('message', id);
   if (message.status !== 'quarantined') {
@@ -221,25 +271,107 @@ export async function reprocessMessage(
       `message "${id}" is ${message.status}, not quarantined; only quarantined messages are reprocessed.`,
     );
   }
+  const box = message.boxId ? await d.repos.emailBoxes.get(sid, message.boxId) : undefined;
+  let parsed: Awaited<ReturnType<typeof parseStored>>;
   try {
-    const parsed = await parseStored(d.blobs, message.rawKey, `parts/${sid}/${id}`);
-    // Filed as an import would have filed it: a reply joins its thread and client.
-    const { thread, clientId } = await threadAndClient(d, sid, parsed);
-    const updated: Message = {
-      ...message,
-      status: 'imported',
-      error: undefined,
-      clientId,
-      threadId: thread?.threadId ?? message.threadId,
-      automatic: automaticReason(parsed.headers, parsed.from?.address) !== undefined,
-      ...parsedFields(parsed, message.date),
-    };
-    await d.repos.messages.reindex(sid, updated);
-    return updated;
+    parsed = await parseStored(d.blobs, message.rawKey, `parts/${sid}/${id}`);
   } catch (error) {
     if (!(error instanceof UnparseableMessageError)) throw error;
-    const still = { ...message, error: error.message };
-    await d.repos.messages.save(sid, still);
-    return still;
+    return keepQuarantined(d, sid, message, error.message);
   }
+  // Filed as an import would have filed it: a reply joins its thread and client.
+  const own = box ? await ownAddresses(d, sid, box) : [];
+  const built = box
+    ? await classify(d, { sid, box, own }, parsed)
+    : {
+        ...(await threadAndClient(d, sid, parsed)),
+        automatic: automaticReason(parsed.headers, parsed.from?.address),
+      };
+  const threadId = 'threadId' in built ? built.threadId : built.thread?.threadId;
+  const updated: Message = {
+    ...message,
+    status: 'imported',
+    error: undefined,
+    clientId: built.clientId,
+    threadId: threadId ?? message.threadId,
+    automatic: built.automatic !== undefined,
+    ...parsedFields(parsed, message.date),
+    departmentId: box?.departmentId,
+    userId: box?.userId,
+    emailTypeId: box?.emailTypeId,
+    emailStatusId: box?.emailStatusId,
+  };
+  const actions = 'actions' in built ? built.actions : undefined;
+  const task =
+    box && actions?.createTask
+      ? {
+          id: randomUUID(),
+          title: taskTitle(parsed.from, updated.subject),
+          typeId: box.taskTypeId,
+          statusId: box.taskStatusId,
+          departmentId: box.departmentId,
+          userId: box.userId,
+          clientId: updated.clientId,
+          messageId: id,
+          boxId: box.id,
+        }
+      : undefined;
+  const record = (m: Message) =>
+    d.repos.messages.reindex(sid, m, {
+      // Two reprocesses at once: one files the message (and its task), the other is refused.
+      onlyIfStatus: 'quarantined',
+      extra: task ? [d.repos.tasks.createWrite(sid, task)] : [],
+    });
+  let filed = updated;
+  try {
+    try {
+      await record(filed);
+    } catch (error) {
+      if (!isTooLarge(error)) throw error;
+      filed = fitted(updated);
+      await record(filed);
+    }
+  } catch (error) {
+    if (error instanceof ConditionFailed)
+      throw new ConflictError(`Message "${id}" was reprocessed at the same time; reload it.`);
+    if (!isTooLarge(error)) throw error;
+    return keepQuarantined(
+      d,
+      sid,
+      message,
+      `The message's details are still too large to record (${(error as Error).message}); its raw copy is kept.`,
+    );
+  }
+
+  const targets = 'targets' in built ? built.targets : [];
+  const recent = d.now().getTime() - Date.parse(filed.date) <= AUTO_REPLY_MAX_AGE_MS;
+  let autoReplied = false;
+  if (box && actions?.autoReply && recent && ports.autoReply) {
+    try {
+      autoReplied = await sendAutoReply(
+        d,
+        { sid, box, ports: ports as PollPorts, log: d.logger },
+        filed,
+        targets,
+      );
+    } catch (error) {
+      // Filed is filed: a failed reply is logged, as a failed reply of an import is.
+      d.logger.warn('auto-reply of a reprocessed message failed', {
+        messageId: id,
+        errorMessage: (error as Error).message,
+      });
+    }
+  }
+  return { message: filed, taskId: task?.id, autoReplied };
+}
+
+async function keepQuarantined(
+  d: Deps,
+  sid: string,
+  message: Message,
+  reason: string,
+): Promise<ReprocessOutcome> {
+  const still = { ...message, error: reason.slice(0, 1_000) };
+  await d.repos.messages.save(sid, still);
+  return { message: still, autoReplied: false };
 }
