@@ -46,6 +46,7 @@ export function settingsRouteTable(d: Deps, options: SettingsOptions = {}): Rout
     secrets: d.secrets,
     scheduler: d.scheduler,
     log: d.logger,
+    blobs: d.blobs,
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
   };
   const routes: Route[] = [

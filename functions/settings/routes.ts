@@ -33,9 +33,12 @@ export const settingsRoutes: readonly string[] = [
   'GET /email-boxes/{id}/schedule',
   'GET /email-boxes/{id}/runs',
   'GET /email-boxes/{id}/runs/{runId}',
+  'GET /email-boxes/{id}/messages',
   'GET /clients/{id}/messages',
   'GET /messages',
   'GET /messages/{id}',
+  'GET /messages/{id}/raw',
+  'GET /messages/{id}/attachments/{index}',
   'GET /tasks',
 ];
 

@@ -16,7 +16,18 @@ export interface Meta {
 }
 export type Stored<T> = T & Meta;
 
-const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'entity'] as const;
+const KEY_ATTRS = [
+  'PK',
+  'SK',
+  'GSI1PK',
+  'GSI1SK',
+  'GSI2PK',
+  'GSI2SK',
+  'GSI3PK',
+  'GSI3SK',
+  'ttl',
+  'entity',
+] as const;
 
 /** Drops key attributes and validates the stored shape, so callers never see table internals. */
 function fromItem<S extends z.ZodType>(schema: S, item: Item): Stored<z.output<S>> {
@@ -404,6 +415,10 @@ export class MessageRepository {
       GSI1SK: `${msg.date}#${msg.id}`,
       GSI2PK: k.threadPk(sid, msg.threadId),
       GSI2SK: `${msg.date}#${msg.id}`,
+      // Mail a box received, listed by box and state (GET /email-boxes/{id}/messages).
+      ...(msg.direction === 'in' && msg.boxId && (msg.status === 'imported' || msg.status === 'quarantined')
+        ? { GSI3PK: k.boxMailPk(sid, msg.boxId, msg.status), GSI3SK: `${msg.date}#${msg.id}` }
+        : {}),
     };
   }
 
@@ -518,6 +533,26 @@ export class MessageRepository {
   listQuarantined(sid: string, limit = 50, cursor?: string) {
     return this.listBy(k.quarantinePk(sid), limit, cursor);
   }
+  /** A box's incoming mail that was imported, or quarantined, newest first. */
+  async listForBox(
+    sid: string,
+    boxId: string,
+    state: 'imported' | 'quarantined',
+    limit = 50,
+    cursor?: string,
+  ): Promise<Page<m.Message>> {
+    const page = await this.table.query(
+      {
+        IndexName: 'GSI3',
+        KeyConditionExpression: 'GSI3PK = :pk',
+        ExpressionAttributeValues: { ':pk': k.boxMailPk(sid, boxId, state) },
+        ScanIndexForward: false,
+        Limit: limit,
+      },
+      cursor,
+    );
+    return { items: page.items.map((i) => m.message.parse(stripKeys(i))), nextCursor: page.nextCursor };
+  }
 
   async listThread(sid: string, threadId: string): Promise<m.Message[]> {
     const items = await this.table.queryAll({
@@ -527,6 +562,14 @@ export class MessageRepository {
     });
     return items.map((i) => m.message.parse(stripKeys(i)));
   }
+}
+
+/** What GET /tasks filters on; the assignee is the task's `userId`. */
+export interface TaskFilter {
+  clientId?: string;
+  statusId?: string;
+  userId?: string;
+  boxId?: string;
 }
 
 /** Tasks, listed newest first per studio through GSI1. */
@@ -563,17 +606,36 @@ export class TaskRepository {
     return { ...m.task.parse(t), createdAt: write.Put.Item.createdAt };
   }
 
-  async list(sid: string, limit = 50, cursor?: string): Promise<Page<m.Task & { createdAt: string }>> {
-    const page = await this.table.query(
-      {
-        IndexName: 'GSI1',
-        KeyConditionExpression: 'GSI1PK = :pk',
-        ExpressionAttributeValues: { ':pk': k.taskListPk(sid) },
-        ScanIndexForward: false,
-        Limit: limit,
+  /** Tasks newest first; `filter` keeps those whose fields equal every value given. */
+  async list(
+    sid: string,
+    limit = 50,
+    cursor?: string,
+    filter: TaskFilter = {},
+  ): Promise<Page<m.Task & { createdAt: string }>> {
+    const given = Object.entries(filter).filter(([, v]) => v !== undefined) as [string, string][];
+    const query = {
+      IndexName: 'GSI1',
+      KeyConditionExpression: 'GSI1PK = :pk',
+      ExpressionAttributeValues: {
+        ':pk': k.taskListPk(sid),
+        ...Object.fromEntries(given.map(([f, v]) => [`:${f}`, v])),
       },
-      cursor,
-    );
+      ScanIndexForward: false,
+    };
+    const page =
+      given.length === 0
+        ? await this.table.query({ ...query, Limit: limit }, cursor)
+        : await this.table.queryFiltered(
+            {
+              ...query,
+              FilterExpression: given.map(([f]) => `#${f} = :${f}`).join(' AND '),
+              ExpressionAttributeNames: Object.fromEntries(given.map(([f]) => [`#${f}`, f])),
+            },
+            limit,
+            cursor,
+            ['PK', 'SK', 'GSI1PK', 'GSI1SK'],
+          );
     return {
       items: page.items.map((i) => ({ ...m.task.parse(stripKeys(i)), createdAt: String(i.createdAt) })),
       nextCursor: page.nextCursor,
@@ -620,11 +682,18 @@ export class ImportMarkerRepository {
     return this.table.get(this.hashKey(sid, boxId, sha256));
   }
 
-  /** The UIDL marker write; fails the transaction if another run marked it first. */
+  /**
+   * The UIDL marker write; fails the transaction if another run marked it first. Excluded and
+   * duplicate mail has no message record: its marker is what GET /email-boxes/{id}/messages lists.
+   */
   uidlWrite(sid: string, boxId: string, marker: ImportMarker): TxItem {
+    const listed =
+      marker.state === 'imported'
+        ? {}
+        : { GSI3PK: k.boxMailPk(sid, boxId, marker.state), GSI3SK: `${marker.at}#${marker.uidl}` };
     return {
       Put: {
-        Item: { ...this.uidlKey(sid, boxId, marker.uidl), entity: 'UIDL', ...marker },
+        Item: { ...this.uidlKey(sid, boxId, marker.uidl), entity: 'UIDL', ...marker, ...listed },
         ConditionExpression: 'attribute_not_exists(PK)',
       },
     };
@@ -636,6 +705,36 @@ export class ImportMarkerRepository {
         Item: { ...this.hashKey(sid, boxId, sha256), entity: 'HASH', sha256, messageId },
         ConditionExpression: 'attribute_not_exists(PK)',
       },
+    };
+  }
+
+  /** A page of a box's excluded or duplicate mail (their markers), newest first. */
+  async listState(
+    sid: string,
+    boxId: string,
+    state: 'excluded' | 'duplicate',
+    limit = 50,
+    cursor?: string,
+  ): Promise<Page<ImportMarker>> {
+    const page = await this.table.query<ImportMarker & Item>(
+      {
+        IndexName: 'GSI3',
+        KeyConditionExpression: 'GSI3PK = :pk',
+        ExpressionAttributeValues: { ':pk': k.boxMailPk(sid, boxId, state) },
+        ScanIndexForward: false,
+        Limit: limit,
+      },
+      cursor,
+    );
+    return {
+      items: page.items.map((i) => ({
+        uidl: i.uidl,
+        state: i.state,
+        messageId: i.messageId,
+        sha256: i.sha256,
+        at: i.at,
+      })),
+      nextCursor: page.nextCursor,
     };
   }
 

@@ -178,7 +178,7 @@ describe('the DynamoDB table', () => {
       TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
       GlobalSecondaryIndexes: gsis,
       AttributeDefinitions: Match.arrayWith(
-        ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK'].map((name) => ({
+        ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK'].map((name) => ({
           AttributeName: name,
           AttributeType: 'S',
         })),
@@ -761,7 +761,7 @@ describe('IAM', () => {
     expect(wildcards).toEqual([]);
   });
 
-  it('keeps table access to the table and its two indexes', () => {
+  it('keeps table access to the table and its three indexes', () => {
     // Prepare
     const table = arnOf('Table', 'AWS::DynamoDB::Table');
 
@@ -777,6 +777,7 @@ describe('IAM', () => {
         table,
         { 'Fn::Join': ['', [table, '/index/GSI1']] },
         { 'Fn::Join': ['', [table, '/index/GSI2']] },
+        { 'Fn::Join': ['', [table, '/index/GSI3']] },
       ]);
       expect(asArray(s[0]!.Action)).not.toContain('dynamodb:Scan');
     }
