@@ -1,17 +1,23 @@
-import type { Route } from '#functions/settings/routes/common';
+import type { Context } from 'aws-lambda';
 import type { Deps } from '#lib/app/deps';
-import { ForbiddenError } from '#lib/domain/errors';
-import * as m from '#lib/domain/model';
 import type { ScheduleWindow } from '#lib/domain/schedule';
-import { type RouteHandler, requireAdmin } from '#lib/http/api';
+import { type ApiEvent, apiRouter, lambdaHandler } from '#lib/http/api';
+import type { Handlers } from '#lib/http/routes';
 import { autoReplier } from '#lib/inbox/auto-reply';
 import { openBox } from '#lib/inbox/connect';
 import type { PollPorts } from '#lib/inbox/poll';
-import { reprocessMessage, startPoll } from '#lib/inbox/service';
+import {
+  isPollJob,
+  type PollJob,
+  reprocessMessage,
+  runPollJob,
+  scheduledPoll,
+  startPoll,
+} from '#lib/inbox/service';
 import { defaultRetry } from '#lib/send/retry';
 import { SendService } from '#lib/send/service';
 import { CredentialCache, transportPolicyFromEnv } from '#lib/send/transport';
-import { pollStarted } from '#lib/settings/schemas';
+import { inboxPollRoutes } from './routes.ts';
 
 /** What a schedule hands the poller (the Scheduler target input). */
 export interface ScheduledPoll {
@@ -27,6 +33,7 @@ export function isScheduledPoll(event: unknown): event is ScheduledPoll {
     typeof e?.studioId === 'string' &&
     typeof e?.boxId === 'string' &&
     !('routeKey' in (e ?? {})) &&
+    // A PollJob (the poller invoking itself) also names a studio and a box.
     !('kind' in (e ?? {}))
   );
 }
@@ -41,48 +48,62 @@ export function defaultPorts(d: Deps): PollPorts {
   return { open: (box, password) => openBox(box.connection, password), autoReply: autoReplier(service) };
 }
 
-const tag = 'Inbox poller';
-
-/** The poll and reprocess routes, each with its OpenAPI entry (the same shape as the settings routes). */
-export function inboxRouteTable(d: Deps, ports: PollPorts): Route[] {
-  return [
-    {
-      doc: {
-        key: 'POST /email-boxes/{id}/poll',
-        tag,
-        access: 'admin',
-        status: 202,
-        summary:
-          'Polls the box now: answers at once with the run id; the run goes on until the mailbox is drained.',
-        description:
-          'The run is recorded `running` before the answer; follow it with GET /email-boxes/{id}/runs/{runId} (live counts). 409 `box_busy` while another run holds the box.',
-        response: pollStarted,
-        errors: [409, 502],
-      },
-      handle: async ({ caller, params }) => {
-        requireAdmin(caller);
-        const run = await startPoll(d, caller.studioId, params.id ?? '');
-        return { status: 202, body: { runId: run.id, run } };
-      },
+export function inboxHandlers(d: Deps, ports: PollPorts): Handlers<typeof inboxPollRoutes> {
+  return {
+    'POST /email-boxes/{id}/poll': async ({ caller, params }) => {
+      const run = await startPoll(d, caller.studioId, params.id ?? '');
+      return { status: 202, body: { runId: run.id, run } };
     },
-    {
-      doc: {
-        key: 'POST /messages/{id}/reprocess',
-        tag,
-        access: 'admin',
-        summary:
-          'Files a quarantined message again from its raw copy, as an import would (box fields, task, auto-reply).',
-        response: m.message,
-      },
-      handle: async ({ caller, params }) => {
-        if (!caller.isAdmin) throw new ForbiddenError('Only a studio admin may reprocess messages.');
-        const { message } = await reprocessMessage(d, caller.studioId, params.id ?? '', ports);
-        return { status: 200, body: message };
-      },
+    'POST /messages/{id}/reprocess': async ({ caller, params }) => {
+      const { message } = await reprocessMessage(d, caller.studioId, params.id ?? '', ports);
+      return { status: 200, body: message };
     },
-  ];
+  };
 }
 
-export function inboxHandlers(d: Deps, ports: PollPorts): Record<string, RouteHandler> {
-  return Object.fromEntries(inboxRouteTable(d, ports).map((r) => [r.doc.key, r.handle]));
+export interface InboxPollOptions {
+  /** POP3 and auto-replies; default `defaultPorts(d)`. */
+  ports?: PollPorts;
+  /** Poll budget of an invocation; default POLL_BUDGET_MS, else the remaining time minus a margin. */
+  budgetMs?: number;
+}
+
+/** Stop starting new messages this long before the Lambda timeout. */
+const BUDGET_MARGIN_MS = 30_000;
+
+/**
+ * The inbox-poll function's Lambda handler over `d` (the composition root calls this): a box's
+ * schedule invokes it with a ScheduledPoll, the API with a request for one of its routes, and the
+ * function itself (asynchronously) with a PollJob: a poll the API started, or a run carried on
+ * after its budget ran out. All go through the same middleware, so runs log with a request id.
+ */
+export function inboxPollFunction(d: Deps, options: InboxPollOptions = {}) {
+  const ports = options.ports ?? defaultPorts(d);
+  const api = apiRouter(inboxPollRoutes, inboxHandlers(d, ports), {
+    logger: d.logger,
+    studioClaim: d.config.studioClaim,
+  });
+  return lambdaHandler(d.logger, async (event: ApiEvent | ScheduledPoll | PollJob, context: Context) => {
+    const budgetMs =
+      options.budgetMs ??
+      (Number(process.env.POLL_BUDGET_MS) || context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS);
+    if (isPollJob(event)) {
+      const outcome = await runPollJob(d, event, budgetMs, ports);
+      d.logger.info('poll run invocation finished', {
+        boxId: event.boxId,
+        runId: event.runId,
+        invocation: event.invocation,
+        status: outcome.status,
+      });
+      return { status: outcome.status, runId: event.runId };
+    }
+    if (!isScheduledPoll(event)) return api(event as ApiEvent, context);
+    const outcome = await scheduledPoll(d, { ...event, trigger: 'schedule', budgetMs }, ports);
+    d.logger.info('scheduled poll finished', {
+      boxId: event.boxId,
+      status: outcome.status,
+      reason: outcome.reason,
+    });
+    return { status: outcome.status, runId: outcome.run?.id, counts: outcome.run?.counts };
+  });
 }

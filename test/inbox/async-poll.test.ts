@@ -1,12 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { inboxHandlers } from '#functions/inbox-poll/app';
+import { inboxPollFunction } from '#functions/inbox-poll/app';
 import { inboxPollRoutes } from '#functions/inbox-poll/routes';
-import { settingsHandlers } from '#functions/settings/app';
+import { settingsFunction } from '#functions/settings/app';
 import { settingsRoutes } from '#functions/settings/routes';
 import type { InProcessInvoker } from '#lib/adapters/local/invoker';
 import type { Run } from '#lib/domain/model';
-import { httpApi } from '#lib/http/api';
 import type { PollPorts } from '#lib/inbox/poll';
 import { isPollJob, runPollJob } from '#lib/inbox/service';
 import { apiClient, tokens } from '#test/support/api';
@@ -24,17 +23,13 @@ let invocations: number;
 let gate: Promise<void> | undefined;
 
 beforeAll(() => {
-  const edge = { logger: ctx.d.logger, studioClaim: 'custom:studioId' };
-  poller = apiClient(httpApi(inboxHandlers(ctx.d, ports), edge), inboxPollRoutes, 'inbox-poll');
+  poller = apiClient(inboxPollFunction(ctx.d, { ports }) as never, inboxPollRoutes, 'inbox-poll');
   settings = apiClient(
-    httpApi(
-      settingsHandlers(ctx.d, {
-        probePop3: async () => {
-          throw new Error('no connection test here');
-        },
-      }),
-      edge,
-    ),
+    settingsFunction(ctx.d, {
+      probePop3: async () => {
+        throw new Error('no connection test here');
+      },
+    }),
     settingsRoutes,
     'settings',
   );
@@ -128,7 +123,7 @@ describe('POST /email-boxes/{id}/poll', () => {
     expect(await eventsOf(run.id)).toMatchObject([{ detail: { counts: { imported: 7 } } }]);
     const listed = await settings('GET', `/email-boxes/${box.id}/runs`);
     expect(listed.body.items).toHaveLength(1);
-  });
+  }, 120_000);
 
   it('answers 409 box_busy while a run holds the box, and takes it again once that run is over', async () => {
     // Prepare: the first run is held back before it polls.

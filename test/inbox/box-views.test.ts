@@ -2,10 +2,9 @@ import { createHash } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { settingsHandlers } from '#functions/settings/app';
+import { settingsFunction } from '#functions/settings/app';
 import { settingsRoutes } from '#functions/settings/routes';
 import { LocalBlobStore, serveLocalDownload } from '#lib/adapters/local/blobs';
-import { httpApi } from '#lib/http/api';
 import { apiClient, testDeps, tokens } from '#test/support/api';
 import { bigAttachmentMail, rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
@@ -30,14 +29,11 @@ const download = async (url: string) => {
 };
 
 beforeAll(() => {
-  const handler = httpApi(
-    settingsHandlers(ctx.d, {
-      probePop3: async () => {
-        throw new Error('no connection test here');
-      },
-    }),
-    { logger: ctx.d.logger, studioClaim: 'custom:studioId' },
-  );
+  const handler = settingsFunction(ctx.d, {
+    probePop3: async () => {
+      throw new Error('no connection test here');
+    },
+  });
   call = apiClient(handler, settingsRoutes, 'settings');
 });
 
