@@ -151,6 +151,31 @@ describe('POST /email-boxes/{id}/poll', () => {
     expect(listed.body.items).toHaveLength(2);
   });
 
+  it('answers 409 box_busy in the one error shape while another run holds the box, and starts no run', async () => {
+    // Prepare: another run holds the box's lease.
+    const { box } = await makeBox();
+    await ctx.d.repos.boxState.acquireLease(sid, box.id, 'other-run', 60_000, Date.now());
+    // Act
+    const res = await poller('POST', `/email-boxes/${box.id}/poll`);
+    // Assess
+    expect(res.status).toBe(409);
+    expect(res.body).toEqual({
+      error: {
+        code: 'box_busy',
+        message: 'Another poll of this box is running; wait for it to finish.',
+        requestId: expect.any(String),
+      },
+    });
+    expect((await settings('GET', `/email-boxes/${box.id}/runs`)).body.items).toEqual([]);
+  });
+
+  it('refuses a body with fields, since the poll takes none', async () => {
+    const { box } = await makeBox();
+    const res = await poller('POST', `/email-boxes/${box.id}/poll`, { body: { wait: true } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.fields[0].field).toBe('wait');
+  });
+
   it('ends the run failed, with the failure in plain words, when the server rejects the login', async () => {
     // Prepare
     const { box } = await makeBox();
