@@ -334,6 +334,18 @@ export class StudioMailStack extends Stack {
     });
 
     inboxPoll.allow({ actions: ['events:PutEvents'], resources: [this.eventBus.eventBusArn] });
+    // The poller invokes itself (asynchronously) to run a poll the API started and to carry on a run
+    // whose budget ran out. A policy of its own: in the role's default policy the function's ARN
+    // would make a cycle (the function depends on that policy).
+    new iam.Policy(this, 'InboxPollSelfInvoke', {
+      roles: [inboxPoll.role],
+      statements: [
+        new iam.PolicyStatement({
+          actions: ['lambda:InvokeFunction'],
+          resources: [inboxPoll.function.functionArn],
+        }),
+      ],
+    });
 
     const identities = [
       ...new Set([props.senderIdentity, props.notificationSender, domainOf(props.notificationSender)]),

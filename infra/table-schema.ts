@@ -8,6 +8,8 @@ export const tableSchema = {
   indexes: [
     { name: 'GSI1', pk: 'GSI1PK', sk: 'GSI1SK' },
     { name: 'GSI2', pk: 'GSI2PK', sk: 'GSI2SK' },
+    // A box's mail by what became of it (imported, quarantined, excluded, duplicate); sparse.
+    { name: 'GSI3', pk: 'GSI3PK', sk: 'GSI3SK' },
   ],
   ttlAttribute: 'ttl',
 } as const;

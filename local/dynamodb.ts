@@ -10,9 +10,11 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
   CreateTableCommand,
+  DescribeTableCommand,
   type DynamoDBClient,
   ListTablesCommand,
   ResourceInUseException,
+  UpdateTableCommand,
   UpdateTimeToLiveCommand,
 } from '@aws-sdk/client-dynamodb';
 import { tableSchema } from '#infra/table-schema';
@@ -112,10 +114,13 @@ async function answers(endpoint: string): Promise<boolean> {
   }
 }
 
-/** Creates the single table (docs/data-model.md) unless it exists. */
+/**
+ * Creates the single table (docs/data-model.md) unless it exists; adds to an existing one (data
+ * kept in .local/ by an older version) the indexes it lacks, as a CloudFormation update would.
+ */
 export async function ensureTable(client: DynamoDBClient, tableName: string): Promise<void> {
   const existing = await client.send(new ListTablesCommand({}));
-  if (existing.TableNames?.includes(tableName)) return;
+  if (existing.TableNames?.includes(tableName)) return addMissingIndexes(client, tableName);
   const attrs = new Set<string>([
     tableSchema.partitionKey,
     tableSchema.sortKey,
@@ -151,4 +156,29 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
       TimeToLiveSpecification: { AttributeName: tableSchema.ttlAttribute, Enabled: true },
     }),
   );
+}
+
+async function addMissingIndexes(client: DynamoDBClient, tableName: string): Promise<void> {
+  const { Table } = await client.send(new DescribeTableCommand({ TableName: tableName }));
+  const have = new Set((Table?.GlobalSecondaryIndexes ?? []).map((i) => i.IndexName));
+  for (const i of tableSchema.indexes.filter((x) => !have.has(x.name))) {
+    await client.send(
+      new UpdateTableCommand({
+        TableName: tableName,
+        AttributeDefinitions: [i.pk, i.sk].map((AttributeName) => ({ AttributeName, AttributeType: 'S' })),
+        GlobalSecondaryIndexUpdates: [
+          {
+            Create: {
+              IndexName: i.name,
+              KeySchema: [
+                { AttributeName: i.pk, KeyType: 'HASH' },
+                { AttributeName: i.sk, KeyType: 'RANGE' },
+              ],
+              Projection: { ProjectionType: 'ALL' },
+            },
+          },
+        ],
+      }),
+    );
+  }
 }

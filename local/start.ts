@@ -9,7 +9,9 @@ import { createServer } from 'node:http';
 import { resolve } from 'node:path';
 import { composeFunctions } from '#functions/compose';
 import { apiTables } from '#functions/routes';
+import { LOCAL_DOWNLOAD_PATH, LocalBlobStore, serveLocalDownload } from '#lib/adapters/local/blobs';
 import { InProcessEventBus } from '#lib/adapters/local/events';
+import { InProcessInvoker } from '#lib/adapters/local/invoker';
 import { InProcessScheduler } from '#lib/adapters/local/scheduler';
 import { buildDeps } from '#lib/app/deps';
 import { loadConfig } from '#lib/config';
@@ -56,9 +58,18 @@ const scheduler = new InProcessScheduler((error, def) =>
 const bus = new InProcessEventBus((error, event) =>
   log(`${event.detailType} delivery failed: ${error instanceof Error ? error.message : String(error)}`),
 );
+const invoker = new InProcessInvoker((error, payload) =>
+  log(`poll run ${String(payload.runId)} failed: ${error instanceof Error ? error.message : String(error)}`),
+);
+const apiPort = await portOr(Number(process.env.PORT ?? 3000));
+const api = `http://127.0.0.1:${apiPort}`;
+// Download links (the twin of presigned S3 URLs) point at this server.
+const blobs = new LocalBlobStore(config.blobDir, { baseUrl: api });
 const d = buildDeps(config, {
   scheduler,
   events: bus,
+  invoker,
+  blobs,
   healthChecks: {
     ses: async () => {
       const res = await fetch(`${ses.endpoint}/health-check`);
@@ -86,6 +97,9 @@ const routes = compileRoutes(apiTables);
 const restored = await restoreSchedules(d, scheduler);
 scheduler.start(pollTarget(functions['inbox-poll']?.handler as unknown as Invoke));
 subscribeNotify(bus, notify.handler, config.region);
+// As the Lambda invokes itself in AWS: a poll started by the API, a run carried on.
+const poller = functions['inbox-poll']?.handler as unknown as Invoke;
+invoker.register((payload) => poller(payload, lambdaContext('inbox-poll', 300_000)));
 
 class MethodNotAllowedError extends AppError {
   override readonly name = 'MethodNotAllowedError';
@@ -106,6 +120,8 @@ class LocalRunnerError extends AppError {
 
 const server = createServer(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
+  if (req.method === 'GET' && url.pathname === LOCAL_DOWNLOAD_PATH)
+    return serveLocalDownload(blobs, req, res);
   const found = match(routes, req.method ?? 'GET', url.pathname);
   if (!('route' in found) || !found.route) {
     const error =
@@ -127,9 +143,7 @@ const server = createServer(async (req, res) => {
     send(res, errorResponse(status ? new LocalRunnerError(status, (error as Error).message) : error));
   }
 });
-const apiPort = await portOr(Number(process.env.PORT ?? 3000));
 await new Promise<void>((r) => server.listen(apiPort, '127.0.0.1', r));
-const api = `http://127.0.0.1:${apiPort}`;
 
 log(`API            ${api}   (GET ${api}/health)`);
 log(`OpenAPI        ${api}/openapi.json   (reference page: ${api}/docs)`);

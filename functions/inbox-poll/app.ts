@@ -1,13 +1,19 @@
 import type { Context } from 'aws-lambda';
 import type { Deps } from '#lib/app/deps';
-import { AppError, NotFoundError } from '#lib/domain/errors';
 import type { ScheduleWindow } from '#lib/domain/schedule';
 import { type ApiEvent, apiRouter, lambdaHandler } from '#lib/http/api';
 import type { Handlers } from '#lib/http/routes';
 import { autoReplier } from '#lib/inbox/auto-reply';
 import { openBox } from '#lib/inbox/connect';
 import type { PollPorts } from '#lib/inbox/poll';
-import { pollAndReport, reprocessMessage } from '#lib/inbox/service';
+import {
+  isPollJob,
+  type PollJob,
+  reprocessMessage,
+  runPollJob,
+  scheduledPoll,
+  startPoll,
+} from '#lib/inbox/service';
 import { defaultRetry } from '#lib/send/retry';
 import { SendService } from '#lib/send/service';
 import { CredentialCache, transportPolicyFromEnv } from '#lib/send/transport';
@@ -23,7 +29,13 @@ export interface ScheduledPoll {
 
 export function isScheduledPoll(event: unknown): event is ScheduledPoll {
   const e = event as Partial<ScheduledPoll> | undefined;
-  return typeof e?.studioId === 'string' && typeof e?.boxId === 'string' && !('routeKey' in (e ?? {}));
+  return (
+    typeof e?.studioId === 'string' &&
+    typeof e?.boxId === 'string' &&
+    !('routeKey' in (e ?? {})) &&
+    // A PollJob (the poller invoking itself) also names a studio and a box.
+    !('kind' in (e ?? {}))
+  );
 }
 
 /** POP3 from the box settings; auto-replies through the same send service as functions/send. */
@@ -36,42 +48,23 @@ export function defaultPorts(d: Deps): PollPorts {
   return { open: (box, password) => openBox(box.connection, password), autoReply: autoReplier(service) };
 }
 
-/** A run of the box is already going: 409 `box_busy`, through the one error type. */
-export class BoxBusyError extends AppError {
-  override readonly name = 'BoxBusyError';
-  override readonly status = 409;
-  override readonly code = 'box_busy';
-}
-
-/** A run started from the API must answer within API Gateway's 29 s; the next run continues. */
-const MANUAL_BUDGET_MS = 20_000;
-
 export function inboxHandlers(d: Deps, ports: PollPorts): Handlers<typeof inboxPollRoutes> {
   return {
     'POST /email-boxes/{id}/poll': async ({ caller, params }) => {
-      const boxId = params.id ?? '';
-      if (!(await d.repos.emailBoxes.get(caller.studioId, boxId)))
-        throw new NotFoundError('email box', boxId);
-      const outcome = await pollAndReport(
-        d,
-        { studioId: caller.studioId, boxId, trigger: 'manual', budgetMs: MANUAL_BUDGET_MS },
-        ports,
-      );
-      if (outcome.status === 'busy')
-        throw new BoxBusyError(outcome.reason ?? 'A poll of this box is already running.');
-      return { status: outcome.status === 'failed' ? 502 : 200, body: outcome };
+      const run = await startPoll(d, caller.studioId, params.id ?? '');
+      return { status: 202, body: { runId: run.id, run } };
     },
-    'POST /messages/{id}/reprocess': async ({ caller, params }) => ({
-      status: 200,
-      body: await reprocessMessage(d, caller.studioId, params.id ?? ''),
-    }),
+    'POST /messages/{id}/reprocess': async ({ caller, params }) => {
+      const { message } = await reprocessMessage(d, caller.studioId, params.id ?? '', ports);
+      return { status: 200, body: message };
+    },
   };
 }
 
 export interface InboxPollOptions {
   /** POP3 and auto-replies; default `defaultPorts(d)`. */
   ports?: PollPorts;
-  /** Poll budget of a scheduled run; default POLL_BUDGET_MS, else the remaining time minus a margin. */
+  /** Poll budget of an invocation; default POLL_BUDGET_MS, else the remaining time minus a margin. */
   budgetMs?: number;
 }
 
@@ -80,8 +73,9 @@ const BUDGET_MARGIN_MS = 30_000;
 
 /**
  * The inbox-poll function's Lambda handler over `d` (the composition root calls this): a box's
- * schedule invokes it with a ScheduledPoll, the API with a request for one of its routes. Both go
- * through the same middleware, so scheduled runs log with a request id and the cold-start flag.
+ * schedule invokes it with a ScheduledPoll, the API with a request for one of its routes, and the
+ * function itself (asynchronously) with a PollJob: a poll the API started, or a run carried on
+ * after its budget ran out. All go through the same middleware, so runs log with a request id.
  */
 export function inboxPollFunction(d: Deps, options: InboxPollOptions = {}) {
   const ports = options.ports ?? defaultPorts(d);
@@ -89,12 +83,22 @@ export function inboxPollFunction(d: Deps, options: InboxPollOptions = {}) {
     logger: d.logger,
     studioClaim: d.config.studioClaim,
   });
-  return lambdaHandler(d.logger, async (event: ApiEvent | ScheduledPoll, context: Context) => {
-    if (!isScheduledPoll(event)) return api(event as ApiEvent, context);
+  return lambdaHandler(d.logger, async (event: ApiEvent | ScheduledPoll | PollJob, context: Context) => {
     const budgetMs =
       options.budgetMs ??
       (Number(process.env.POLL_BUDGET_MS) || context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS);
-    const outcome = await pollAndReport(d, { ...event, trigger: 'schedule', budgetMs }, ports);
+    if (isPollJob(event)) {
+      const outcome = await runPollJob(d, event, budgetMs, ports);
+      d.logger.info('poll run invocation finished', {
+        boxId: event.boxId,
+        runId: event.runId,
+        invocation: event.invocation,
+        status: outcome.status,
+      });
+      return { status: outcome.status, runId: event.runId };
+    }
+    if (!isScheduledPoll(event)) return api(event as ApiEvent, context);
+    const outcome = await scheduledPoll(d, { ...event, trigger: 'schedule', budgetMs }, ports);
     d.logger.info('scheduled poll finished', {
       boxId: event.boxId,
       status: outcome.status,

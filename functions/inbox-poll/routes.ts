@@ -2,47 +2,32 @@
  * The inbox-poll function's routes besides its scheduled invocation: declarations only (see
  * lib/http/routes.ts); ./app.ts binds them.
  */
-import { z } from 'zod';
 import * as m from '#lib/domain/model';
-import { emptyBody, responseSchemas } from '#lib/http/registry';
+import { emptyBody } from '#lib/http/registry';
 import { defineRoutes } from '#lib/http/routes';
+import { pollStarted } from '#lib/settings/schemas';
 
 const tag = 'Inbox';
-
-/** What a poll run answers (lib/inbox/poll.ts PollOutcome). */
-export const pollOutcomeView = z.object({
-  status: z.enum(['succeeded', 'partial', 'failed', 'busy', 'skipped']),
-  run: m.run.optional(),
-  errorCount: z.number().optional(),
-  reason: z.string().optional(),
-  failure: z
-    .object({
-      kind: z.string(),
-      message: z.string(),
-      advice: z.string(),
-      field: z.string().optional(),
-      serverReply: z.string().optional(),
-    })
-    .optional(),
-});
-responseSchemas.add(pollOutcomeView, { id: 'PollOutcome' });
 
 export const inboxPollRoutes = defineRoutes({
   'POST /email-boxes/{id}/poll': {
     tag,
     access: 'admin',
-    summary: 'Poll the box now and answer with the run and its counts.',
+    status: 202,
+    summary:
+      'Poll the box now: answers at once with the run id; the run goes on until the mailbox is drained.',
     description:
-      'Runs for at most 20 seconds (API Gateway answers within 29); the next run continues where this one stopped. 502 with `failure` in plain words when the mail server failed; 409 `box_busy` when a run of the box is already going.',
+      'The run is recorded `running` before the answer; follow it with GET /email-boxes/{id}/runs/{runId} (status and live counts). A run whose time budget runs out is carried on by a next invocation under the same id. 409 `box_busy` while another run holds the box; 502 when the poller could not be started.',
     body: emptyBody,
-    response: pollOutcomeView,
+    response: pollStarted,
     errors: [409, 502],
   },
   'POST /messages/{id}/reprocess': {
     tag,
     access: 'admin',
     summary: 'Import a quarantined message again (after a fix); it files as an import would.',
-    description: 'A message that is not quarantined is refused with 400 naming `id`.',
+    description:
+      "Restores the box's department, user, email type and status, creates the task when one is due and applies the auto-reply rules (never for mail dated more than a day ago). A message that is not quarantined is refused with 400 naming `id`; 409 when two reprocesses race.",
     body: emptyBody,
     response: m.message,
   },

@@ -60,6 +60,7 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     secrets: d.secrets,
     scheduler: d.scheduler,
     log: d.logger,
+    blobs: d.blobs,
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
   };
   return {

@@ -8,6 +8,7 @@ import { DOCS_FILES, type DocsFile } from '#lib/app/docs';
 import * as m from '#lib/domain/model';
 import { emptyBody } from '#lib/http/registry';
 import { defineRoutes, type RouteSpec } from '#lib/http/routes';
+import { BOX_MAIL_STATES } from '#lib/inbox/box-mail';
 import { type RefPath, refKinds } from '#lib/settings/ref-kinds';
 import {
   boxInput,
@@ -15,11 +16,13 @@ import {
   companySettingsInput,
   companySettingsView,
   connectionTestView,
+  downloadView,
   effectiveSettingsView,
   lists,
   mergeFieldListView,
   patchSchemas,
   refPatchOf,
+  runView,
   scheduleView,
   userSettingsInput,
   userSettingsView,
@@ -54,6 +57,7 @@ export const pageParams = z.object({
 });
 
 const yesNo = z.enum(['true', 'false']).optional();
+const filterId = z.string().min(1, { error: 'must not be empty.' }).max(200);
 
 /** What every PATCH shares: the merge-patch body type and its error statuses. */
 const PATCH = { bodyTypes: ['application/merge-patch+json'], errors: [412, 415, 428] } as const;
@@ -307,6 +311,29 @@ export const settingsRoutes = defineRoutes({
     response: lists.runs,
     query: pageParams,
   },
+  'GET /email-boxes/{id}/runs/{runId}': {
+    tag: inbox,
+    access: 'user',
+    summary: 'One poll run, with its live counts while it is `running`.',
+    description:
+      'Status `running` until the run ends `succeeded`, `partial`, `failed` or `timed out`; a run whose time budget ran out is carried on by a next invocation under the same id, so it stays `running` until the mailbox is drained.',
+    response: runView,
+  },
+  'GET /email-boxes/{id}/messages': {
+    tag: inbox,
+    access: 'user',
+    summary:
+      "What became of the box's mail, newest first: `?state=imported` (default), `quarantined`, `excluded` or `duplicate`.",
+    description:
+      'Imported and quarantined entries carry the message; excluded (dated before the cut-off) and duplicate (the same bytes under another server id) entries carry the server id, and a duplicate the id of the message it repeats.',
+    response: lists.boxMail,
+    query: pageParams.extend({
+      state: z
+        .enum(BOX_MAIL_STATES, { error: `must be one of ${BOX_MAIL_STATES.join(', ')}.` })
+        .default('imported')
+        .describe('imported (default), quarantined, excluded or duplicate.'),
+    }),
+  },
   'GET /clients/{id}/messages': {
     tag: inbox,
     access: 'user',
@@ -331,11 +358,37 @@ export const settingsRoutes = defineRoutes({
     summary: 'One message (metadata).',
     response: m.message,
   },
+  'GET /messages/{id}/raw': {
+    tag: inbox,
+    access: 'user',
+    summary: "A link (valid 5 minutes) to download the message's raw copy, byte for byte as received.",
+    response: downloadView,
+  },
+  'GET /messages/{id}/attachments/{index}': {
+    tag: inbox,
+    access: 'user',
+    summary: 'A link (valid 5 minutes) to download one attachment; `index` counts from 0 in `attachments`.',
+    params: z.object({
+      id: z.string().min(1),
+      index: z.coerce
+        .number({ error: 'must be the attachment number, counting from 0.' })
+        .int({ error: 'must be a whole number, counting from 0.' })
+        .min(0, { error: 'counts from 0.' }),
+    }),
+    response: downloadView,
+  },
   'GET /tasks': {
     tag: inbox,
     access: 'user',
-    summary: 'Tasks, newest first.',
+    summary: 'Tasks, newest first; filtered by client, status, assignee and box (all given must match).',
+    description:
+      'A filtered page may hold fewer than `limit` tasks and still carry a `nextCursor` (the filter reads on for at most ten table pages per request).',
     response: lists.tasks,
-    query: pageParams,
+    query: pageParams.extend({
+      clientId: filterId.optional().describe("Only this client's tasks."),
+      statusId: filterId.optional().describe('Only tasks with this task status.'),
+      userId: filterId.optional().describe('Only tasks assigned to this user (the assignee).'),
+      boxId: filterId.optional().describe('Only tasks created from mail of this email box.'),
+    }),
   },
 });

@@ -10,6 +10,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { awsClients } from '#lib/adapters/aws/clients';
 import { LocalBlobStore } from '#lib/adapters/local/blobs';
 import { InProcessEventBus } from '#lib/adapters/local/events';
+import { InProcessInvoker } from '#lib/adapters/local/invoker';
 import { InProcessScheduler } from '#lib/adapters/local/scheduler';
 import { LocalSecretStore } from '#lib/adapters/local/secrets';
 import type { SmtpOptions } from '#lib/adapters/mail';
@@ -18,7 +19,14 @@ import { makeRepositories, type Repositories } from '#lib/data/repositories';
 import { Table } from '#lib/data/table';
 import { createLogger } from '#lib/logger';
 import { createMetrics } from '#lib/metrics';
-import type { BlobStore, EventPublisher, MailTransport, Scheduler, SecretStore } from '#lib/ports/index';
+import type {
+  AsyncInvoker,
+  BlobStore,
+  EventPublisher,
+  MailTransport,
+  Scheduler,
+  SecretStore,
+} from '#lib/ports/index';
 import { lazyPort, lazyTransport } from './lazy.ts';
 
 export interface Deps {
@@ -28,6 +36,8 @@ export interface Deps {
   blobs: BlobStore;
   scheduler: Scheduler;
   events: EventPublisher;
+  /** Starts the inbox poller without waiting (a manual poll, a run's continuation). */
+  invoker: AsyncInvoker;
   /** The managed sending service (SES, or the local SES in `npm start`). */
   ses: () => MailTransport;
   smtp: (options: SmtpOptions) => MailTransport;
@@ -76,6 +86,15 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
           const { EventBridgePublisher } = await import('#lib/adapters/aws/events');
           return new EventBridgePublisher(await aws.events(), config.eventBusName);
         });
+  const invoker = (): AsyncInvoker =>
+    local
+      ? new InProcessInvoker()
+      : lazyPort(async () => {
+          const { LambdaInvoker } = await import('#lib/adapters/aws/invoker');
+          // The poller invokes itself (AWS_LAMBDA_FUNCTION_NAME is set by Lambda); others name it.
+          const target = config.pollerArn ?? process.env.AWS_LAMBDA_FUNCTION_NAME ?? '';
+          return new LambdaInvoker(await aws.lambda(), target);
+        });
   let sesInstance: MailTransport | undefined;
   const ses = () =>
     (sesInstance ??= lazyTransport('ses', async () => {
@@ -91,6 +110,7 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
     blobs: overrides.blobs ?? blobs(),
     scheduler: overrides.scheduler ?? scheduler(),
     events: overrides.events ?? events(),
+    invoker: overrides.invoker ?? invoker(),
     ses: overrides.ses ?? ses,
     smtp: overrides.smtp ?? smtp,
     logger: overrides.logger ?? createLogger(process.env.POWERTOOLS_SERVICE_NAME ?? 'studio-mail'),

@@ -15,6 +15,9 @@ export const clientTimelinePk = (sid: string, clientId: string) => `ST#${sid}#CL
 export const unassignedPk = (sid: string) => `ST#${sid}#UNASSIGNED`;
 export const quarantinePk = (sid: string) => `ST#${sid}#QUARANTINE`;
 export const threadPk = (sid: string, threadId: string) => `ST#${sid}#THREAD#${threadId}`;
+/** GSI3: a box's mail in one of its states, by date. */
+export const boxMailPk = (sid: string, boxId: string, state: string) =>
+  `ST#${sid}#BOX#${boxId}#MAIL#${state}`;
 export const taskPk = (sid: string, id: string) => `ST#${sid}#TASK#${id}`;
 export const taskListPk = (sid: string) => `ST#${sid}#TASKS`;
 export const idempotencyPk = (sid: string, scope: string, key: string) => `ST#${sid}#IDEM#${scope}#${key}`;

@@ -16,7 +16,18 @@ export interface Meta {
 }
 export type Stored<T> = T & Meta;
 
-const KEY_ATTRS = ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'ttl', 'entity'] as const;
+const KEY_ATTRS = [
+  'PK',
+  'SK',
+  'GSI1PK',
+  'GSI1SK',
+  'GSI2PK',
+  'GSI2SK',
+  'GSI3PK',
+  'GSI3SK',
+  'ttl',
+  'entity',
+] as const;
 
 /** Drops key attributes and validates the stored shape, so callers never see table internals. */
 function fromItem<S extends z.ZodType>(schema: S, item: Item): Stored<z.output<S>> {
@@ -337,14 +348,33 @@ export class BoxStateRepository {
 export class RunRepository {
   constructor(private readonly table: Table) {}
 
+  /**
+   * Writes the run. A `running` run also gets its id lookup (`RUNID#<id>` → its start), so that
+   * GET /email-boxes/{id}/runs/{runId} finds it without knowing when it started.
+   */
   async put(sid: string, r: m.Run): Promise<void> {
     const parsed = m.run.parse(r);
-    await this.table.put({
-      ...parsed,
-      PK: k.boxPk(sid, r.boxId),
-      SK: `RUN#${r.startedAt}#${r.id}`,
-      entity: 'RUN',
+    const item = { ...parsed, PK: k.boxPk(sid, r.boxId), SK: `RUN#${r.startedAt}#${r.id}`, entity: 'RUN' };
+    if (parsed.status !== 'running') return this.table.put(item);
+    await this.table.transact([
+      { Put: { Item: item } },
+      {
+        Put: {
+          Item: { PK: item.PK, SK: `RUNID#${r.id}`, entity: 'RUNID', runId: r.id, startedAt: r.startedAt },
+        },
+      },
+    ]);
+  }
+
+  /** One run by its id; undefined when the box has no such run. */
+  async get(sid: string, boxId: string, runId: string): Promise<m.Run | undefined> {
+    const pointer = await this.table.get<{ startedAt: string }>({
+      PK: k.boxPk(sid, boxId),
+      SK: `RUNID#${runId}`,
     });
+    if (!pointer) return undefined;
+    const item = await this.table.get({ PK: k.boxPk(sid, boxId), SK: `RUN#${pointer.startedAt}#${runId}` });
+    return item ? m.run.parse(stripKeys(item)) : undefined;
   }
 
   async list(sid: string, boxId: string, limit = 20, cursor?: string): Promise<Page<m.Run>> {
@@ -385,6 +415,10 @@ export class MessageRepository {
       GSI1SK: `${msg.date}#${msg.id}`,
       GSI2PK: k.threadPk(sid, msg.threadId),
       GSI2SK: `${msg.date}#${msg.id}`,
+      // Mail a box received, listed by box and state (GET /email-boxes/{id}/messages).
+      ...(msg.direction === 'in' && msg.boxId && (msg.status === 'imported' || msg.status === 'quarantined')
+        ? { GSI3PK: k.boxMailPk(sid, msg.boxId, msg.status), GSI3SK: `${msg.date}#${msg.id}` }
+        : {}),
     };
   }
 
@@ -432,12 +466,27 @@ export class MessageRepository {
     await this.table.put(this.item(sid, m.message.parse(msg)), { expression: 'attribute_exists(PK)' });
   }
 
-  /** Overwrites the metadata and (re)writes its Message-ID lookup, together. */
-  async reindex(sid: string, msg: m.Message): Promise<void> {
+  /**
+   * Overwrites the metadata and (re)writes its Message-ID lookup, together, with `extra` writes
+   * (a task); `onlyIfStatus` makes it fail (ConditionFailed) when the stored status differs.
+   */
+  async reindex(
+    sid: string,
+    msg: m.Message,
+    options: { onlyIfStatus?: m.Message['status']; extra?: TxItem[] } = {},
+  ): Promise<void> {
     const [, ...lookups] = this.createWrites(sid, msg);
+    const condition = options.onlyIfStatus
+      ? {
+          ConditionExpression: 'attribute_exists(PK) AND #status = :status',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: { ':status': options.onlyIfStatus },
+        }
+      : { ConditionExpression: 'attribute_exists(PK)' };
     await this.table.transact([
-      { Put: { Item: this.item(sid, m.message.parse(msg)), ConditionExpression: 'attribute_exists(PK)' } },
+      { Put: { Item: this.item(sid, m.message.parse(msg)), ...condition } },
       ...lookups,
+      ...(options.extra ?? []),
     ]);
   }
 
@@ -495,6 +544,26 @@ export class MessageRepository {
   listQuarantined(sid: string, limit = 50, cursor?: string) {
     return this.listBy(k.quarantinePk(sid), limit, cursor);
   }
+  /** A box's incoming mail that was imported, or quarantined, newest first. */
+  async listForBox(
+    sid: string,
+    boxId: string,
+    state: 'imported' | 'quarantined',
+    limit = 50,
+    cursor?: string,
+  ): Promise<Page<m.Message>> {
+    const page = await this.table.query(
+      {
+        IndexName: 'GSI3',
+        KeyConditionExpression: 'GSI3PK = :pk',
+        ExpressionAttributeValues: { ':pk': k.boxMailPk(sid, boxId, state) },
+        ScanIndexForward: false,
+        Limit: limit,
+      },
+      cursor,
+    );
+    return { items: page.items.map((i) => m.message.parse(stripKeys(i))), nextCursor: page.nextCursor };
+  }
 
   async listThread(sid: string, threadId: string): Promise<m.Message[]> {
     const items = await this.table.queryAll({
@@ -504,6 +573,14 @@ export class MessageRepository {
     });
     return items.map((i) => m.message.parse(stripKeys(i)));
   }
+}
+
+/** What GET /tasks filters on; the assignee is the task's `userId`. */
+export interface TaskFilter {
+  clientId?: string;
+  statusId?: string;
+  userId?: string;
+  boxId?: string;
 }
 
 /** Tasks, listed newest first per studio through GSI1. */
@@ -540,17 +617,36 @@ export class TaskRepository {
     return { ...m.task.parse(t), createdAt: write.Put.Item.createdAt };
   }
 
-  async list(sid: string, limit = 50, cursor?: string): Promise<Page<m.Task & { createdAt: string }>> {
-    const page = await this.table.query(
-      {
-        IndexName: 'GSI1',
-        KeyConditionExpression: 'GSI1PK = :pk',
-        ExpressionAttributeValues: { ':pk': k.taskListPk(sid) },
-        ScanIndexForward: false,
-        Limit: limit,
+  /** Tasks newest first; `filter` keeps those whose fields equal every value given. */
+  async list(
+    sid: string,
+    limit = 50,
+    cursor?: string,
+    filter: TaskFilter = {},
+  ): Promise<Page<m.Task & { createdAt: string }>> {
+    const given = Object.entries(filter).filter(([, v]) => v !== undefined) as [string, string][];
+    const query = {
+      IndexName: 'GSI1',
+      KeyConditionExpression: 'GSI1PK = :pk',
+      ExpressionAttributeValues: {
+        ':pk': k.taskListPk(sid),
+        ...Object.fromEntries(given.map(([f, v]) => [`:${f}`, v])),
       },
-      cursor,
-    );
+      ScanIndexForward: false,
+    };
+    const page =
+      given.length === 0
+        ? await this.table.query({ ...query, Limit: limit }, cursor)
+        : await this.table.queryFiltered(
+            {
+              ...query,
+              FilterExpression: given.map(([f]) => `#${f} = :${f}`).join(' AND '),
+              ExpressionAttributeNames: Object.fromEntries(given.map(([f]) => [`#${f}`, f])),
+            },
+            limit,
+            cursor,
+            ['PK', 'SK', 'GSI1PK', 'GSI1SK'],
+          );
     return {
       items: page.items.map((i) => ({ ...m.task.parse(stripKeys(i)), createdAt: String(i.createdAt) })),
       nextCursor: page.nextCursor,
@@ -619,11 +715,19 @@ export class ImportMarkerRepository {
     return this.table.get(this.hashKey(sid, boxId, sha256));
   }
 
-  /** The UIDL marker write; fails the transaction if another run recorded the message first. */
+  /**
+   * The UIDL marker write; fails the transaction if another run recorded the message first.
+   * Excluded and duplicate mail has no message record: its marker is what
+   * GET /email-boxes/{id}/messages lists (sparse GSI3).
+   */
   uidlWrite(sid: string, boxId: string, identity: string, marker: ImportMarker): TxItem {
+    const listed =
+      marker.state === 'excluded' || marker.state === 'duplicate'
+        ? { GSI3PK: k.boxMailPk(sid, boxId, marker.state), GSI3SK: `${marker.at}#${marker.uidl}` }
+        : {};
     return {
       Put: {
-        Item: { ...this.uidlKey(sid, boxId, identity, marker.uidl), entity: 'UIDL', ...marker },
+        Item: { ...this.uidlKey(sid, boxId, identity, marker.uidl), entity: 'UIDL', ...marker, ...listed },
         ConditionExpression: 'attribute_not_exists(PK) OR #state IN (:s0, :s1)',
         ExpressionAttributeNames: { '#state': 'state' },
         ExpressionAttributeValues: { ':s0': OVERWRITABLE[0], ':s1': OVERWRITABLE[1] },
@@ -637,6 +741,36 @@ export class ImportMarkerRepository {
         Item: { ...this.hashKey(sid, boxId, sha256), entity: 'HASH', sha256, messageId },
         ConditionExpression: 'attribute_not_exists(PK)',
       },
+    };
+  }
+
+  /** A page of a box's excluded or duplicate mail (their markers), newest first. */
+  async listState(
+    sid: string,
+    boxId: string,
+    state: 'excluded' | 'duplicate',
+    limit = 50,
+    cursor?: string,
+  ): Promise<Page<ImportMarker>> {
+    const page = await this.table.query<ImportMarker & Item>(
+      {
+        IndexName: 'GSI3',
+        KeyConditionExpression: 'GSI3PK = :pk',
+        ExpressionAttributeValues: { ':pk': k.boxMailPk(sid, boxId, state) },
+        ScanIndexForward: false,
+        Limit: limit,
+      },
+      cursor,
+    );
+    return {
+      items: page.items.map((i) => ({
+        uidl: i.uidl,
+        state: i.state,
+        messageId: i.messageId,
+        sha256: i.sha256,
+        at: i.at,
+      })),
+      nextCursor: page.nextCursor,
     };
   }
 

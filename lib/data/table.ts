@@ -147,6 +147,37 @@ export class Table {
     };
   }
 
+  /**
+   * A page of up to `limit` items that pass `input.FilterExpression`, reading on through DynamoDB
+   * pages (at most `maxReads`) so that a selective filter does not answer with empty pages. The
+   * cursor resumes after the last item returned (`keyAttributes` are the table's and the index's
+   * keys); a page may still be short when `maxReads` ran out, and then carries a cursor.
+   */
+  async queryFiltered<T = Item>(
+    input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey' | 'Limit'>,
+    limit: number,
+    cursor: string | undefined,
+    keyAttributes: readonly string[],
+    maxReads = 10,
+  ): Promise<Page<T>> {
+    const items: Item[] = [];
+    let next = cursor;
+    for (let read = 0; read < maxReads; read++) {
+      const page = await this.query({ ...input, Limit: Math.max(limit, 25) }, next);
+      for (const [i, item] of page.items.entries()) {
+        items.push(item);
+        if (items.length === limit) {
+          const more = i < page.items.length - 1 || page.nextCursor !== undefined;
+          const key = Object.fromEntries(keyAttributes.map((a) => [a, item[a]]));
+          return { items: items as T[], nextCursor: more ? encodeCursor(key) : undefined };
+        }
+      }
+      next = page.nextCursor;
+      if (!next) break;
+    }
+    return { items: items as T[], nextCursor: next };
+  }
+
   /** Reads every page; for small partitions only (reference data, a box's markers). */
   async queryAll<T = Item>(input: Omit<QueryCommandInput, 'TableName' | 'ExclusiveStartKey'>): Promise<T[]> {
     const all: T[] = [];

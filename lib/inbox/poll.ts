@@ -39,6 +39,11 @@ export interface PollRequest {
   scheduledTime?: string;
   /** Stop starting new messages after this long (below the Lambda timeout). */
   budgetMs: number;
+  /**
+   * The run record to carry on (created `running` by the API before its 202, or by the invocation
+   * this one continues): its id, start and counts are kept, and it holds the lease under its id.
+   */
+  run?: Run;
 }
 
 export interface AutoReplyRequest {
@@ -59,9 +64,16 @@ export interface PollPorts {
   inMemoryLimit?: number;
   /** Epoch ms the time budget is checked against; default Date.now (tests pass a controllable clock). */
   clock?: () => number;
+  /** Called after each message with the live run (lib/inbox/service.ts persists its counts). */
+  progress?(run: Run): Promise<void>;
+  /**
+   * Called, with the run stored still `running`, when the budget ran out: true when a next
+   * invocation carries the run on (it stays `running` and keeps the lease), false to end it `partial`.
+   */
+  continueRun?(run: Run): Promise<boolean>;
 }
 
-export type PollStatus = 'succeeded' | 'partial' | 'failed' | 'busy' | 'skipped';
+export type PollStatus = 'succeeded' | 'partial' | 'failed' | 'busy' | 'skipped' | 'running';
 
 export interface PollOutcome {
   status: PollStatus;
@@ -72,12 +84,14 @@ export interface PollOutcome {
   failure?: Failure;
   /** Earlier runs this one found `running` past their deadline and closed as `timed out`. */
   timedOut?: Run[];
+  /** The budget ran out and a next invocation carries the run on (status `running`). */
+  continued?: boolean;
 }
 
 const emptyCounts = (): RunCounts => runCounts.parse({});
 
 /** "Email from Ana Ruiz: Prices?", short enough for a list however long the headers are. */
-function taskTitle(from: { name?: string; address: string } | undefined, subject: string): string {
+export function taskTitle(from: { name?: string; address: string } | undefined, subject: string): string {
   return `Email from ${from?.name || from?.address || 'unknown sender'}: ${subject || '(no subject)'}`.slice(
     0,
     300,
@@ -136,7 +150,8 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
   const box = await d.repos.emailBoxes.get(sid, boxId);
   if (!box) return { status: 'skipped', reason: `The email box "${boxId}" no longer exists.` };
 
-  if (request.trigger === 'schedule') {
+  // A continued run was due when it began.
+  if (request.trigger === 'schedule' && !request.run) {
     // The input's window (a console edit wins), else the stored one; at Scheduler's scheduled minute.
     const check = scheduledRunCheck(request, box.schedule, d.now());
     if (!check.due) return { status: 'skipped', reason: check.reason };
@@ -148,16 +163,18 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     };
   }
 
-  const runId = randomUUID();
-  const started = d.now();
+  const runId = request.run?.id ?? randomUUID();
+  const started = request.run ? new Date(request.run.startedAt) : d.now();
   // The budget is real elapsed time (the Lambda timeout is), whatever clock d.now() reads.
   const clock = ports.clock ?? Date.now;
   const startMs = clock();
   const deadline = startMs + request.budgetMs;
   // The lease covers the whole invocation (budget + the handler's margin) and is renewed while
-  // the run works, so a run that overruns still keeps others out.
+  // the run works, so a run that overruns still keeps others out. A continued run already holds it
+  // under its id (the API took it before answering 202), so this renews it.
   const leaseMs = request.budgetMs + 60_000;
-  if (!(await d.repos.boxState.acquireLease(sid, boxId, runId, leaseMs, started.getTime()))) {
+  const invokedAt = d.now();
+  if (!(await d.repos.boxState.acquireLease(sid, boxId, runId, leaseMs, invokedAt.getTime()))) {
     return { status: 'busy', reason: 'Another poll of this box is running.' };
   }
   const renewal = setInterval(() => {
@@ -168,11 +185,13 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     id: runId,
     boxId,
     startedAt: started.toISOString(),
-    deadlineAt: new Date(started.getTime() + leaseMs).toISOString(),
-    status: 'running',
     trigger: request.trigger,
     counts: emptyCounts(),
     errors: [],
+    ...request.run,
+    // Each invocation of a continued run has a deadline of its own.
+    deadlineAt: new Date(invokedAt.getTime() + leaseMs).toISOString(),
+    status: 'running',
   };
   const errors = errorList(run);
   const log = d.logger.createChild({ persistentLogAttributes: { studioId: sid, boxId, runId } });
@@ -195,8 +214,9 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     replies: [],
     clock,
   };
+  let continued = false;
   try {
-    timedOut = await closeTimedOutRuns(d, sid, boxId, started);
+    timedOut = await closeTimedOutRuns(d, sid, boxId, runId, invokedAt);
     await d.repos.runs.put(sid, run);
     const password = await d.secrets.get(box.connection.passwordRef);
     ctx.own = await ownAddresses(d, sid, box, ctx);
@@ -220,34 +240,48 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     } catch (error) {
       log.warn('auto-replies failed', { errorMessage: (error as Error).message });
     }
-    run.finishedAt = d.now().toISOString();
-    run.status = failure ? 'failed' : outOfTime || run.errors.length > 0 ? 'partial' : 'succeeded';
-    try {
-      await d.repos.runs.put(sid, run);
-      await d.repos.boxState.recordOutcome(sid, boxId, !failure, failure?.kind);
-    } finally {
-      // Whatever happened to the record, the next run must not wait for the lease to expire.
-      await d.repos.boxState.releaseLease(sid, boxId, runId);
+    // The budget ran out: a next invocation may carry the run on, under its id and lease.
+    if (!failure && outOfTime && ports.continueRun) {
+      try {
+        await d.repos.runs.put(sid, run);
+        continued = await ports.continueRun(run);
+      } catch (error) {
+        log.warn('could not continue the run', { errorMessage: (error as Error).message });
+      }
+    }
+    if (!continued) {
+      run.finishedAt = d.now().toISOString();
+      run.status = failure ? 'failed' : outOfTime || run.errors.length > 0 ? 'partial' : 'succeeded';
+      try {
+        await d.repos.runs.put(sid, run);
+        await d.repos.boxState.recordOutcome(sid, boxId, !failure, failure?.kind);
+      } finally {
+        // Whatever happened to the record, the next run must not wait for the lease to expire.
+        await d.repos.boxState.releaseLease(sid, boxId, runId);
+      }
     }
   }
-  return {
-    status: run.status as PollStatus,
-    run,
-    errorCount: errors.total,
-    failure,
-    ...(timedOut.length > 0 ? { timedOut } : {}),
-  };
+  const closed = timedOut.length > 0 ? { timedOut } : {};
+  if (continued) return { status: 'running', run, errorCount: errors.total, continued, ...closed };
+  return { status: run.status as PollStatus, run, errorCount: errors.total, failure, ...closed };
 }
 
 /**
  * Runs found still `running` past their deadline: their Lambda was killed. Closed as `timed out`
  * (we hold the lease, so none of them is alive) and returned, so their outcome is published.
  */
-async function closeTimedOutRuns(d: Deps, sid: string, boxId: string, now: Date): Promise<Run[]> {
+async function closeTimedOutRuns(
+  d: Deps,
+  sid: string,
+  boxId: string,
+  self: string,
+  now: Date,
+): Promise<Run[]> {
   const { items } = await d.repos.runs.list(sid, boxId, 20);
   const closed: Run[] = [];
   for (const r of items) {
-    if (r.status !== 'running') continue;
+    // This run (a continuation carries its id) is alive: it holds the lease.
+    if (r.status !== 'running' || r.id === self) continue;
     const end = r.deadlineAt ?? new Date(Date.parse(r.startedAt) + 16 * 60_000).toISOString();
     if (Date.parse(end) > now.getTime()) continue;
     const done: Run = {
@@ -420,6 +454,7 @@ async function importFresh(
       wanted = chunk.filter((u) => !scan.has(u.id));
     }
     const step = await retrieve(d, ctx, wanted, known, deletable);
+    await ctx.ports.progress?.(ctx.run);
     if (step !== 'done') return step;
   }
   return 'done';
@@ -447,6 +482,7 @@ async function retrieve(
       );
       ctx.current = undefined;
       if (outcome === 'stored') deletable.push(first.id);
+      await ctx.ports.progress?.(ctx.run);
       if (outcome === 'reconnect') return 'reconnect';
       continue;
     }
@@ -473,6 +509,7 @@ async function retrieve(
       next++;
       ctx.current = undefined;
       if (outcome === 'stored') deletable.push(u.id);
+      await ctx.ports.progress?.(ctx.run);
       if (outcome === 'reconnect') {
         await messages.return(undefined).catch(() => {});
         return 'reconnect';
@@ -991,11 +1028,16 @@ function isOwnStorageFailure(error: unknown): boolean {
 }
 
 /** DynamoDB refusing an item or key for its size: the message's fault, not a passing failure. */
-function isTooLarge(error: unknown): boolean {
+export function isTooLarge(error: unknown): boolean {
   return error instanceof Error && error.name === 'ValidationException' && /size|length/i.test(error.message);
 }
 
-async function ownAddresses(d: Deps, sid: string, box: EmailBox, ctx?: ImportContext): Promise<string[]> {
+export async function ownAddresses(
+  d: Deps,
+  sid: string,
+  box: EmailBox,
+  ctx?: ImportContext,
+): Promise<string[]> {
   const company = await d.repos.companyEmail.get(sid, 'company');
   if (ctx) ctx.companyTimeZone = company?.timeZone;
   const [settings, users, boxes] = await Promise.all([
@@ -1030,7 +1072,12 @@ export async function threadAndClient(d: Deps, sid: string, parsed: ParsedMessag
   return { thread, clientId };
 }
 
-async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
+/** Thread, client, automatic and the actions due (shared with reprocess, lib/inbox/service.ts). */
+export async function classify(
+  d: Deps,
+  ctx: Pick<ImportContext, 'sid' | 'box' | 'own'>,
+  parsed: ParsedMessage,
+) {
   const { sid, box, own } = ctx;
   const automatic = automaticReason(parsed.headers, parsed.from?.address);
   const { thread, clientId } = await threadAndClient(d, sid, parsed);
@@ -1066,9 +1113,9 @@ async function classify(d: Deps, ctx: ImportContext, parsed: ParsedMessage) {
 }
 
 /** Claims the message's one auto-reply, applies the per-sender daily cap, then sends. */
-async function sendAutoReply(
+export async function sendAutoReply(
   d: Deps,
-  ctx: ImportContext,
+  ctx: Pick<ImportContext, 'sid' | 'box' | 'ports' | 'log'>,
   inbound: Message,
   targets: string[],
 ): Promise<boolean> {

@@ -35,6 +35,29 @@ export interface BlobStore {
   getBuffer(key: string): Promise<Buffer>;
   exists(key: string): Promise<boolean>;
   delete(key: string): Promise<void>;
+  /**
+   * A short-lived URL that downloads the object as is (a presigned S3 GET in AWS; a signed URL
+   * served by the local runner under `npm start`). Anyone holding it may read that object until it
+   * expires, so it is handed only to a caller allowed to read it.
+   */
+  downloadUrl(key: string, options: DownloadOptions): Promise<string>;
+}
+
+export interface DownloadOptions {
+  /** Seconds the URL stays valid. */
+  expiresInSeconds: number;
+  /** Offered as the saved file's name (Content-Disposition: attachment). */
+  filename?: string;
+  /** Served as Content-Type. */
+  contentType?: string;
+}
+
+/**
+ * Starts a function without waiting for it: an asynchronous (`Event`) Lambda invoke in AWS, a
+ * call in the same process under `npm start` and in tests.
+ */
+export interface AsyncInvoker {
+  invoke(payload: Record<string, unknown>): Promise<void>;
 }
 
 /** A message already rendered to MIME, with its SMTP envelope. */

@@ -392,6 +392,36 @@ export function listOf<T extends z.ZodType>(item: T, id: string, paged = false) 
   return list;
 }
 
+/** The answer of POST /email-boxes/{id}/poll (202). */
+export const pollStarted = z.object({
+  runId: z.string().describe('Follow the run with GET /email-boxes/{id}/runs/{runId}.'),
+  run: m.run,
+});
+responseSchemas.add(pollStarted, { id: 'PollStarted' });
+
+/** The answer of GET /email-boxes/{id}/runs/{runId}. */
+export const runView = z.object({ run: m.run });
+responseSchemas.add(runView, { id: 'RunOne' });
+
+/** A short-lived link to a message's raw copy or one of its attachments. */
+export const downloadView = z.object({
+  url: z.string().describe('GET it (no token) before `expiresAt`; it answers the exact bytes.'),
+  expiresAt: z.string(),
+  filename: z.string(),
+  contentType: z.string(),
+  size: z.number().int().optional(),
+});
+responseSchemas.add(downloadView, { id: 'DownloadLink' });
+
+export const boxMailEntry = z.object({
+  state: z.enum(['imported', 'quarantined', 'excluded', 'duplicate']),
+  date: z.string().describe('The message date; for excluded and duplicate mail, when it was marked.'),
+  uidl: z.string().optional().describe("The mail server's id of excluded and duplicate mail."),
+  message: m.message.optional().describe('Imported and quarantined mail.'),
+  duplicateOf: z.string().optional().describe('The id of the message a duplicate repeats.'),
+});
+responseSchemas.add(boxMailEntry, { id: 'BoxMailEntry' });
+
 export const lists = {
   departments: listOf(departmentView, 'DepartmentList'),
   users: listOf(userView, 'UserList'),
@@ -403,6 +433,7 @@ export const lists = {
   messages: listOf(m.message, 'MessagePage', true),
   tasks: listOf(taskView, 'TaskPage', true),
   runs: listOf(m.run, 'RunPage', true),
+  boxMail: listOf(boxMailEntry, 'BoxMailPage', true),
 };
 
 // ── merge fields ────────────────────────────────────────────────────────────────────────────────

@@ -1,12 +1,12 @@
-import { beforeAll, describe, expect, it, vi } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { inboxPollFunction } from '#functions/inbox-poll/app';
 import { inboxPollRoutes } from '#functions/inbox-poll/routes';
 import type { Message } from '#lib/domain/model';
-import { apiClient, tokens } from '#test/support/api';
+import { apiClient } from '#test/support/api';
 import { rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
 
-const { ctx, ports, makeBox } = inboxFixture();
+const { ctx, ports } = inboxFixture();
 
 /** A message record with the fields a test does not care about filled in. */
 function record(over: Partial<Message> & Pick<Message, 'id' | 'rawKey'>): Message {
@@ -30,71 +30,6 @@ let call: ReturnType<typeof apiClient>;
 beforeAll(() => {
   const handler = inboxPollFunction(ctx.d, { ports });
   call = apiClient(handler as never, inboxPollRoutes, 'inbox-poll');
-});
-
-describe('POST /email-boxes/{id}/poll', () => {
-  it('runs a poll now and answers with the run and its counts, and reports it as an event and metrics', async () => {
-    // Prepare
-    const { box, deliver } = await makeBox();
-    await deliver(rawMail({ subject: 'via API' }));
-    const metric = vi.spyOn(ctx.d.metrics, 'addMetric');
-    // Act
-    const res = await call('POST', `/email-boxes/${box.id}/poll`);
-    // Assess
-    expect(metric).toHaveBeenCalledWith('MessagesImported', 'Count', 1);
-    expect(metric).toHaveBeenCalledWith('PollsFailed', 'Count', 0);
-    metric.mockRestore();
-    expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({ status: 'succeeded', run: { counts: { seen: 1, imported: 1 } } });
-    expect(ctx.d.events.published.at(-1)).toMatchObject({
-      source: 'studio-mail.inbox-poll',
-      detailType: 'Inbox Poll Succeeded',
-      detail: { boxId: box.id, counts: { imported: 1 } },
-    });
-  });
-
-  it('answers 502 with the failure in plain words when the server rejects the login', async () => {
-    // Prepare
-    const { box } = await makeBox();
-    await ctx.d.secrets.update(box.connection.passwordRef, 'not-the-password');
-    // Act
-    const res = await call('POST', `/email-boxes/${box.id}/poll`);
-    // Assess
-    expect(res.status).toBe(502);
-    expect(res.body.failure).toMatchObject({ kind: 'login-rejected', field: 'connection.password' });
-    expect(res.text).not.toContain('not-the-password');
-    expect(ctx.d.events.published.at(-1)?.detailType).toBe('Inbox Poll Failed');
-  });
-
-  it('refuses a user who is not an admin, and an unknown box', async () => {
-    const { box } = await makeBox();
-    expect((await call('POST', `/email-boxes/${box.id}/poll`, { token: tokens.user })).status).toBe(403);
-    expect((await call('POST', '/email-boxes/nope/poll')).status).toBe(404);
-  });
-
-  it('answers 409 box_busy in the one error shape while another poll of the box holds it', async () => {
-    // Prepare: another run holds the box's lease.
-    const { box } = await makeBox();
-    await ctx.d.repos.boxState.acquireLease(sid, box.id, 'other-run', 60_000, Date.now());
-    // Act
-    const res = await call('POST', `/email-boxes/${box.id}/poll`);
-    // Assess
-    expect(res.status).toBe(409);
-    expect(res.body).toEqual({
-      error: {
-        code: 'box_busy',
-        message: 'Another poll of this box is running.',
-        requestId: expect.any(String),
-      },
-    });
-  });
-
-  it('refuses a body with fields, since the poll takes none', async () => {
-    const { box } = await makeBox();
-    const res = await call('POST', `/email-boxes/${box.id}/poll`, { body: { wait: true } });
-    expect(res.status).toBe(400);
-    expect(res.body.error.fields[0].field).toBe('wait');
-  });
 });
 
 describe('POST /messages/{id}/reprocess', () => {

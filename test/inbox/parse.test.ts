@@ -30,6 +30,7 @@ function failingParts(blobs: BlobStore): BlobStore {
     getBuffer: (k) => blobs.getBuffer(k),
     exists: (k) => blobs.exists(k),
     delete: (k) => blobs.delete(k),
+    downloadUrl: (k, o) => blobs.downloadUrl(k, o),
   };
 }
 

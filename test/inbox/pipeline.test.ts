@@ -84,6 +84,7 @@ describe('pipelined retrieval with deletion', () => {
       getBuffer: (k) => blobs.getBuffer(k),
       exists: (k) => blobs.exists(k),
       delete: (k) => blobs.delete(k),
+      downloadUrl: (k, o) => blobs.downloadUrl(k, o),
     };
     const streaming: PollPorts = {
       ...impatient,

@@ -63,6 +63,7 @@ describe('an import that must lose nothing and duplicate nothing', () => {
       getBuffer: (k) => ctx.d.blobs.getBuffer(k),
       exists: (k) => ctx.d.blobs.exists(k),
       delete: (k) => ctx.d.blobs.delete(k),
+      downloadUrl: (k, o) => ctx.d.blobs.downloadUrl(k, o),
     };
     const cutPorts = {
       ...ports,
@@ -127,6 +128,7 @@ describe('an import that must lose nothing and duplicate nothing', () => {
       get: (k) => ctx.d.blobs.get(k),
       getBuffer: (k) => ctx.d.blobs.getBuffer(k),
       exists: (k) => ctx.d.blobs.exists(k),
+      downloadUrl: (k, o) => ctx.d.blobs.downloadUrl(k, o),
       delete: (k) => ctx.d.blobs.delete(k),
     };
     return { blobs, clock: () => now };

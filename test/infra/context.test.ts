@@ -96,6 +96,7 @@ describe('route keys and the table schema', () => {
       indexes: [
         { name: 'GSI1', pk: 'GSI1PK', sk: 'GSI1SK' },
         { name: 'GSI2', pk: 'GSI2PK', sk: 'GSI2SK' },
+        { name: 'GSI3', pk: 'GSI3PK', sk: 'GSI3SK' },
       ],
       ttlAttribute: 'ttl',
     };

@@ -178,7 +178,7 @@ describe('the DynamoDB table', () => {
       TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
       GlobalSecondaryIndexes: gsis,
       AttributeDefinitions: Match.arrayWith(
-        ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK'].map((name) => ({
+        ['PK', 'SK', 'GSI1PK', 'GSI1SK', 'GSI2PK', 'GSI2SK', 'GSI3PK', 'GSI3SK'].map((name) => ({
           AttributeName: name,
           AttributeType: 'S',
         })),
@@ -398,6 +398,26 @@ describe('the event bus', () => {
       { Effect: 'Allow', Action: 'events:PutEvents', Resource: arnOf('EventBus', 'AWS::Events::EventBus') },
     ]);
     for (const role of others) expect(statementsFor(template, role, 'events:PutEvents')).toEqual([]);
+  });
+});
+
+describe('the poller invoking itself', () => {
+  it('lets only inbox-poll invoke inbox-poll, and nothing else', () => {
+    // Prepare
+    const others = ['SettingsRole', 'SendRole', 'NotifyRole'];
+
+    // Act
+    const statements = statementsFor(template, 'InboxPollRole', 'lambda:InvokeFunction');
+
+    // Assess
+    expect(statements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: 'lambda:InvokeFunction',
+        Resource: arnOf('InboxPollFunction', 'AWS::Lambda::Function'),
+      },
+    ]);
+    for (const role of others) expect(statementsFor(template, role, 'lambda:InvokeFunction')).toEqual([]);
   });
 });
 
@@ -744,7 +764,7 @@ describe('IAM', () => {
     expect(wildcards).toEqual([]);
   });
 
-  it('keeps table access to the table and its two indexes', () => {
+  it('keeps table access to the table and its three indexes', () => {
     // Prepare
     const table = arnOf('Table', 'AWS::DynamoDB::Table');
 
@@ -760,6 +780,7 @@ describe('IAM', () => {
         table,
         { 'Fn::Join': ['', [table, '/index/GSI1']] },
         { 'Fn::Join': ['', [table, '/index/GSI2']] },
+        { 'Fn::Join': ['', [table, '/index/GSI3']] },
       ]);
       expect(asArray(s[0]!.Action)).not.toContain('dynamodb:Scan');
     }

@@ -1,10 +1,16 @@
 /** Read-only views over what the inbox poller stores: runs, messages, tasks. */
-import { ValidationError } from '#lib/domain/errors';
+import { NotFoundError, ValidationError } from '#lib/domain/errors';
+import { listBoxMail } from '#lib/inbox/box-mail';
+import { downloadLink } from '#lib/inbox/downloads';
 import type { SettingsContext } from '#lib/settings/context';
 import { ok, type SettingsHandlers } from './common.ts';
 
 type Keys =
   | 'GET /email-boxes/{id}/runs'
+  | 'GET /email-boxes/{id}/runs/{runId}'
+  | 'GET /email-boxes/{id}/messages'
+  | 'GET /messages/{id}/raw'
+  | 'GET /messages/{id}/attachments/{index}'
   | 'GET /clients/{id}/messages'
   | 'GET /messages'
   | 'GET /messages/{id}'
@@ -16,6 +22,23 @@ export const inboxHandlers = (ctx: SettingsContext): Pick<SettingsHandlers, Keys
     await ctx.repos.emailBoxes.require(caller.studioId, params.id ?? '');
     return ok(await ctx.repos.runs.list(caller.studioId, params.id ?? '', query.limit, query.cursor));
   },
+  'GET /email-boxes/{id}/runs/{runId}': async ({ caller, params }) => {
+    const boxId = params.id ?? '';
+    const runId = params.runId ?? '';
+    await ctx.repos.emailBoxes.require(caller.studioId, boxId);
+    const run = await ctx.repos.runs.get(caller.studioId, boxId, runId);
+    if (!run) throw new NotFoundError('run', runId);
+    return ok({ run });
+  },
+  'GET /email-boxes/{id}/messages': async ({ caller, params, query }) =>
+    ok(
+      await listBoxMail(ctx.repos, caller.studioId, params.id ?? '', query.state, query.limit, query.cursor),
+    ),
+  'GET /messages/{id}/raw': async ({ caller, params }) =>
+    ok(await downloadLink(ctx, caller.studioId, params.id ?? '', 'raw')),
+  'GET /messages/{id}/attachments/{index}': async ({ caller, params }) =>
+    // `index` is validated (a whole number from 0) and converted by the route's params schema.
+    ok(await downloadLink(ctx, caller.studioId, params.id ?? '', Number(params.index))),
   'GET /clients/{id}/messages': async ({ caller, params, query }) => {
     await ctx.repos.clients.require(caller.studioId, params.id ?? '');
     return ok(
@@ -38,6 +61,8 @@ export const inboxHandlers = (ctx: SettingsContext): Pick<SettingsHandlers, Keys
   },
   'GET /messages/{id}': async ({ caller, params }) =>
     ok(await ctx.repos.messages.require(caller.studioId, params.id ?? '')),
-  'GET /tasks': async ({ caller, query }) =>
-    ok(await ctx.repos.tasks.list(caller.studioId, query.limit, query.cursor)),
+  'GET /tasks': async ({ caller, query }) => {
+    const { limit, cursor, ...filter } = query;
+    return ok(await ctx.repos.tasks.list(caller.studioId, limit, cursor, filter));
+  },
 });

@@ -8,7 +8,14 @@ import {
   type S3Client,
 } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
-import { type BlobStore, InvalidBlobError, isHeaderSafeContentType } from '#lib/ports/index';
+import { getSignedUrl } from '@aws-sdk/s3-request-presigner';
+import { contentDisposition } from '#lib/adapters/download';
+import {
+  type BlobStore,
+  type DownloadOptions,
+  InvalidBlobError,
+  isHeaderSafeContentType,
+} from '#lib/ports/index';
 
 /** S3 bucket for raw mail, bodies and attachments. Streams go up in parts, never whole in memory. */
 export class S3BlobStore implements BlobStore {
@@ -68,5 +75,19 @@ export class S3BlobStore implements BlobStore {
 
   async delete(key: string): Promise<void> {
     await this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }));
+  }
+
+  /** A presigned GET; S3 answers it with the given file name and type (response-content-* overrides). */
+  async downloadUrl(key: string, options: DownloadOptions): Promise<string> {
+    return getSignedUrl(
+      this.client,
+      new GetObjectCommand({
+        Bucket: this.bucket,
+        Key: key,
+        ResponseContentDisposition: contentDisposition(options.filename),
+        ResponseContentType: options.contentType,
+      }),
+      { expiresIn: options.expiresInSeconds },
+    );
   }
 }

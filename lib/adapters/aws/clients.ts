@@ -54,6 +54,11 @@ export const awsClients = (config: Config) => ({
       'scheduler',
       async () => new (await import('@aws-sdk/client-scheduler')).SchedulerClient({ region: config.region }),
     ),
+  lambda: () =>
+    once(
+      'lambda',
+      async () => new (await import('@aws-sdk/client-lambda')).LambdaClient({ region: config.region }),
+    ),
   events: () =>
     once(
       'events',
