@@ -92,6 +92,14 @@ export function esbuildOptions(entry: string, outfile: string): BuildOptions {
   };
 }
 
+/** Bundles function `name` into `outdir` as the stack ships it; returns the entry file's path. */
+export async function bundleFunction(name: string, outdir: string): Promise<string> {
+  const { build } = await import('esbuild');
+  const outfile = join(outdir, 'index.mjs');
+  await build(esbuildOptions(functionEntry(name), outfile));
+  return outfile;
+}
+
 /** The same settings as NodejsFunction bundling options. */
 export const cdkBundling: nodejs.BundlingOptions = {
   target: studioBundling.target,
