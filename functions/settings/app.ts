@@ -8,7 +8,6 @@ import type { RouteHandler } from '#lib/http/api';
 import { Pop3Client } from '#lib/pop3/client';
 import { connectionTestConfig, type Pop3Probe, pop3Probe } from '#lib/settings/connection-test';
 import type { SettingsContext } from '#lib/settings/context';
-import { buildOpenApi } from '#lib/settings/openapi';
 import { boxRoutes } from './routes/boxes.ts';
 import type { Route } from './routes/common.ts';
 import { companyRoutes } from './routes/company.ts';
@@ -71,6 +70,8 @@ export function settingsRouteTable(d: Deps, options: SettingsOptions = {}): Rout
   routes.push({
     doc: { key: 'GET /openapi.json', tag: 'Operations', access: 'public', summary: 'This document.' },
     handle: async () => {
+      // The generator (and zod's JSON Schema code) loads only for this route.
+      const { buildOpenApi } = await import('#lib/settings/openapi');
       document ??= buildOpenApi(
         routes.map((r) => r.doc),
         {

@@ -6,7 +6,7 @@
  */
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { type AddressObject, type AttachmentStream, MailParser, type MessageText } from 'mailparser';
+import type { AddressObject, AttachmentStream, MessageText } from 'mailparser';
 import { extractIds, type Headers, headersFrom } from '#lib/domain/inbound';
 import type { Address } from '#lib/domain/model';
 import type { BlobStore } from '#lib/ports/index';
@@ -59,6 +59,8 @@ export async function parseStored(
   copy?: Buffer,
 ): Promise<ParsedMessage> {
   const source: Readable = copy ? Readable.from([copy]) : await blobs.get(rawKey);
+  // Imported on first use: a poll of an empty box never loads mailparser and its charsets.
+  const { MailParser } = await import('mailparser');
   const parser = new MailParser({
     skipImageLinks: true,
     skipTextToHtml: true,

@@ -2,7 +2,7 @@
  * OpenAPI 3.1 document generated from the zod schemas the handlers validate with, so the document
  * cannot drift from what the API accepts. JSON Schema 2020-12 is OpenAPI 3.1's own dialect.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { requestSchemas, responseSchemas } from './schemas.ts';
 
 export type Access = 'public' | 'user' | 'self' | 'admin';

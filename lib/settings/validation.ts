@@ -4,7 +4,7 @@
  * ("Invalid input: expected string, received undefined") with plain ones. Objects are strict, so a
  * typo such as `pasword` is refused instead of silently dropped.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { isValidTimeZone } from '#lib/domain/cron';
 import { type FieldIssue, ValidationError } from '#lib/domain/errors';
 

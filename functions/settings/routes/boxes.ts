@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiRequest } from '#lib/http/api';
 import { requireAdmin } from '#lib/http/api';
 import { boxView, createBox, deleteBox, replaceBox, testBox } from '#lib/settings/boxes';

@@ -1,5 +1,5 @@
 /** What every settings route module shares: the route shape and the small parsing helpers. */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { ApiRequest, ApiResult, RouteHandler } from '#lib/http/api';
 import type { SettingsContext } from '#lib/settings/context';
 import { ConnectionFailedError } from '#lib/settings/errors';

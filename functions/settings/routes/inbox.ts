@@ -1,5 +1,5 @@
 /** Read-only views over what the inbox poller stores: runs, messages, tasks. */
-import { z } from 'zod';
+import * as z from 'zod';
 import * as m from '#lib/domain/model';
 import type { RouteHandler } from '#lib/http/api';
 import { lists } from '#lib/settings/schemas';
