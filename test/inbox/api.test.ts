@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { inboxHandlers } from '#functions/inbox-poll/app';
+import { inboxPollFunction } from '#functions/inbox-poll/app';
 import { inboxPollRoutes } from '#functions/inbox-poll/routes';
 import type { Message } from '#lib/domain/model';
-import { httpApi } from '#lib/http/api';
 import { apiClient, tokens } from '#test/support/api';
 import { rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
@@ -29,11 +28,8 @@ function record(over: Partial<Message> & Pick<Message, 'id' | 'rawKey'>): Messag
 let call: ReturnType<typeof apiClient>;
 
 beforeAll(() => {
-  const handler = httpApi(inboxHandlers(ctx.d, ports), {
-    logger: ctx.d.logger,
-    studioClaim: 'custom:studioId',
-  });
-  call = apiClient(handler, inboxPollRoutes, 'inbox-poll');
+  const handler = inboxPollFunction(ctx.d, { ports });
+  call = apiClient(handler as never, inboxPollRoutes, 'inbox-poll');
 });
 
 describe('POST /email-boxes/{id}/poll', () => {
