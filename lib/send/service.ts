@@ -336,9 +336,10 @@ export class SendService {
   /**
    * Sends a prepared email and records it on the client (status sent or failed) with its raw
    * copy. Throws only before anything was sent (the raw copy could not be stored); every later
-   * problem is part of the returned outcome.
+   * problem is part of the returned outcome. `alongside` (which must not throw) is written beside
+   * the record with the outcome, and again with `recorded: false` if the record failed.
    */
-  async deliver(p: PreparedEmail): Promise<Delivery> {
+  async deliver(p: PreparedEmail, alongside?: (delivery: Delivery) => Promise<void>): Promise<Delivery> {
     const mail = await composeMime(p.outgoing);
     const rawKey = `raw/out/${p.id}.eml`;
     try {
@@ -373,21 +374,39 @@ export class SendService {
       sentBy: p.userId,
       error: sent.ok ? undefined : errorLine(sent.diagnosis),
     };
-    let recorded = true;
-    try {
-      await this.d.repos.messages.create(p.studioId, record);
-    } catch (error) {
-      // The email has left (or definitely failed); the answer must still say so.
-      recorded = false;
-      this.d.logger.error('sent message not recorded', { id: p.id, errorMessage: String(error) });
-    }
-    const base = {
-      id: p.id,
-      threadId: p.threadId,
-      clientId: p.clientId,
-      messageId: mail.messageId,
-      recorded,
+    const outcome = (recorded: boolean): Delivery => {
+      const base = {
+        id: p.id,
+        threadId: p.threadId,
+        clientId: p.clientId,
+        messageId: mail.messageId,
+        recorded,
+      };
+      if (!sent.ok) return { ok: false, ...base, diagnosis: sent.diagnosis, attempts: sent.attempts };
+      return {
+        ok: true,
+        ...base,
+        providerMessageId,
+        accepted: sent.result.accepted,
+        rejected: sent.result.rejected,
+        response: sent.result.response,
+        attempts: sent.attempts,
+      };
     };
+    // One write round after the SMTP exchange: the record and the caller's own write (the
+    // idempotency outcome) go together; only a failed record costs the caller a second write.
+    const recording = this.d.repos.messages.create(p.studioId, record).then(
+      () => true,
+      (error: unknown) => {
+        // The email has left (or definitely failed); the answer must still say so.
+        this.d.logger.error('sent message not recorded', { id: p.id, errorMessage: String(error) });
+        return false;
+      },
+    );
+    const optimistic = outcome(true);
+    const [recorded] = await Promise.all([recording, alongside?.(optimistic)]);
+    const delivery = recorded ? optimistic : outcome(false);
+    if (!recorded) await alongside?.(delivery);
     if (!sent.ok) {
       this.d.logger.warn('email not sent', {
         id: p.id,
@@ -395,18 +414,10 @@ export class SendService {
         serverCode: sent.diagnosis.serverCode,
         attempts: sent.attempts,
       });
-      return { ok: false, ...base, diagnosis: sent.diagnosis, attempts: sent.attempts };
+    } else {
+      this.d.logger.info('email sent', { id: p.id, messageId: mail.messageId, attempts: sent.attempts });
     }
-    this.d.logger.info('email sent', { id: p.id, messageId: mail.messageId, attempts: sent.attempts });
-    return {
-      ok: true,
-      ...base,
-      providerMessageId,
-      accepted: sent.result.accepted,
-      rejected: sent.result.rejected,
-      response: sent.result.response,
-      attempts: sent.attempts,
-    };
+    return delivery;
   }
 
   /**

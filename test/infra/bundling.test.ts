@@ -34,5 +34,5 @@ describe('StudioFunction bundling', () => {
       Handler: 'index.handler',
       Runtime: 'nodejs24.x',
     });
-  }, 60_000);
+  }, 300_000);
 });
