@@ -109,7 +109,7 @@ function authorise(spec: RouteSpec, caller: Caller | undefined, params: Record<s
     const id = params.id === 'me' ? caller.userId : params.id;
     if (id !== caller.userId && !caller.isAdmin)
       throw new ForbiddenError(
-        "Only the user themself (`me`) or a studio admin may do this; this is another user's.",
+        'This belongs to another user: you may only read or change your own (`/users/me/…`); a studio admin may do it for anyone.',
       );
     params.id = id ?? '';
   }

@@ -71,6 +71,30 @@ describe('POST /email-boxes/{id}/poll', () => {
     expect((await call('POST', `/email-boxes/${box.id}/poll`, { token: tokens.user })).status).toBe(403);
     expect((await call('POST', '/email-boxes/nope/poll')).status).toBe(404);
   });
+
+  it('answers 409 box_busy in the one error shape while another poll of the box holds it', async () => {
+    // Prepare: another run holds the box's lease.
+    const { box } = await makeBox();
+    await ctx.d.repos.boxState.acquireLease(sid, box.id, 'other-run', 60_000, Date.now());
+    // Act
+    const res = await call('POST', `/email-boxes/${box.id}/poll`);
+    // Assess
+    expect(res.status).toBe(409);
+    expect(res.body).toEqual({
+      error: {
+        code: 'box_busy',
+        message: 'Another poll of this box is running.',
+        requestId: expect.any(String),
+      },
+    });
+  });
+
+  it('refuses a body with fields, since the poll takes none', async () => {
+    const { box } = await makeBox();
+    const res = await call('POST', `/email-boxes/${box.id}/poll`, { body: { wait: true } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.fields[0].field).toBe('wait');
+  });
 });
 
 describe('POST /messages/{id}/reprocess', () => {
