@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import * as z from 'zod';
+import { z } from 'zod';
 import { httpApi } from '#lib/http/api';
 import { defineRoutes, type Handlers } from '#lib/http/routes';
 import { createLogger } from '#lib/logger';
