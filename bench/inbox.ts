@@ -2,7 +2,11 @@
  * `npm run bench -- inbox`: on one Dovecot mailbox in one run,
  *  - raw retrieval rate of the project's POP3 client (pipelined RETR over POP3S),
  *  - the same mailbox through Python's poplib (the baseline),
- *  - end-to-end import rate (pollBox: blob store + parse + DynamoDB Local transaction),
+ *  - end-to-end import rate (pollBox: blob store + parse + DynamoDB Local transaction), with its
+ *    DynamoDB units and blob-store requests per 1,000 mails priced at on-demand rates,
+ *  - the storage floor: the same number of messages written with only the blob put and one
+ *    transaction each, at the import's concurrency (BENCH_FLOOR_CONCURRENCY, default 1: the poll
+ *    stores one message at a time today),
  *  - peak RSS of a fresh process importing one message with a 25 MB attachment, next to the
  *    peak RSS of the same process doing nothing but starting.
  */
@@ -58,7 +62,11 @@ export async function main() {
     const baseline = JSON.parse(py.stdout) as { messages: number; bytes: number; seconds: number };
 
     // End to end: import into DynamoDB Local and the local blob store, in a child process.
-    const child = async (mode: 'import' | 'idle', mailbox: string) => {
+    const child = async (
+      mode: 'import' | 'idle' | 'floor',
+      mailbox: string,
+      more: Record<string, string> = {},
+    ) => {
       const out = await run(
         process.execPath,
         ['--import', 'tsx', new URL('./inbox-import.ts', import.meta.url).pathname],
@@ -69,6 +77,7 @@ export async function main() {
             BENCH_USER: mailbox,
             BENCH_PASSWORD: password,
             BENCH_MODE: mode,
+            ...more,
           },
           maxBuffer: 10 * 1024 * 1024,
         },
@@ -78,9 +87,15 @@ export async function main() {
         imported: number;
         seconds: number;
         maxRssMb: number;
+        cost?: Record<string, number>;
       };
     };
     const e2e = await child('import', user);
+    const floorConcurrency = process.env.BENCH_FLOOR_CONCURRENCY ?? '1';
+    const floor = await child('floor', user, {
+      BENCH_FLOOR_COUNT: String(e2e.imported),
+      BENCH_FLOOR_CONCURRENCY: floorConcurrency,
+    });
 
     // Peak RSS: a fresh process importing a 25 MB attachment vs the same process idle.
     const bigUser = uniqueUser('bench-big');
@@ -90,6 +105,8 @@ export async function main() {
     const big = await child('import', bigUser);
 
     const projectRate = ids.length / projectSeconds;
+    const importRate = e2e.imported / e2e.seconds;
+    const floorRate = floor.imported / floor.seconds;
     const baselineRate = baseline.messages / baseline.seconds;
     report({
       name: 'inbox',
@@ -98,17 +115,37 @@ export async function main() {
       project: projectRate,
       meaning: `raw POP3S retrieval of ${ids.length} × 20 KB: project client ÷ Python poplib; higher is better`,
       extra: {
+        retrievalRatio: round(projectRate / baselineRate),
+        meaning_retrievalRatio: 'project POP3S retrieval rate ÷ Python poplib; higher is better (keep ≥ 1.5)',
+        importToRetrievalRatio: round(importRate / projectRate),
+        meaning_importToRetrievalRatio:
+          'end-to-end import rate (retrieve, store, parse, record) ÷ raw retrieval rate; higher is better (goal ≥ 0.25)',
+        importToStorageFloorRatio: round(importRate / floorRate),
+        meaning_importToStorageFloorRatio:
+          'end-to-end import rate ÷ storage floor rate (blob put + one transaction per message, same concurrency); ' +
+          'higher is better, 1 = at the floor',
         messages: ids.length,
         megabytesRetrieved: Math.round(bytes / 1e4) / 100,
         projectRetrievalSeconds: round(projectSeconds),
         baselineRetrievalSeconds: round(baseline.seconds),
         endToEndImportedMessages: e2e.imported,
         endToEndImportSeconds: round(e2e.seconds),
-        endToEndImportMessagesPerSecond: round(e2e.imported / e2e.seconds),
-        endToEndToRawRatio: round(e2e.imported / e2e.seconds / projectRate),
+        endToEndImportMessagesPerSecond: round(importRate),
+        storageFloorMessages: floor.imported,
+        storageFloorSeconds: round(floor.seconds),
+        storageFloorMessagesPerSecond: round(floorRate),
+        storageFloorConcurrency: Number(floorConcurrency),
+        ...e2e.cost,
+        meaning_cost:
+          'per 1,000 imported mails: DynamoDB units from ReturnConsumedCapacity at on-demand prices (write $0.625, ' +
+          'read $0.125 per million; goal ≤ $0.01), blob-store requests (each an S3 request; PUT $0.005 per 1,000); ' +
+          'lower is better',
+        ...Object.fromEntries(Object.entries(floor.cost ?? {}).map(([k, v]) => [`storageFloor_${k}`, v])),
         peakRssIdleProcessMb: idle.maxRssMb,
         peakRss25MbAttachmentImportMb: big.maxRssMb,
         peakRss25MbAttachmentAboveIdleMb: round(big.maxRssMb - idle.maxRssMb),
+        meaning_peakRss:
+          'peak RSS of a fresh process importing one mail with a 25 MB attachment; lower is better',
       },
     });
   } finally {

@@ -7,7 +7,11 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 const available = readdirSync(here)
-  .filter((f) => f.endsWith('.ts') && !['run.ts', 'report.ts', 'inbox-import.ts'].includes(f))
+  .filter(
+    (f) =>
+      f.endsWith('.ts') &&
+      !['run.ts', 'report.ts', 'cost.ts', 'inbox-import.ts', 'inbox-floor.ts'].includes(f),
+  )
   .map((f) => f.replace(/\.ts$/, ''));
 
 const name = process.argv[2];

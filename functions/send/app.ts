@@ -77,10 +77,10 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
     req: ApiRequest<unknown, unknown>,
     scope: string,
     prepare: () => Promise<P>,
-    send: (prepared: P) => Promise<ApiResult>,
+    send: (prepared: P, complete: (result: ApiResult) => Promise<void>) => Promise<ApiResult>,
   ): Promise<ApiResult> {
     const key = idempotencyKey(req.headers);
-    if (!key) return send(await prepare());
+    if (!key) return send(await prepare(), async () => {});
     const sid = req.caller.studioId;
     const print = fingerprint({
       route: req.routeKey,
@@ -98,20 +98,26 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
       const { status, body } = claim.outcome;
       return { status, body, headers: { 'idempotent-replayed': 'true' } };
     }
+    // `send` may store its outcome itself, beside its own last write (one write round).
+    let completed = false;
+    const complete = async (r: ApiResult) => {
+      completed = true;
+      try {
+        await keys.complete(sid, scope, key, { status: r.status, body: r.body }, d.now());
+      } catch (error) {
+        // The email went; a retry now finds the claim and is told the outcome is unknown, never re-sent.
+        d.logger.error('idempotency outcome not stored', { errorMessage: String(error) });
+      }
+    };
     let result: ApiResult;
     try {
       if (prepared.status === 'rejected') throw prepared.reason;
-      result = await send(prepared.value);
+      result = await send(prepared.value, complete);
     } catch (error) {
-      await keys.release(sid, scope, key).catch(() => {});
+      if (!completed) await keys.release(sid, scope, key).catch(() => {});
       throw error;
     }
-    try {
-      await keys.complete(sid, scope, key, { status: result.status, body: result.body }, d.now());
-    } catch (error) {
-      // The email went; a retry now finds the claim and is told the outcome is unknown, never re-sent.
-      d.logger.error('idempotency outcome not stored', { errorMessage: String(error) });
-    }
+    if (!completed) await complete(result);
     return result;
   }
 
@@ -136,8 +142,8 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
         req,
         'emails',
         () => service.prepare(req.caller.studioId, req.caller.userId, req.body),
-        async (prepared) => {
-          const delivery = await service.deliver(prepared);
+        async (prepared, complete) => {
+          const delivery = await service.deliver(prepared, (dl) => complete(deliveryResult(dl)));
           count(d.metrics, { EmailsSent: delivery.ok ? 1 : 0, EmailsFailed: delivery.ok ? 0 : 1 });
           return deliveryResult(delivery);
         },

@@ -3,7 +3,7 @@
  * to add one). CDK, the local runner and the OpenAPI document read this table; ./app.ts binds a
  * handler to every key.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { DOCS_FILES, type DocsFile } from '#lib/app/docs';
 import * as m from '#lib/domain/model';
 import { emptyBody } from '#lib/http/registry';

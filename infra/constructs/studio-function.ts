@@ -9,25 +9,24 @@
  * | timeout        | 29 s                                      | the HTTP API integration limit; longer is wasted           |
  * | tracing        | X-Ray active                              | end-to-end traces through API Gateway and the AWS SDK      |
  * | logs           | own LogGroup, 30 days, explicit role      | no AWSLambdaBasicExecutionRole, no log-retention Lambda    |
- * | bundling       | esbuild, ESM, minified, source maps       | see `studioBundling` below (shared with bench/bundles.ts)  |
+ * | bundling       | esbuild, ESM chunks, minified, source maps | see `studioBundling` below (shared with bench/bundles.ts) |
  * | env            | NODE_OPTIONS=--enable-source-maps, Powertools service/namespace, LOG_LEVEL | readable stacks |
  *
  * Per-function settings (memory, timeout, environment, async-invoke retries and failure destination)
  * are props. Everything else is deliberately not configurable here: change the default, not one
  * function.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { AssetHashType, DockerImage, Duration, RemovalPolicy } from 'aws-cdk-lib';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as destinations from 'aws-cdk-lib/aws-lambda-destinations';
-import * as nodejs from 'aws-cdk-lib/aws-lambda-nodejs';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import type * as sqs from 'aws-cdk-lib/aws-sqs';
 import { Construct } from 'constructs';
-import type { BuildOptions } from 'esbuild';
+import { type BuildOptions, buildSync } from 'esbuild';
 import { acknowledge } from '#infra/nag';
 
 /** Repository root (the directory holding package.json and package-lock.json). */
@@ -50,9 +49,16 @@ export const esmRequireBanner =
   'const require = __studioMailCreateRequire(import.meta.url);';
 
 /**
- * esbuild settings of every function, in esbuild's own vocabulary. The stack derives the
- * NodejsFunction bundling from this object and bench/bundles.ts passes it to esbuild directly, so
+ * esbuild settings of every function, in esbuild's own vocabulary; `bundleOptions` turns them into
+ * the one esbuild call that the stack (local asset bundling) and bench/bundles.ts both make, so
  * the two cannot drift.
+ *
+ * `splitting` with ESM output: every dynamic `import()` (lib/app/lazy.ts, the AWS clients in
+ * lib/adapters/aws/clients.ts, nodemailer, MIME parsing, the OpenAPI document) becomes a chunk of
+ * its own under `chunks/`, loaded and compiled only when a request first needs it. A single-file
+ * bundle would inline them, and V8 would compile all of it at every cold start
+ * (docs/performance.md). CDK's NodejsFunction cannot split (it passes `--outfile`), hence the
+ * asset bundling of our own below.
  *
  * `external` is empty on purpose: the AWS SDK v3 clients are bundled (and tree-shaken) instead of
  * loaded from the runtime, which pins their version to package-lock.json and loads faster than the
@@ -63,6 +69,7 @@ export const studioBundling = {
   target: 'node24',
   format: 'esm',
   minify: true,
+  splitting: true,
   sourcemap: true,
   sourcesContent: false,
   mainFields: ['module', 'main'],
@@ -70,9 +77,39 @@ export const studioBundling = {
   banner: esmRequireBanner,
 } as const;
 
+/** The esbuild call for function `name` into `outdir`: `index.mjs` plus `chunks/*.mjs` and their maps. */
+export function bundleOptions(name: string, outdir: string): BuildOptions {
+  return {
+    entryPoints: { index: functionEntry(name) },
+    outdir,
+    bundle: true,
+    platform: studioBundling.platform,
+    target: studioBundling.target,
+    format: studioBundling.format,
+    splitting: studioBundling.splitting,
+    chunkNames: 'chunks/[name]-[hash]',
+    outExtension: { '.js': '.mjs' },
+    minify: studioBundling.minify,
+    sourcemap: studioBundling.sourcemap,
+    sourcesContent: studioBundling.sourcesContent,
+    mainFields: [...studioBundling.mainFields],
+    external: [...studioBundling.external],
+    banner: { js: studioBundling.banner },
+    absWorkingDir: projectRoot,
+    logLevel: 'warning',
+  };
+}
+
+/** Bundles function `name` into `outdir` as the stack ships it; returns the entry file's path. */
+export async function bundleFunction(name: string, outdir: string): Promise<string> {
+  const { build } = await import('esbuild');
+  await build(bundleOptions(name, outdir));
+  return join(outdir, 'index.mjs');
+}
+
 /**
- * The esbuild call NodejsFunction makes for `entry` (`esbuild --bundle entry --platform=node …`),
- * for code that bundles outside CDK (bench/bundles.ts).
+ * A single-file esbuild call with the same settings (no splitting), for code that bundles one
+ * file outside the stack (the hello-world baseline of bench/bundles.ts).
  */
 export function esbuildOptions(entry: string, outfile: string): BuildOptions {
   return {
@@ -92,17 +129,33 @@ export function esbuildOptions(entry: string, outfile: string): BuildOptions {
   };
 }
 
-/** The same settings as NodejsFunction bundling options. */
-export const cdkBundling: nodejs.BundlingOptions = {
-  target: studioBundling.target,
-  format: nodejs.OutputFormat.ESM,
-  minify: studioBundling.minify,
-  sourceMap: studioBundling.sourcemap,
-  sourcesContent: studioBundling.sourcesContent,
-  mainFields: [...studioBundling.mainFields],
-  externalModules: [...studioBundling.external],
-  banner: studioBundling.banner,
-};
+/**
+ * The function's code asset: esbuild run locally at synth time (`bundling.local`; esbuild is a
+ * devDependency, so no Docker), its output directory zipped as the asset and hashed by content.
+ * Stacks that skip bundling (`aws:cdk:bundling-stacks`, the CDK assertions tests) never run it.
+ */
+export function functionCode(name: string, files: readonly { from: string; to: string }[] = []): lambda.Code {
+  return lambda.Code.fromAsset(projectRoot, {
+    assetHashType: AssetHashType.OUTPUT,
+    bundling: {
+      // Required by the type; never pulled, because local bundling either succeeds or throws.
+      image: DockerImage.fromRegistry('public.ecr.aws/sam/build-nodejs24.x'),
+      local: {
+        tryBundle(outputDir: string): boolean {
+          const result = buildSync(bundleOptions(name, outputDir));
+          if (result.errors.length > 0)
+            throw new Error(`esbuild could not bundle ${name}: ${result.errors[0]!.text}`);
+          // Files read at run time (the settings function's swagger-ui files) go beside the bundle.
+          for (const f of files) {
+            mkdirSync(join(outputDir, f.to), { recursive: true });
+            copyFileSync(join(projectRoot, f.from), join(outputDir, f.to, basename(f.from)));
+          }
+          return true;
+        },
+      },
+    },
+  });
+}
 
 export const defaultMemoryMb = 512;
 export const defaultTimeout = Duration.seconds(29);
@@ -137,7 +190,7 @@ export interface StudioFunctionProps {
 }
 
 export class StudioFunction extends Construct {
-  readonly function: nodejs.NodejsFunction;
+  readonly function: lambda.Function;
   readonly role: iam.Role;
   readonly logGroup: logs.LogGroup;
   readonly timeout: Duration;
@@ -169,11 +222,9 @@ export class StudioFunction extends Construct {
         }
       : {};
 
-    this.function = new nodejs.NodejsFunction(this, 'Function', {
-      entry,
-      handler: 'handler',
-      projectRoot,
-      depsLockFilePath: join(projectRoot, 'package-lock.json'),
+    this.function = new lambda.Function(this, 'Function', {
+      code: functionCode(props.name, props.bundleFiles),
+      handler: 'index.handler',
       runtime: lambda.Runtime.NODEJS_24_X,
       architecture: lambda.Architecture.ARM_64,
       memorySize: props.memorySize ?? defaultMemoryMb,
@@ -183,20 +234,6 @@ export class StudioFunction extends Construct {
       logGroup: this.logGroup,
       role: this.role,
       recursiveLoop: lambda.RecursiveLoop.TERMINATE,
-      bundling: props.bundleFiles?.length
-        ? {
-            ...cdkBundling,
-            commandHooks: {
-              beforeBundling: () => [],
-              beforeInstall: () => [],
-              afterBundling: (inputDir, outputDir) =>
-                (props.bundleFiles ?? []).map(
-                  (f) =>
-                    `mkdir -p "${join(outputDir, f.to)}" && cp "${join(inputDir, f.from)}" "${join(outputDir, f.to)}/"`,
-                ),
-            },
-          }
-        : cdkBundling,
       environment: {
         NODE_OPTIONS: '--enable-source-maps',
         POWERTOOLS_SERVICE_NAME: `studio-mail-${props.name}`,

@@ -22,13 +22,17 @@ export type DocsFile = keyof typeof DOCS_FILES;
 export const BUNDLED_DOCS_DIR = 'swagger-ui';
 
 /**
- * The folder holding swagger-ui-dist's files: `SWAGGER_UI_DIR`, else `swagger-ui/` beside this
- * module's bundle (Lambda), else the installed npm package.
+ * The folder holding swagger-ui-dist's files: `SWAGGER_UI_DIR`, else `swagger-ui/` in the Lambda
+ * task root (beside `index.mjs`) or beside this module, else the installed npm package.
  */
 export function swaggerUiDir(env: Record<string, string | undefined> = process.env): string {
   if (env.SWAGGER_UI_DIR) return env.SWAGGER_UI_DIR;
-  const bundled = join(dirname(fileURLToPath(import.meta.url)), BUNDLED_DOCS_DIR);
-  if (existsSync(join(bundled, 'swagger-ui-bundle.js'))) return bundled;
+  // Lambda: beside index.mjs in the task root (this module may sit in a chunk one folder down).
+  for (const root of [env.LAMBDA_TASK_ROOT, dirname(fileURLToPath(import.meta.url))]) {
+    if (!root) continue;
+    const bundled = join(root, BUNDLED_DOCS_DIR);
+    if (existsSync(join(bundled, 'swagger-ui-bundle.js'))) return bundled;
+  }
   return dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
 }
 

@@ -1,7 +1,8 @@
 /**
- * Ports whose adapter is imported on first use. In the Lambda bundle esbuild turns a dynamic
- * import into a lazily initialised module, so a function that never sends mail never evaluates
- * nodemailer or the SES client: shorter cold starts (see `npm run bench -- bundles`).
+ * Ports whose adapter is imported on first use. The Lambda bundles are built with esbuild's
+ * `splitting`, so each dynamic import is a chunk of its own that is only read and compiled when
+ * first called: a function that never sends mail never loads nodemailer or the SES client
+ * (docs/performance.md, `npm run bench -- bundles`).
  */
 import type { MailTransport, RawMail } from '#lib/ports/index';
 

@@ -3,7 +3,7 @@
  * read and write; API input schemas (which carry passwords instead of secret references)
  * live with the handlers. No AWS imports here.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 const id = z.string().min(1).max(64);
 const name = z.string().trim().min(1).max(200);

@@ -3,7 +3,7 @@
  * and the zod schemas the edge validates with, so the document cannot drift from what the API
  * accepts. JSON Schema 2020-12 is OpenAPI 3.1's own dialect.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { requestSchemas, responseSchemas } from './registry.ts';
 import { type Access, type RouteSpec, type RouteTable, splitRouteKey } from './routes.ts';
 

@@ -2,7 +2,7 @@
  * Named schemas of the OpenAPI document's `components`. A schema used in a route table and added
  * here appears once under its id and is referenced; one that is not is written inline.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Request bodies (read as input: defaults make a field optional). */
 export const requestSchemas = z.registry<{ id: string; description?: string }>();

@@ -2,7 +2,7 @@
  * The contract of the poll outcome events: what `pollAndReport` publishes and `notify` reads.
  * Kept apart from the poller so the notify bundle does not pull in POP3 and parsing. No AWS here.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { runCounts } from '#lib/domain/model';
 
 // The names themselves live in lib/events.ts, which infra/ imports too.

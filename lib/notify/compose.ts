@@ -3,9 +3,10 @@
  * plain words and what to check (from lib/inbox/failures.ts); a summary gives the counts. Plain text,
  * marked auto-generated so no mail system (our own poller included) auto-replies to it.
  */
-import MailComposer from 'nodemailer/lib/mail-composer';
+
 import type { PollOutcomeDetail } from '#lib/inbox/events';
 import type { RawMail } from '#lib/ports/index';
+import { loadMailComposer } from '#lib/send/compose';
 import type { Decision, NotificationKind } from './decide.ts';
 
 /** Short names of failure kinds, for subjects. */
@@ -173,6 +174,7 @@ export async function notificationMime(
   content: NotificationContent,
   m: { from: string; to: string; messageId: string; date: Date },
 ): Promise<RawMail> {
+  const MailComposer = await loadMailComposer();
   const composer = new MailComposer({
     from: { name: 'Studio Mail', address: m.from },
     to: m.to,

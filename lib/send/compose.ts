@@ -4,7 +4,7 @@
  * and replies can be threaded by that Message-ID. Non-ASCII headers are RFC 2047 encoded.
  */
 import { randomUUID } from 'node:crypto';
-import MailComposer from 'nodemailer/lib/mail-composer';
+import type MailComposerClass from 'nodemailer/lib/mail-composer';
 import type { Address } from '#lib/domain/model';
 import type { RawMail } from '#lib/ports/index';
 
@@ -33,7 +33,18 @@ export function newMessageId(fromAddress: string): string {
 
 const mimeAddress = (a: Address) => (a.name ? { name: a.name, address: a.address } : a.address);
 
+/**
+ * nodemailer's composer, imported on first use: a request that only reads or previews never
+ * loads or compiles it (its own chunk in the Lambda bundle, see docs/performance.md).
+ */
+let composerModule: Promise<typeof MailComposerClass> | undefined;
+export function loadMailComposer(): Promise<typeof MailComposerClass> {
+  composerModule ??= import('nodemailer/lib/mail-composer').then((m) => m.default);
+  return composerModule;
+}
+
 export async function composeMime(m: OutgoingMessage): Promise<RawMail> {
+  const MailComposer = await loadMailComposer();
   const composer = new MailComposer({
     from: mimeAddress(m.from),
     replyTo: m.replyTo,

@@ -2,7 +2,7 @@
  * Request bodies of the send function. Objects are strict, so a typo such as `formLeterId` is
  * refused instead of being ignored (which could send the wrong email).
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { requestSchemas, responseSchemas } from '#lib/http/registry';
 
 const id = z

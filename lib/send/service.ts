@@ -27,7 +27,13 @@ import type { Prober } from './probe.ts';
 import { type ContentSource, type RenderedEmail, renderEmail, type SignatureSource } from './render.ts';
 import { type RetryPolicy, withRetry } from './retry.ts';
 import type { SendEmailInput } from './schemas.ts';
-import { type CredentialCache, describeTransport, openTransport, type TransportPolicy } from './transport.ts';
+import {
+  type CredentialCache,
+  describeTransport,
+  openTransport,
+  SharedSmtpTransports,
+  type TransportPolicy,
+} from './transport.ts';
 
 export interface SendServiceDeps {
   repos: Repositories;
@@ -116,10 +122,29 @@ const fullName = (c: Pick<Client, 'firstName' | 'lastName'>) =>
 const isAuthFailure = (error: unknown) => (error as { code?: string } | undefined)?.code === 'EAUTH';
 
 export class SendService {
+  /** Default signature id per studio and user, as last resolved: lets prepare() read it early. */
+  private readonly lastSignature = new Map<string, string>();
+
+  private rememberSignature(memo: string, id: string | undefined): void {
+    if (!id) {
+      this.lastSignature.delete(memo);
+      return;
+    }
+    this.lastSignature.delete(memo);
+    this.lastSignature.set(memo, id);
+    // Bounded: the oldest entry goes first (a Map iterates in insertion order).
+    if (this.lastSignature.size > 1_000) this.lastSignature.delete(this.lastSignature.keys().next().value!);
+  }
+
+  /** Sends in flight through the same SMTP settings share one pooled transport. */
+  private readonly smtpShared: SharedSmtpTransports;
+
   constructor(
     private readonly d: SendServiceDeps,
     private readonly o: SendServiceOptions,
-  ) {}
+  ) {
+    this.smtpShared = new SharedSmtpTransports((options) => d.smtp(options));
+  }
 
   private async company(sid: string) {
     const company = await this.d.repos.companyEmail.get(sid, 'company');
@@ -148,8 +173,16 @@ export class SendService {
     // effective settings, so its read starts as soon as those two are in, beside the others.
     const pendingCompany = this.company(sid);
     const pendingUserSettings = repos.userEmail.get(sid, userId);
+    // The signature read joins the first round too: a chosen one by its id, the default one by
+    // the id this sender's settings named last time (checked against the settings below; a miss
+    // costs one more read, never a wrong signature).
+    const memo = `${sid}\u0000${userId}`;
+    const earlyId =
+      input.signatureId ?? (input.signatureId === undefined ? this.lastSignature.get(memo) : undefined);
+    const early = earlyId ? { id: earlyId, read: repos.signatures.get(sid, earlyId) } : undefined;
+    early?.read.catch(() => {});
     const pendingSignature = Promise.all([pendingCompany, pendingUserSettings]).then(([c, u]) =>
-      this.signature(sid, input, resolveEffective(c, u)),
+      this.signature(sid, input, resolveEffective(c, u), memo, early),
     );
     // Awaited below, after the errors of the reads before it; until then a refusal must not
     // surface as an unhandled rejection.
@@ -276,10 +309,13 @@ export class SendService {
     sid: string,
     input: SendEmailInput,
     effective: EffectiveSettings,
+    memo: string,
+    early?: { id: string; read: Promise<SignatureSource | undefined> },
   ): Promise<SignatureSource | undefined> {
+    const read = (id: string) => (early?.id === id ? early.read : this.d.repos.signatures.get(sid, id));
     if (input.signatureId === null) return undefined;
     if (input.signatureId !== undefined) {
-      const chosen = await this.d.repos.signatures.get(sid, input.signatureId);
+      const chosen = await read(input.signatureId);
       if (!chosen) {
         throw ValidationError.field(
           'signatureId',
@@ -289,8 +325,9 @@ export class SendService {
       return chosen;
     }
     const defaultId = effective.signatureId?.value;
+    this.rememberSignature(memo, defaultId);
     if (!defaultId) return undefined;
-    const fallback = await this.d.repos.signatures.get(sid, defaultId);
+    const fallback = await read(defaultId);
     // A deleted default signature must not stop the studio's mail; the email goes without one.
     if (!fallback) this.d.logger.warn('default signature missing', { signatureId: defaultId });
     return fallback;
@@ -299,9 +336,10 @@ export class SendService {
   /**
    * Sends a prepared email and records it on the client (status sent or failed) with its raw
    * copy. Throws only before anything was sent (the raw copy could not be stored); every later
-   * problem is part of the returned outcome.
+   * problem is part of the returned outcome. `alongside` (which must not throw) is written beside
+   * the record with the outcome, and again with `recorded: false` if the record failed.
    */
-  async deliver(p: PreparedEmail): Promise<Delivery> {
+  async deliver(p: PreparedEmail, alongside?: (delivery: Delivery) => Promise<void>): Promise<Delivery> {
     const mail = await composeMime(p.outgoing);
     const rawKey = `raw/out/${p.id}.eml`;
     try {
@@ -336,21 +374,39 @@ export class SendService {
       sentBy: p.userId,
       error: sent.ok ? undefined : errorLine(sent.diagnosis),
     };
-    let recorded = true;
-    try {
-      await this.d.repos.messages.create(p.studioId, record);
-    } catch (error) {
-      // The email has left (or definitely failed); the answer must still say so.
-      recorded = false;
-      this.d.logger.error('sent message not recorded', { id: p.id, errorMessage: String(error) });
-    }
-    const base = {
-      id: p.id,
-      threadId: p.threadId,
-      clientId: p.clientId,
-      messageId: mail.messageId,
-      recorded,
+    const outcome = (recorded: boolean): Delivery => {
+      const base = {
+        id: p.id,
+        threadId: p.threadId,
+        clientId: p.clientId,
+        messageId: mail.messageId,
+        recorded,
+      };
+      if (!sent.ok) return { ok: false, ...base, diagnosis: sent.diagnosis, attempts: sent.attempts };
+      return {
+        ok: true,
+        ...base,
+        providerMessageId,
+        accepted: sent.result.accepted,
+        rejected: sent.result.rejected,
+        response: sent.result.response,
+        attempts: sent.attempts,
+      };
     };
+    // One write round after the SMTP exchange: the record and the caller's own write (the
+    // idempotency outcome) go together; only a failed record costs the caller a second write.
+    const recording = this.d.repos.messages.create(p.studioId, record).then(
+      () => true,
+      (error: unknown) => {
+        // The email has left (or definitely failed); the answer must still say so.
+        this.d.logger.error('sent message not recorded', { id: p.id, errorMessage: String(error) });
+        return false;
+      },
+    );
+    const optimistic = outcome(true);
+    const [recorded] = await Promise.all([recording, alongside?.(optimistic)]);
+    const delivery = recorded ? optimistic : outcome(false);
+    if (!recorded) await alongside?.(delivery);
     if (!sent.ok) {
       this.d.logger.warn('email not sent', {
         id: p.id,
@@ -358,18 +414,10 @@ export class SendService {
         serverCode: sent.diagnosis.serverCode,
         attempts: sent.attempts,
       });
-      return { ok: false, ...base, diagnosis: sent.diagnosis, attempts: sent.attempts };
+    } else {
+      this.d.logger.info('email sent', { id: p.id, messageId: mail.messageId, attempts: sent.attempts });
     }
-    this.d.logger.info('email sent', { id: p.id, messageId: mail.messageId, attempts: sent.attempts });
-    return {
-      ok: true,
-      ...base,
-      providerMessageId,
-      accepted: sent.result.accepted,
-      rejected: sent.result.rejected,
-      response: sent.result.response,
-      attempts: sent.attempts,
-    };
+    return delivery;
   }
 
   /**
@@ -463,7 +511,7 @@ export class SendService {
   }
 
   private async attempt(t: ResolvedTransport, password: string | undefined, mail: RawMail) {
-    const open = openTransport(this.d, t, password, this.o.policy);
+    const open = openTransport(this.d, t, password, this.o.policy, this.smtpShared);
     try {
       return await withRetry(() => open.transport.send(mail), this.o.retry, isTransient);
     } finally {

@@ -4,6 +4,7 @@
  * password from the secret store. Passwords are cached in memory for a few minutes, keyed by
  * their secret reference, and never logged or returned.
  */
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { SmtpOptions } from '#lib/adapters/mail';
@@ -74,17 +75,69 @@ export interface OpenTransport {
   release(): void;
 }
 
+/**
+ * SMTP transports shared by the sends in flight with the same settings and credentials: the
+ * first opens a pooled nodemailer transport (`pool: true`, up to 5 connections reused message
+ * after message), the others join it, and the last one out closes it. A lone send therefore still
+ * opens and closes its own connection, and nothing stays connected while a Lambda is frozen.
+ * The key holds a hash of the password, never the password.
+ */
+export class SharedSmtpTransports {
+  private readonly open = new Map<string, { transport: MailTransport; users: number }>();
+
+  constructor(private readonly smtp: (options: SmtpOptions) => MailTransport) {}
+
+  acquire(options: SmtpOptions): OpenTransport {
+    const key = JSON.stringify([
+      options.host,
+      options.port,
+      options.security,
+      options.user ?? '',
+      options.password === undefined ? '' : createHash('sha256').update(options.password).digest('base64'),
+      options.rejectUnauthorized ?? true,
+      options.ca ? createHash('sha256').update([options.ca].flat().join('\n')).digest('base64') : '',
+      options.connectionTimeoutMs ?? 0,
+    ]);
+    let entry = this.open.get(key);
+    if (!entry) {
+      entry = { transport: this.smtp({ ...options, pool: true }), users: 0 };
+      this.open.set(key, entry);
+    }
+    const shared = entry;
+    shared.users += 1;
+    let released = false;
+    return {
+      transport: shared.transport,
+      release: () => {
+        if (released) return;
+        released = true;
+        shared.users -= 1;
+        if (shared.users === 0) {
+          this.open.delete(key);
+          shared.transport.close();
+        }
+      },
+    };
+  }
+
+  /** Transports currently open (for tests). */
+  get size(): number {
+    return this.open.size;
+  }
+}
+
 export function openTransport(
   factories: TransportFactories,
   t: ResolvedTransport,
   password: string | undefined,
   policy: TransportPolicy,
+  shared?: SharedSmtpTransports,
 ): OpenTransport {
   if (t.method === 'ses') return { transport: factories.ses(), release: () => {} };
   // Without a saved password there is nothing to log on with; the server's answer then says
   // whether it needs a logon, which diagnose() turns into advice.
   const logon = password !== undefined && t.logonName ? { user: t.logonName, password } : {};
-  const transport = factories.smtp({
+  const options: SmtpOptions = {
     host: t.server,
     port: t.port,
     security: t.security,
@@ -92,7 +145,9 @@ export function openTransport(
     rejectUnauthorized: policy.rejectUnauthorized,
     ca: policy.ca,
     connectionTimeoutMs: policy.connectionTimeoutMs,
-  });
+  };
+  if (shared) return shared.acquire(options);
+  const transport = factories.smtp(options);
   return { transport, release: () => transport.close() };
 }
 

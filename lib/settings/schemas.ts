@@ -3,7 +3,7 @@
  * views carry `passwordSet` instead of a password or its secret reference. The OpenAPI document is
  * generated from the route tables (lib/http/openapi.ts), so every schema used at the edge is registered here.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import * as m from '#lib/domain/model';
 import { GMAIL_SMTP } from '#lib/domain/settings';
 import { errorView, requestSchemas, responseSchemas } from '#lib/http/registry';

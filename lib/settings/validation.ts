@@ -1,5 +1,5 @@
 /** Field builders shared by the settings schemas; validation itself lives in lib/http/validate.ts. */
-import { z } from 'zod';
+import * as z from 'zod';
 import { isValidTimeZone } from '#lib/domain/cron';
 
 export { check, Issues, toIssues, validate } from '#lib/http/validate';

@@ -1,6 +1,6 @@
 /**
  * Builds the studio-mail stack for CDK assertions tests. Bundling is switched off
- * (`aws:cdk:bundling-stacks: []` makes NodejsFunction use a placeholder asset); the bundling test
+ * (`aws:cdk:bundling-stacks: []` makes the function assets placeholders); the bundling test
  * and `npm run synth` bundle for real.
  */
 import { App } from 'aws-cdk-lib';

@@ -140,6 +140,33 @@ describe('Idempotency-Key on POST /emails', () => {
     expect(smtp.messages).toHaveLength(1);
   });
 
+  it('replays "sent but not recorded" when the message record failed beside the stored outcome', async () => {
+    // Prepare
+    const unrecorded = sendApi(
+      {
+        ...d,
+        repos: {
+          ...d.repos,
+          messages: Object.assign(Object.create(d.repos.messages) as typeof d.repos.messages, {
+            create: async () => {
+              throw new Error('table unreachable');
+            },
+          }),
+        },
+      },
+      { policy: trusting(smtp), retry: { sleep: async () => {} }, probe: false },
+    );
+    // Act
+    const first = await unrecorded('POST', '/emails', withKey('key-10', email()));
+    const replay = await call('POST', '/emails', withKey('key-10', email()));
+    // Assess
+    expect(first.status).toBe(200);
+    expect(first.body).toMatchObject({ ok: true, recorded: false });
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual(first.body);
+    expect(smtp.messages).toHaveLength(1);
+  });
+
   it('reports an unknown outcome, instead of sending again, when the first request died mid-way', async () => {
     // Prepare
     const store = new IdempotencyStore(d.repos.table);
