@@ -76,6 +76,7 @@ export class CostMeter {
         this.blobPuts += 1;
         return store.put(key, body, contentType);
       },
+      downloadUrl: (key, options) => store.downloadUrl(key, options),
       get: (key) => {
         this.blobReads += 1;
         return store.get(key);

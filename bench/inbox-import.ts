@@ -101,7 +101,7 @@ if (process.env.BENCH_MODE === 'idle') {
                 attachments: [],
                 automatic: false,
               }),
-              d.repos.importMarkers.uidlWrite('s', 'b', {
+              d.repos.importMarkers.uidlWrite('s', 'b', 'floor', {
                 uidl: id,
                 state: 'imported',
                 messageId: id,
