@@ -6,6 +6,7 @@ import { autoReplier } from '#lib/inbox/auto-reply';
 import { openBox } from '#lib/inbox/connect';
 import type { PollPorts } from '#lib/inbox/poll';
 import { pollAndReport, reprocessMessage } from '#lib/inbox/service';
+import { mailHostPolicy } from '#lib/net/guard';
 import { defaultRetry } from '#lib/send/retry';
 import { SendService } from '#lib/send/service';
 import { CredentialCache, transportPolicyFromEnv } from '#lib/send/transport';
@@ -26,11 +27,14 @@ export function isScheduledPoll(event: unknown): event is ScheduledPoll {
 /** POP3 from the box settings; auto-replies through the same send service as functions/send. */
 export function defaultPorts(d: Deps): PollPorts {
   const service = new SendService(d, {
-    policy: transportPolicyFromEnv(process.env),
+    policy: { ...transportPolicyFromEnv(process.env), mailHosts: mailHostPolicy(d.config) },
     credentials: new CredentialCache(d.secrets),
     retry: defaultRetry,
   });
-  return { open: (box, password) => openBox(box.connection, password), autoReply: autoReplier(service) };
+  return {
+    open: (box, password) => openBox(box.connection, password, {}, mailHostPolicy(d.config)),
+    autoReply: autoReplier(service),
+  };
 }
 
 /** A run started from the API must answer within API Gateway's 29 s; the next run continues. */

@@ -2,6 +2,7 @@ import type { Deps } from '#lib/app/deps';
 import { ForbiddenError } from '#lib/domain/errors';
 import { type ApiRequest, type ApiResult, parse, type RouteHandler, requireAdmin } from '#lib/http/api';
 import { count } from '#lib/metrics';
+import { mailHostPolicy } from '#lib/net/guard';
 import {
   type Claim,
   defaultIdempotency,
@@ -57,13 +58,21 @@ function preview(p: PreparedEmail) {
   };
 }
 
+/** The deployment's rule for SMTP server addresses, unless the caller (a test) brought its own. */
+export function withMailHosts(policy: TransportPolicy, d: Deps): TransportPolicy {
+  return policy.mailHosts ? policy : { ...policy, mailHosts: mailHostPolicy(d.config) };
+}
+
 /** Route key → handler for the send function. Each handler: parse → domain → result. */
 export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Record<string, RouteHandler> {
   const service = new SendService(d, {
-    policy: options.policy ?? defaultPolicy,
+    policy: withMailHosts(options.policy ?? defaultPolicy, d),
     credentials: new CredentialCache(d.secrets, options.credentialTtlMs),
     retry: { ...defaultRetry, ...options.retry },
-    probe: options.probe === false ? undefined : (options.probe ?? portProber()),
+    probe:
+      options.probe === false
+        ? undefined
+        : (options.probe ?? portProber(undefined, mailHostPolicy(d.config))),
   });
   const keys = new IdempotencyStore(d.repos.table, { ...defaultIdempotency, ...options.idempotency });
 

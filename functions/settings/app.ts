@@ -5,6 +5,7 @@
 import type { Deps } from '#lib/app/deps';
 import { checkHealth } from '#lib/app/health';
 import type { RouteHandler } from '#lib/http/api';
+import { mailHostPolicy } from '#lib/net/guard';
 import { Pop3Client } from '#lib/pop3/client';
 import { connectionTestConfig, type Pop3Probe, pop3Probe } from '#lib/settings/connection-test';
 import type { SettingsContext } from '#lib/settings/context';
@@ -28,7 +29,7 @@ function defaultProbe(d: Deps, env: Record<string, string | undefined>): Pop3Pro
   // Built on first use, so a bad POP3_CA_FILE fails a box test, not every request of the function.
   return (target) => {
     if (!probe) {
-      const config = connectionTestConfig(env);
+      const config = connectionTestConfig(env, undefined, mailHostPolicy(d.config));
       if (!config.rejectUnauthorized)
         d.logger.warn(
           'POP3_TLS_INSECURE is set: mail server certificates are not checked (development only)',

@@ -139,6 +139,13 @@ describe('the Lambda functions', () => {
     });
   });
 
+  it('forbids private, loopback and metadata mail hosts in every deployed function', () => {
+    // Act
+    const values = Object.values(functionPrefixes).map((prefix) => envOf(prefix).ALLOW_PRIVATE_MAIL_HOSTS);
+    // Assess
+    expect(values).toEqual(['false', 'false', 'false', 'false']);
+  });
+
   it('gives every function its own log group with a retention and no managed policies', () => {
     // Prepare
     const roles = Object.values(template.findResources('AWS::IAM::Role') as Resources);
