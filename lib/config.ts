@@ -34,6 +34,8 @@ export interface Config {
    * local adapters (npm start, tests: local servers) and false otherwise. The stack sets false.
    */
   readonly allowPrivateMailHosts: boolean;
+  /** The AWS account id, for the ARNs of SES sender identities (SES does not return them). */
+  readonly accountId: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -55,6 +57,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pollerArn: env.POLLER_ARN || undefined,
     notificationSender: env.NOTIFICATION_SENDER ?? 'notifications@studio-mail.local',
     studioClaim: env.STUDIO_CLAIM ?? 'custom:studioId',
+    accountId: env.ACCOUNT_ID ?? '000000000000',
     allowPrivateMailHosts:
       env.ALLOW_PRIVATE_MAIL_HOSTS === undefined || env.ALLOW_PRIVATE_MAIL_HOSTS === ''
         ? adapters === 'local'

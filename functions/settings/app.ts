@@ -15,6 +15,7 @@ import type { Route } from './routes/common.ts';
 import { companyRoutes } from './routes/company.ts';
 import { inboxRoutes } from './routes/inbox.ts';
 import { referenceRoutes } from './routes/reference.ts';
+import { senderIdentityRoutes } from './routes/sender-identities.ts';
 import { userSettingsRoutes } from './routes/user-settings.ts';
 
 export interface SettingsOptions {
@@ -46,6 +47,7 @@ export function settingsRouteTable(d: Deps, options: SettingsOptions = {}): Rout
     repos: d.repos,
     secrets: d.secrets,
     scheduler: d.scheduler,
+    identities: d.identities,
     log: d.logger,
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
   };
@@ -67,6 +69,7 @@ export function settingsRouteTable(d: Deps, options: SettingsOptions = {}): Rout
     ...referenceRoutes(ctx),
     ...boxRoutes(ctx),
     ...inboxRoutes(ctx),
+    ...senderIdentityRoutes(ctx),
   ];
   let document: unknown;
   routes.push({

@@ -36,6 +36,11 @@ export const settingsRoutes: readonly string[] = [
   'GET /messages',
   'GET /messages/{id}',
   'GET /tasks',
+  'GET /sender-identities',
+  'POST /sender-identities',
+  'GET /sender-identities/{id}',
+  'DELETE /sender-identities/{id}',
+  'POST /sender-identities/{id}/verify',
 ];
 
 /** Routes that answer without a token. */

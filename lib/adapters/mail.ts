@@ -20,7 +20,11 @@ export function sesTransport(client: SESv2Client, configurationSet?: string): Ma
       const info = await transporter.sendMail({
         envelope: mail.envelope,
         raw: mail.raw,
-        ses: configurationSet ? { ConfigurationSetName: configurationSet } : undefined,
+        // Merged into SendEmail's input by nodemailer's SES transport.
+        ses: {
+          ...(configurationSet ? { ConfigurationSetName: configurationSet } : {}),
+          ...(mail.identityArn ? { FromEmailAddressIdentityArn: mail.identityArn } : {}),
+        },
       } as SendMailOptions);
       return {
         // SES replaces the Message-ID header with its own; replies will quote that one.

@@ -8,6 +8,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { awsClients } from '#lib/adapters/aws/clients';
 import { LocalBlobStore } from '#lib/adapters/local/blobs';
 import { InProcessEventBus } from '#lib/adapters/local/events';
+import { LocalIdentities } from '#lib/adapters/local/identities';
 import { InProcessScheduler } from '#lib/adapters/local/scheduler';
 import { LocalSecretStore } from '#lib/adapters/local/secrets';
 import type { SmtpOptions } from '#lib/adapters/mail';
@@ -16,7 +17,14 @@ import { makeRepositories, type Repositories } from '#lib/data/repositories';
 import { Table } from '#lib/data/table';
 import { createLogger } from '#lib/logger';
 import { createMetrics } from '#lib/metrics';
-import type { BlobStore, EventPublisher, MailTransport, Scheduler, SecretStore } from '#lib/ports/index';
+import type {
+  BlobStore,
+  EmailIdentities,
+  EventPublisher,
+  MailTransport,
+  Scheduler,
+  SecretStore,
+} from '#lib/ports/index';
 import { lazyPort, lazyTransport } from './lazy.ts';
 
 export interface Deps {
@@ -29,6 +37,8 @@ export interface Deps {
   /** The managed sending service (SES, or the local SES in `npm start`). */
   ses: () => MailTransport;
   smtp: (options: SmtpOptions) => MailTransport;
+  /** SES sender identities (the local twin keeps them in the table). */
+  identities: EmailIdentities;
   logger: Logger;
   metrics: Metrics;
   now: () => Date;
@@ -74,6 +84,13 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
           const { EventBridgePublisher } = await import('#lib/adapters/aws/events');
           return new EventBridgePublisher(await aws.events(), config.eventBusName);
         });
+  const identities = (): EmailIdentities =>
+    local
+      ? new LocalIdentities(repos.table)
+      : lazyPort(async () => {
+          const { SesIdentities } = await import('#lib/adapters/aws/identities');
+          return new SesIdentities(await aws.ses(), config.region, config.accountId);
+        });
   let sesInstance: MailTransport | undefined;
   const ses = () =>
     (sesInstance ??= lazyTransport('ses', async () => {
@@ -91,6 +108,7 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
     events: overrides.events ?? events(),
     ses: overrides.ses ?? ses,
     smtp: overrides.smtp ?? smtp,
+    identities: overrides.identities ?? identities(),
     logger: overrides.logger ?? createLogger(process.env.POWERTOOLS_SERVICE_NAME ?? 'studio-mail'),
     metrics: overrides.metrics ?? createMetrics(process.env.POWERTOOLS_SERVICE_NAME ?? 'studio-mail'),
     now: overrides.now ?? (() => new Date()),

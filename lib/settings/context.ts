@@ -1,6 +1,6 @@
 /** What the settings services need, passed in by the function (never imported from AWS here). */
 import type { Repositories } from '#lib/data/repositories';
-import type { Scheduler, SecretStore } from '#lib/ports/index';
+import type { EmailIdentities, Scheduler, SecretStore } from '#lib/ports/index';
 import type { Pop3Probe } from './connection-test.ts';
 
 export interface Log {
@@ -14,6 +14,8 @@ export interface SettingsContext {
   /** EventBridge Scheduler (or the in-process twin): one poll schedule per email box. */
   scheduler: Scheduler;
   log: Log;
+  /** SES sender identities (or their local twin). */
+  identities: EmailIdentities;
   /** Logs in to a POP3 server and out again (lib/settings/connection-test.ts). */
   probePop3: Pop3Probe;
 }
