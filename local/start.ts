@@ -15,7 +15,15 @@ import { InProcessScheduler } from '#lib/adapters/local/scheduler';
 import { buildDeps, setDeps } from '#lib/app/deps';
 import { loadConfig } from '#lib/config';
 import { ensureTable, startDynamoLocal } from './dynamodb.ts';
-import { compileRoutes, type LambdaHandler, lambdaContext, match, send, toEvent } from './http.ts';
+import {
+  compileRoutes,
+  isLoopbackHost,
+  type LambdaHandler,
+  lambdaContext,
+  match,
+  send,
+  toEvent,
+} from './http.ts';
 import { portOr } from './ports.ts';
 import { type Invoke, pollTarget, restoreSchedules, subscribeNotify } from './schedules.ts';
 import { startSesLocal } from './ses.ts';
@@ -79,6 +87,15 @@ scheduler.start(pollTarget(functions['inbox-poll']?.handler as unknown as Invoke
 subscribeNotify(bus, notify.handler, config.region);
 
 const server = createServer(async (req, res) => {
+  if (!isLoopbackHost(req.headers.host)) {
+    return send(res, {
+      statusCode: 421,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        error: { code: 'misdirected', message: 'The local API answers only on 127.0.0.1 or localhost.' },
+      }),
+    });
+  }
   const url = new URL(req.url ?? '/', 'http://localhost');
   const found = match(routes, req.method ?? 'GET', url.pathname);
   if (!('route' in found) || !found.route) {

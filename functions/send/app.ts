@@ -1,6 +1,7 @@
 import type { Deps } from '#lib/app/deps';
 import { ForbiddenError } from '#lib/domain/errors';
 import { type ApiRequest, type ApiResult, parse, type RouteHandler, requireAdmin } from '#lib/http/api';
+import { IDEMPOTENT_REPLAYED_HEADER } from '#lib/http/headers';
 import { count } from '#lib/metrics';
 import { mailHostPolicy } from '#lib/net/guard';
 import {
@@ -105,7 +106,7 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Record<
     const claim: Claim = claimed.value;
     if (claim.state === 'done') {
       const { status, body } = claim.outcome;
-      return { status, body, headers: { 'idempotent-replayed': 'true' } };
+      return { status, body, headers: { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } };
     }
     let result: ApiResult;
     try {

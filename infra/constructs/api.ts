@@ -6,6 +6,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '#infra/nag';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS } from '#lib/http/headers';
 
 /** Routes that answer without a token: liveness and the API description. */
 export const publicRouteKeys: readonly string[] = ['GET /health', 'GET /openapi.json'];
@@ -58,7 +59,8 @@ export class StudioApi extends Construct {
             apigw.CorsHttpMethod.DELETE,
             apigw.CorsHttpMethod.OPTIONS,
           ],
-          allowHeaders: ['authorization', 'content-type'],
+          allowHeaders: [...CORS_ALLOW_HEADERS],
+          exposeHeaders: [...CORS_EXPOSE_HEADERS],
           maxAge: Duration.hours(1),
         }
       : undefined;
