@@ -313,7 +313,7 @@ export class SendService {
    */
   async deliver(p: PreparedEmail): Promise<Delivery> {
     const mail = await composeMime(p.outgoing);
-    const rawKey = `raw/out/${p.id}.eml`;
+    const rawKey = `raw/${p.studioId}/out/${p.id}.eml`; // under the studio, like inbound copies
     try {
       await this.d.blobs.put(rawKey, mail.raw, 'message/rfc822');
     } catch (error) {
