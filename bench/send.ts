@@ -24,7 +24,6 @@ import { InProcessScheduler } from '#lib/adapters/local/scheduler';
 import { LocalSecretStore } from '#lib/adapters/local/secrets';
 import { buildDeps } from '#lib/app/deps';
 import { loadConfig } from '#lib/config';
-import type { ApiRequest } from '#lib/http/api';
 import { ensureTable, startDynamoLocal } from '#local/dynamodb';
 import { startSmtpServer } from '#test/support/smtp';
 import { report } from './report.ts';
@@ -127,7 +126,7 @@ export async function main(): Promise<void> {
 
     const route = sendHandlers(d)['POST /emails']!;
     const project = async () => {
-      const req: ApiRequest = {
+      const req: Parameters<typeof route>[0] = {
         routeKey: 'POST /emails',
         params: {},
         query: {},

@@ -16,9 +16,7 @@ import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
 import type { Construct } from 'constructs';
-import { inboxPollRoutes } from '#functions/inbox-poll/routes';
-import { sendRoutes } from '#functions/send/routes';
-import { settingsRoutes } from '#functions/settings/routes';
+import { apiTables } from '#functions/routes';
 import { StudioApi } from '#infra/constructs/api';
 import { StudioAuth } from '#infra/constructs/auth';
 import { DeadLetterQueue } from '#infra/constructs/dead-letter-queue';
@@ -26,6 +24,7 @@ import { StudioFunction } from '#infra/constructs/studio-function';
 import type { StudioMailSettings } from '#infra/context';
 import { acknowledge, acknowledgeWildcardResource } from '#infra/nag';
 import { tableSchema } from '#infra/table-schema';
+import { pollOutcomeEvents } from '#lib/events';
 
 export interface StudioMailStackProps
   extends StackProps,
@@ -36,11 +35,8 @@ export interface StudioMailStackProps
   readonly scheduleGroupName?: string;
 }
 
-/** Event source and detail types the inbox-poll function emits (see functions/inbox-poll). */
-export const pollOutcomeEvents = {
-  source: 'studio-mail.inbox-poll',
-  detailTypes: ['Inbox Poll Succeeded', 'Inbox Poll Failed'],
-} as const;
+/** Event source and detail types the inbox-poll function emits: declared once, in lib/events.ts. */
+export { pollOutcomeEvents };
 
 const pollerTimeout = Duration.minutes(5);
 /** The poller stops taking new work this long before its Lambda timeout. */
@@ -432,9 +428,9 @@ export class StudioMailStack extends Stack {
       authorizer: this.auth.authorizer,
       corsOrigins: props.corsOrigins,
       routes: [
-        { routeKeys: settingsRoutes, handler: settings.function },
-        { routeKeys: sendRoutes, handler: send.function },
-        { routeKeys: inboxPollRoutes, handler: inboxPoll.function },
+        { table: apiTables.settings, handler: settings.function },
+        { table: apiTables.send, handler: send.function },
+        { table: apiTables['inbox-poll'], handler: inboxPoll.function },
       ],
     });
 

@@ -6,6 +6,8 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { APIGatewayProxyStructuredResultV2, Context } from 'aws-lambda';
 import type { ApiEvent } from '#lib/http/api';
+import { errorBody } from '#lib/http/errors';
+import { type RouteTable, splitRouteKey } from '#lib/http/routes';
 
 export type LambdaHandler = (event: ApiEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
@@ -17,11 +19,12 @@ export interface LocalRoute {
   fn: string;
 }
 
-export function compileRoutes(table: Record<string, readonly string[]>): LocalRoute[] {
+/** Matchers for every route of the functions' tables (functions/routes.ts), as API Gateway routes them. */
+export function compileRoutes(tables: Readonly<Record<string, RouteTable>>): LocalRoute[] {
   const routes: LocalRoute[] = [];
-  for (const [fn, keys] of Object.entries(table)) {
-    for (const routeKey of keys) {
-      const [method = '', path = ''] = routeKey.split(' ');
+  for (const [fn, table] of Object.entries(tables)) {
+    for (const routeKey of Object.keys(table)) {
+      const { method, path } = splitRouteKey(routeKey);
       const names: string[] = [];
       const source = path.replace(/[.*+?^${}()|[\]\\]/g, (c) => (c === '{' || c === '}' ? c : `\\${c}`));
       const pattern = new RegExp(
@@ -145,6 +148,16 @@ export function match(routes: LocalRoute[], method: string, path: string) {
     return { route: r, params };
   }
   return { pathMatched };
+}
+
+/** An error answered by the runner itself (no route, bad path), in the API's one error shape. */
+export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2 {
+  const { status, body } = errorBody(error);
+  return {
+    statusCode: status,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: JSON.stringify(body),
+  };
 }
 
 export function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {

@@ -7,16 +7,17 @@
 import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { resolve } from 'node:path';
-import { inboxPollRoutes } from '#functions/inbox-poll/routes';
-import { sendRoutes } from '#functions/send/routes';
-import { settingsRoutes } from '#functions/settings/routes';
+import { composeFunctions } from '#functions/compose';
+import { apiTables } from '#functions/routes';
 import { InProcessEventBus } from '#lib/adapters/local/events';
 import { InProcessScheduler } from '#lib/adapters/local/scheduler';
-import { buildDeps, setDeps } from '#lib/app/deps';
+import { buildDeps } from '#lib/app/deps';
 import { loadConfig } from '#lib/config';
+import { AppError, NoRouteError, ValidationError } from '#lib/domain/errors';
 import { ensureTable, startDynamoLocal } from './dynamodb.ts';
 import {
   compileRoutes,
+  errorResponse,
   isLoopbackHost,
   type LambdaHandler,
   lambdaContext,
@@ -33,7 +34,8 @@ mkdirSync(`${home}/dynamodb`, { recursive: true });
 
 const log = (line: string) => console.log(`[studio-mail] ${line}`);
 
-log('starting DynamoDB Local (data in .local/dynamodb) …');
+log(`data in ${home} (set STUDIO_MAIL_HOME to keep it elsewhere)`);
+log(`starting DynamoDB Local (data in ${home}/dynamodb) …`);
 const dynamo = await startDynamoLocal({ port: await portOr(8100), dbPath: `${home}/dynamodb` });
 const ses = await startSesLocal(await portOr(8105));
 
@@ -67,24 +69,41 @@ const d = buildDeps(config, {
     eventBus: async () => {},
   },
 });
-setDeps(d);
 await ensureTable(d.repos.table.doc as never, config.tableName);
 
-// Handlers are imported only now, so that they pick up the local dependencies set above.
+// Every function over the same local dependencies, through the one composition root.
+const composed = composeFunctions(d);
 const functions: Record<string, { handler: LambdaHandler }> = {
-  settings: await import('#functions/settings/handler'),
-  send: await import('#functions/send/handler'),
+  settings: { handler: composed.settings },
+  send: { handler: composed.send },
   // Also takes scheduled events, so its type is wider than an API handler's.
-  'inbox-poll': (await import('#functions/inbox-poll/handler')) as unknown as { handler: LambdaHandler },
+  'inbox-poll': { handler: composed['inbox-poll'] as unknown as LambdaHandler },
 };
-const notify = (await import('#functions/notify/handler')) as { handler: Invoke };
-const routes = compileRoutes({ settings: settingsRoutes, send: sendRoutes, 'inbox-poll': inboxPollRoutes });
+const notify = { handler: composed.notify as unknown as Invoke };
+const routes = compileRoutes(apiTables);
 
 // As in AWS: each schedule's input (scheduled time substituted) invokes inbox-poll as a ScheduledPoll,
 // and the rule hands every poll outcome to notify as an EventBridge event.
 const restored = await restoreSchedules(d, scheduler);
 scheduler.start(pollTarget(functions['inbox-poll']?.handler as unknown as Invoke));
 subscribeNotify(bus, notify.handler, config.region);
+
+class MethodNotAllowedError extends AppError {
+  override readonly name = 'MethodNotAllowedError';
+  override readonly status = 405;
+  override readonly code = 'method_not_allowed';
+}
+
+class LocalRunnerError extends AppError {
+  override readonly name = 'LocalRunnerError';
+  override readonly code = 'local_runner';
+  constructor(
+    override readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
 
 const server = createServer(async (req, res) => {
   if (!isLoopbackHost(req.headers.host)) {
@@ -99,18 +118,13 @@ const server = createServer(async (req, res) => {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const found = match(routes, req.method ?? 'GET', url.pathname);
   if (!('route' in found) || !found.route) {
-    const bad = 'badPath' in found;
-    const status = bad ? 400 : found.pathMatched ? 405 : 404;
-    const message = bad
-      ? `The path ${url.pathname} has a malformed %-escape.`
-      : found.pathMatched
-        ? `${req.method} is not allowed on ${url.pathname}.`
-        : `No route ${url.pathname}.`;
-    return send(res, {
-      statusCode: status,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ error: { code: bad ? 'bad_path' : 'no_route', message } }),
-    });
+    const error =
+      'badPath' in found
+        ? ValidationError.field('(path)', `${url.pathname} has a malformed %-escape.`)
+        : found.pathMatched
+          ? new MethodNotAllowedError(`${req.method} is not allowed on ${url.pathname}.`)
+          : new NoRouteError(`No route ${url.pathname}.`);
+    return send(res, errorResponse(error));
   }
   try {
     const event = await toEvent(req, found.route, found.params, config.studioClaim);
@@ -118,12 +132,9 @@ const server = createServer(async (req, res) => {
     if (!fn) throw new Error(`function ${found.route.fn} is not loaded`);
     send(res, await fn.handler(event, lambdaContext(found.route.fn, 29_000)));
   } catch (error) {
-    const status = (error as { status?: number }).status ?? 500;
-    send(res, {
-      statusCode: status,
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ error: { code: 'local_runner', message: (error as Error).message } }),
-    });
+    // Only the runner's own failures reach here (e.g. a body over 10 MB); handlers answer their own errors.
+    const status = (error as { status?: number }).status;
+    send(res, errorResponse(status ? new LocalRunnerError(status, (error as Error).message) : error));
   }
 });
 const apiPort = await portOr(Number(process.env.PORT ?? 3000));
@@ -132,6 +143,7 @@ const api = `http://127.0.0.1:${apiPort}`;
 
 log(`API            ${api}   (GET ${api}/health)`);
 log(`OpenAPI        ${api}/openapi.json`);
+log(`Data           ${home}`);
 log(`DynamoDB Local ${dynamo.endpoint}   (table ${config.tableName})`);
 log(`Local SES      ${ses.endpoint}   (viewer: open it in a browser; sent mail as JSON: ${ses.storeUrl})`);
 log(

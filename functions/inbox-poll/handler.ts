@@ -1,29 +1,9 @@
 /**
- * Inbox poller. Invoked by its box's EventBridge schedule (input: studio, box, window and the
- * scheduled time) or through the API (run now, reprocess a quarantined message).
+ * Inbox poller (Lambda entry point). Invoked by its box's EventBridge schedule (input: studio, box,
+ * window and the scheduled time) or through the API (run now, reprocess a quarantined message).
  */
-import type { Context } from 'aws-lambda';
-import { deps } from '#lib/app/deps';
-import { type ApiEvent, httpApi } from '#lib/http/api';
-import { pollAndReport } from '#lib/inbox/service';
-import { defaultPorts, inboxHandlers, isScheduledPoll } from './app.ts';
+import { buildDeps } from '#lib/app/deps';
+import { loadConfig } from '#lib/config';
+import { inboxPollFunction } from './app.ts';
 
-const d = deps();
-const ports = defaultPorts(d);
-const api = httpApi(inboxHandlers(d, ports), { logger: d.logger, studioClaim: d.config.studioClaim });
-
-/** Stop starting new messages this long before the Lambda timeout. */
-const BUDGET_MARGIN_MS = 30_000;
-
-export async function handler(event: ApiEvent | unknown, context: Context) {
-  if (!isScheduledPoll(event)) return api(event as ApiEvent, context);
-  const budgetMs =
-    Number(process.env.POLL_BUDGET_MS) || context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS;
-  const outcome = await pollAndReport(d, { ...event, trigger: 'schedule', budgetMs }, ports);
-  d.logger.info('scheduled poll finished', {
-    boxId: event.boxId,
-    status: outcome.status,
-    reason: outcome.reason,
-  });
-  return { status: outcome.status, runId: outcome.run?.id, counts: outcome.run?.counts };
-}
+export const handler = inboxPollFunction(buildDeps(loadConfig()));

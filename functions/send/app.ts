@@ -1,7 +1,7 @@
 import type { Deps } from '#lib/app/deps';
-import { ForbiddenError } from '#lib/domain/errors';
-import { type ApiRequest, type ApiResult, parse, type RouteHandler, requireAdmin } from '#lib/http/api';
+import { httpApi } from '#lib/http/api';
 import { IDEMPOTENT_REPLAYED_HEADER } from '#lib/http/headers';
+import type { ApiRequest, ApiResult, Handlers } from '#lib/http/routes';
 import { count } from '#lib/metrics';
 import { mailHostPolicy } from '#lib/net/guard';
 import {
@@ -14,9 +14,9 @@ import {
 } from '#lib/send/idempotency';
 import { type Prober, portProber } from '#lib/send/probe';
 import { defaultRetry, type RetryPolicy } from '#lib/send/retry';
-import { sendEmailInput, testEmailInput } from '#lib/send/schemas';
 import { type Delivery, type PreparedEmail, SendService, type TestResult } from '#lib/send/service';
 import { CredentialCache, defaultPolicy, type TransportPolicy } from '#lib/send/transport';
+import { sendRoutes } from './routes.ts';
 
 export interface SendHandlerOptions {
   /** TLS trust and timeouts; from the environment in handler.ts (transportPolicyFromEnv). */
@@ -64,8 +64,8 @@ export function withMailHosts(policy: TransportPolicy, d: Deps): TransportPolicy
   return policy.mailHosts ? policy : { ...policy, mailHosts: mailHostPolicy(d.config) };
 }
 
-/** Route key → handler for the send function. Each handler: parse → domain → result. */
-export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Record<string, RouteHandler> {
+/** A handler for every route of ./routes.ts. Each: domain → result (the edge has validated input). */
+export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handlers<typeof sendRoutes> {
   const service = new SendService(d, {
     policy: withMailHosts(options.policy ?? defaultPolicy, d),
     credentials: new CredentialCache(d.secrets, options.credentialTtlMs),
@@ -84,7 +84,7 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Record<
    * `send` throws only when nothing left, and then the key is given back too.
    */
   async function once<P>(
-    req: ApiRequest,
+    req: ApiRequest<unknown, unknown>,
     scope: string,
     prepare: () => Promise<P>,
     send: (prepared: P) => Promise<ApiResult>,
@@ -128,45 +128,42 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Record<
   const nothing = async () => undefined;
 
   return {
-    'POST /settings/company/email/test': async (req) => {
-      requireAdmin(req.caller);
-      const input = parse(testEmailInput, req.body ?? {});
-      return once(req, 'test', nothing, async () =>
-        testResult(await service.sendTest(req.caller.studioId, undefined, input.to)),
-      );
-    },
+    'POST /settings/company/email/test': async (req) =>
+      once(req, 'test', nothing, async () =>
+        testResult(await service.sendTest(req.caller.studioId, undefined, req.body.to)),
+      ),
 
-    'POST /users/{id}/email-settings/test': async (req) => {
-      const userId = req.params.id === 'me' ? req.caller.userId : (req.params.id ?? '');
-      if (userId !== req.caller.userId && !req.caller.isAdmin) {
-        throw new ForbiddenError("Only an admin may test another user's email settings.");
-      }
-      const input = parse(testEmailInput, req.body ?? {});
-      return once(req, 'test', nothing, async () =>
-        testResult(await service.sendTest(req.caller.studioId, userId, input.to)),
-      );
-    },
+    // The edge has checked `self` access and turned `me` into the caller's id.
+    'POST /users/{id}/email-settings/test': async (req) =>
+      once(req, 'test', nothing, async () =>
+        testResult(await service.sendTest(req.caller.studioId, req.params.id ?? '', req.body.to)),
+      ),
 
-    'POST /emails': async (req) => {
-      const input = parse(sendEmailInput, req.body);
+    'POST /emails': async (req) =>
       // A replay answers from the stored outcome, even if the form letter changed since; a request
       // refused while preparing gives its key back, having sent nothing.
-      return once(
+      once(
         req,
         'emails',
-        () => service.prepare(req.caller.studioId, req.caller.userId, input),
+        () => service.prepare(req.caller.studioId, req.caller.userId, req.body),
         async (prepared) => {
           const delivery = await service.deliver(prepared);
           count(d.metrics, { EmailsSent: delivery.ok ? 1 : 0, EmailsFailed: delivery.ok ? 0 : 1 });
           return deliveryResult(delivery);
         },
-      );
-    },
+      ),
 
     'POST /emails/preview': async (req) => {
-      const input = parse(sendEmailInput, req.body);
-      const prepared = await service.prepare(req.caller.studioId, req.caller.userId, input);
+      const prepared = await service.prepare(req.caller.studioId, req.caller.userId, req.body);
       return { status: 200, body: preview(prepared) };
     },
   };
+}
+
+/** The send function's Lambda handler over `d` (the composition root calls this). */
+export function sendFunction(d: Deps, options: SendHandlerOptions = {}) {
+  return httpApi(sendRoutes, sendHandlers(d, options), {
+    logger: d.logger,
+    studioClaim: d.config.studioClaim,
+  });
 }

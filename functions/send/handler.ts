@@ -1,12 +1,7 @@
-/** Send function: Send Test Email, single sends and previews (API Gateway v2). */
-import { deps } from '#lib/app/deps';
-import { httpApi } from '#lib/http/api';
+/** Send function (Lambda entry point): Send Test Email, single sends and previews. */
+import { buildDeps } from '#lib/app/deps';
+import { loadConfig } from '#lib/config';
 import { transportPolicyFromEnv } from '#lib/send/transport';
-import { sendHandlers } from './app.ts';
+import { sendFunction } from './app.ts';
 
-const d = deps();
-
-export const handler = httpApi(sendHandlers(d, { policy: transportPolicyFromEnv(process.env) }), {
-  logger: d.logger,
-  studioClaim: d.config.studioClaim,
-});
+export const handler = sendFunction(buildDeps(loadConfig()), { policy: transportPolicyFromEnv(process.env) });

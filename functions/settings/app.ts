@@ -1,22 +1,24 @@
 /**
- * Route key → handler for the settings function, assembled from the route modules in ./routes.
- * Each handler: parse → domain (lib/settings) → result; the shared edge maps errors to statuses.
+ * The settings function over its dependencies: a handler bound to every route of ./routes.ts.
+ * Each handler: domain (lib/settings) → result; the edge has checked access and validated input.
  */
+import { apiTables } from '#functions/routes';
 import type { Deps } from '#lib/app/deps';
 import { checkHealth } from '#lib/app/health';
-import type { RouteHandler } from '#lib/http/api';
+import { httpApi } from '#lib/http/api';
+import { buildOpenApi } from '#lib/http/openapi';
 import { mailHostPolicy } from '#lib/net/guard';
 import { Pop3Client } from '#lib/pop3/client';
 import { connectionTestConfig, type Pop3Probe, pop3Probe } from '#lib/settings/connection-test';
 import type { SettingsContext } from '#lib/settings/context';
-import { buildOpenApi } from '#lib/settings/openapi';
-import { boxRoutes } from './routes/boxes.ts';
-import type { Route } from './routes/common.ts';
-import { companyRoutes } from './routes/company.ts';
-import { inboxRoutes } from './routes/inbox.ts';
-import { referenceRoutes } from './routes/reference.ts';
-import { senderIdentityRoutes } from './routes/sender-identities.ts';
-import { userSettingsRoutes } from './routes/user-settings.ts';
+import { boxHandlers } from './handlers/boxes.ts';
+import type { SettingsHandlers } from './handlers/common.ts';
+import { companyHandlers } from './handlers/company.ts';
+import { inboxHandlers } from './handlers/inbox.ts';
+import { referenceHandlers } from './handlers/reference.ts';
+import { senderIdentityHandlers } from './handlers/sender-identities.ts';
+import { userSettingsHandlers } from './handlers/user-settings.ts';
+import { settingsRoutes } from './routes.ts';
 
 export interface SettingsOptions {
   /** The POP3 login used by box saves and tests. Default: Pop3Client, trust and timeouts from `env`. */
@@ -41,8 +43,19 @@ function defaultProbe(d: Deps, env: Record<string, string | undefined>): Pop3Pro
   };
 }
 
-/** Every route with its OpenAPI entry (the document is built from these). */
-export function settingsRouteTable(d: Deps, options: SettingsOptions = {}): Route[] {
+/** The document for every route of every function; built once per process, on first request. */
+let document: unknown;
+export function openApiDocument(): unknown {
+  document ??= buildOpenApi(Object.values(apiTables), {
+    title: 'studio-mail API',
+    version: '1',
+    description:
+      'Email back end of a photo studio: company and user email settings, signatures, reference data, email boxes and their inbox, sending and previews. Passwords are write-only: responses show `passwordSet`. Every error answers `{ error: { code, message, field?, fields?, details?, requestId } }`.',
+  });
+  return document;
+}
+
+export function settingsHandlers(d: Deps, options: SettingsOptions = {}): SettingsHandlers {
   const ctx: SettingsContext = {
     repos: d.repos,
     secrets: d.secrets,
@@ -51,45 +64,25 @@ export function settingsRouteTable(d: Deps, options: SettingsOptions = {}): Rout
     log: d.logger,
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
   };
-  const routes: Route[] = [
-    {
-      doc: {
-        key: 'GET /health',
-        tag: 'Operations',
-        access: 'public',
-        summary: 'Whether the parts answer (503 if not).',
-      },
-      handle: async () => {
-        const health = await checkHealth(d);
-        return { status: health.status === 'ok' ? 200 : 503, body: health };
-      },
+  return {
+    'GET /health': async () => {
+      const health = await checkHealth(d);
+      return { status: health.status === 'ok' ? 200 : 503, body: health };
     },
-    ...companyRoutes(ctx),
-    ...userSettingsRoutes(ctx),
-    ...referenceRoutes(ctx),
-    ...boxRoutes(ctx),
-    ...inboxRoutes(ctx),
-    ...senderIdentityRoutes(ctx),
-  ];
-  let document: unknown;
-  routes.push({
-    doc: { key: 'GET /openapi.json', tag: 'Operations', access: 'public', summary: 'This document.' },
-    handle: async () => {
-      document ??= buildOpenApi(
-        routes.map((r) => r.doc),
-        {
-          title: 'studio-mail settings API',
-          version: '1',
-          description:
-            'Company and user email settings, signatures, reference data and email boxes of a photo studio. Passwords are write-only: responses show `passwordSet`.',
-        },
-      );
-      return { status: 200, body: document };
-    },
-  });
-  return routes;
+    'GET /openapi.json': async () => ({ status: 200, body: openApiDocument() }),
+    ...companyHandlers(ctx),
+    ...userSettingsHandlers(ctx),
+    ...referenceHandlers(ctx),
+    ...boxHandlers(ctx),
+    ...inboxHandlers(ctx),
+    ...senderIdentityHandlers(ctx),
+  };
 }
 
-export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Record<string, RouteHandler> {
-  return Object.fromEntries(settingsRouteTable(d, options).map((r) => [r.doc.key, r.handle]));
+/** The settings function's Lambda handler over `d` (the composition root calls this). */
+export function settingsFunction(d: Deps, options: SettingsOptions = {}) {
+  return httpApi(settingsRoutes, settingsHandlers(d, options), {
+    logger: d.logger,
+    studioClaim: d.config.studioClaim,
+  });
 }

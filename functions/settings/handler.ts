@@ -1,13 +1,6 @@
-/** Settings API: company and user email settings, reference data, email boxes (API Gateway v2). */
-import { deps } from '#lib/app/deps';
-import { httpApi } from '#lib/http/api';
-import { settingsHandlers } from './app.ts';
-import { settingsPublicRoutes } from './routes.ts';
+/** Settings API (Lambda entry point): company and user email settings, reference data, email boxes. */
+import { buildDeps } from '#lib/app/deps';
+import { loadConfig } from '#lib/config';
+import { settingsFunction } from './app.ts';
 
-const d = deps();
-
-export const handler = httpApi(settingsHandlers(d), {
-  logger: d.logger,
-  studioClaim: d.config.studioClaim,
-  publicRoutes: [...settingsPublicRoutes],
-});
+export const handler = settingsFunction(buildDeps(loadConfig()));

@@ -1,24 +1,160 @@
 /**
- * Route keys served by the settings function. A plain list with no imports, so that the CDK
- * stack and the local runner can read it without loading the handler.
+ * The settings function's routes: declarations only (see lib/http/routes.ts for the shape and how
+ * to add one). CDK, the local runner and the OpenAPI document read this table; ./app.ts binds a
+ * handler to every key.
  */
-const crud = (base: string) => [
-  `GET /${base}`,
-  `POST /${base}`,
-  `GET /${base}/{id}`,
-  `PUT /${base}/{id}`,
-  `DELETE /${base}/{id}`,
-];
+import { z } from 'zod';
+import * as m from '#lib/domain/model';
+import { emptyBody } from '#lib/http/registry';
+import { defineRoutes, type RouteSpec } from '#lib/http/routes';
+import { type RefPath, refKinds } from '#lib/settings/ref-kinds';
+import {
+  boxInput,
+  boxView,
+  companySettingsInput,
+  companySettingsView,
+  connectionTestView,
+  effectiveSettingsView,
+  lists,
+  scheduleView,
+  userSettingsInput,
+  userSettingsView,
+} from '#lib/settings/schemas';
+import { senderIdentityInput, senderIdentityList, senderIdentityView } from '#lib/settings/sender-identities';
+import { pageQuery } from '#lib/settings/validation';
 
-export const settingsRoutes: readonly string[] = [
-  'GET /health',
-  'GET /openapi.json',
-  'GET /settings/company/email',
-  'PUT /settings/company/email',
-  'GET /users/{id}/email-settings',
-  'PUT /users/{id}/email-settings',
-  'DELETE /users/{id}/email-settings',
-  'GET /users/{id}/email-settings/effective',
+/** `?name=true|false`, read as a boolean. */
+const flag = (name: string, fallback: 'true' | 'false', description: string) =>
+  z
+    .enum(['true', 'false'], {
+      error: `must be true or false, e.g. ?${name}=${fallback === 'true' ? 'false' : 'true'}.`,
+    })
+    .default(fallback)
+    .transform((v) => v === 'true')
+    .describe(description);
+
+const verify = flag(
+  'verify',
+  'true',
+  'Log in to the mail server before saving (default true). `false` saves without testing.',
+);
+const syncSchedule = flag(
+  'syncSchedule',
+  'false',
+  'Write the schedule to EventBridge Scheduler from these settings even when they did not change (default false). Use it to undo a console edit shown as drift.',
+);
+
+/** `?limit=` and `?cursor=` of a paged list. */
+export const pageParams = z.object({
+  limit: pageQuery.shape.limit.describe('Items per page, 1 to 100 (default 50).'),
+  cursor: pageQuery.shape.cursor.describe('The `nextCursor` of the previous page.'),
+});
+
+const yesNo = z.enum(['true', 'false']).optional();
+
+const operations = 'Operations';
+const company = 'Company email settings';
+const userSettings = 'User email settings';
+const boxes = 'Email boxes';
+const inbox = 'Inbox (read-only)';
+const senders = 'Sender identities';
+
+/** The five routes of one kind of reference data. */
+function crud<P extends RefPath>(path: P) {
+  const kind = refKinds[path];
+  const label = kind.label;
+  const a = /^[aeiou]/.test(label) ? 'an' : 'a';
+  const paged = 'paged' in kind && kind.paged;
+  const tag = 'Reference data';
+  return {
+    [`GET /${path}`]: {
+      tag,
+      access: 'user',
+      summary: paged ? `List ${label}s, a page at a time (by last name).` : `List every ${label}.`,
+      response: kind.list,
+      ...(paged ? { query: pageParams } : {}),
+    },
+    [`POST /${path}`]: {
+      tag,
+      access: 'admin',
+      summary: `Create ${a} ${label}.`,
+      body: kind.input,
+      response: kind.view,
+      status: 201,
+    },
+    [`GET /${path}/{id}`]: { tag, access: 'user', summary: `Read one ${label}.`, response: kind.view },
+    [`PUT /${path}/{id}`]: {
+      tag,
+      access: 'admin',
+      summary: `Replace ${a} ${label}; send \`version\` to refuse the save if someone changed it since.`,
+      body: kind.input,
+      response: kind.view,
+    },
+    [`DELETE /${path}/{id}`]: {
+      tag,
+      access: 'admin',
+      summary: `Delete ${a} ${label}; 409 names whatever still uses it.`,
+      status: 204,
+      errors: [409],
+    },
+  } as unknown as Record<`${'GET' | 'POST'} /${P}` | `${'GET' | 'PUT' | 'DELETE'} /${P}/{id}`, RouteSpec>;
+}
+
+export const settingsRoutes = defineRoutes({
+  'GET /health': {
+    tag: operations,
+    access: 'public',
+    summary: 'Whether the parts answer (503 if not).',
+    errors: [503],
+  },
+  'GET /openapi.json': {
+    tag: operations,
+    access: 'public',
+    summary: 'This document: every route of every studio-mail function.',
+  },
+
+  'GET /settings/company/email': {
+    tag: company,
+    access: 'user',
+    summary: 'Read the studio email settings (never the password: `transport.passwordSet`).',
+    response: companySettingsView,
+  },
+  'PUT /settings/company/email': {
+    tag: company,
+    access: 'admin',
+    summary: 'Create or replace the studio email settings.',
+    description:
+      'Sending method `ses` (managed), `smtp` or `gmail`. A password given is stored in the secret store; leave it out to keep the stored one. Switching to `ses` retires the stored password.',
+    body: companySettingsInput,
+    response: companySettingsView,
+  },
+
+  'GET /users/{id}/email-settings': {
+    tag: userSettings,
+    access: 'self',
+    summary: "A user's own overrides of the company email settings.",
+    response: userSettingsView,
+  },
+  'PUT /users/{id}/email-settings': {
+    tag: userSettings,
+    access: 'self',
+    summary: 'Create or replace the user overrides (address, display name, own SMTP/Gmail, signature).',
+    body: userSettingsInput,
+    response: userSettingsView,
+  },
+  'DELETE /users/{id}/email-settings': {
+    tag: userSettings,
+    access: 'self',
+    summary: "Remove the overrides (the company's settings apply again); retires the user's stored password.",
+    status: 204,
+  },
+  'GET /users/{id}/email-settings/effective': {
+    tag: userSettings,
+    access: 'self',
+    summary: 'What the user sends with, each value marked `user` or `company`.',
+    response: effectiveSettingsView,
+  },
+
   ...crud('signatures'),
   ...crud('departments'),
   ...crud('users'),
@@ -28,20 +164,133 @@ export const settingsRoutes: readonly string[] = [
   ...crud('email-statuses'),
   ...crud('form-letters'),
   ...crud('clients'),
-  ...crud('email-boxes'),
-  'POST /email-boxes/{id}/test',
-  'GET /email-boxes/{id}/schedule',
-  'GET /email-boxes/{id}/runs',
-  'GET /clients/{id}/messages',
-  'GET /messages',
-  'GET /messages/{id}',
-  'GET /tasks',
-  'GET /sender-identities',
-  'POST /sender-identities',
-  'GET /sender-identities/{id}',
-  'DELETE /sender-identities/{id}',
-  'POST /sender-identities/{id}/verify',
-];
 
-/** Routes that answer without a token. */
-export const settingsPublicRoutes: readonly string[] = ['GET /health', 'GET /openapi.json'];
+  'GET /email-boxes': { tag: boxes, access: 'user', summary: 'List the email boxes.', response: lists.boxes },
+  'POST /email-boxes': {
+    tag: boxes,
+    access: 'admin',
+    summary: 'Create an email box; logs in to its POP3 server first unless `?verify=false`.',
+    description:
+      "A failed login answers 422 `connection_failed` naming the field to fix, and saves nothing. Exchange boxes are stored without a test (the connector comes later); `verification.note` says so. A `schedule` creates the box's EventBridge Scheduler schedule first; if Scheduler fails the answer is 502 `schedule_write_failed` and nothing is saved.",
+    body: boxInput,
+    query: z.object({ verify }),
+    response: boxView,
+    status: 201,
+    errors: [422, 502],
+  },
+  'GET /email-boxes/{id}': { tag: boxes, access: 'user', summary: 'Read one email box.', response: boxView },
+  'PUT /email-boxes/{id}': {
+    tag: boxes,
+    access: 'admin',
+    summary:
+      'Replace an email box; logs in first (with the stored password when none is given) unless `?verify=false`.',
+    description:
+      'Leave `connection.password` out to keep the stored one, and `schedule` out to keep the stored schedule (null removes it). The Scheduler schedule is written only when its settings change (or the box is renamed, or `?syncSchedule=true`), so a save that leaves the schedule alone never overwrites an edit made in the console. 502 `schedule_write_failed` when Scheduler fails; nothing is saved.',
+    body: boxInput,
+    query: z.object({ verify, syncSchedule }),
+    response: boxView,
+    errors: [422, 502],
+  },
+  'DELETE /email-boxes/{id}': {
+    tag: boxes,
+    access: 'admin',
+    summary: 'Delete an email box and its poll schedule, and schedule its stored password for deletion.',
+    status: 204,
+    errors: [502],
+  },
+  'POST /email-boxes/{id}/test': {
+    tag: boxes,
+    access: 'admin',
+    summary: 'Log in to the box with the stored password and report what happened.',
+    description:
+      'Always 200 when the test ran: `ok: true` with the greeting and message count, or `ok: false` with `field` (what to fix), `message` and `serverReply`.',
+    body: emptyBody,
+    response: connectionTestView,
+  },
+  'GET /email-boxes/{id}/schedule': {
+    tag: boxes,
+    access: 'user',
+    summary:
+      'The box schedule: the stored settings next to what EventBridge Scheduler holds, and their drift.',
+    description:
+      'An admin may edit a schedule in the AWS console (disable it, change its expression or the window in its input). The poller honours such an edit; this view shows it in `drift` instead of overwriting it. `PUT /email-boxes/{id}?syncSchedule=true` writes the stored settings back.',
+    response: scheduleView,
+    errors: [502],
+  },
+
+  'GET /email-boxes/{id}/runs': {
+    tag: inbox,
+    access: 'user',
+    summary: "The box's poll runs, newest first.",
+    response: lists.runs,
+    query: pageParams,
+  },
+  'GET /clients/{id}/messages': {
+    tag: inbox,
+    access: 'user',
+    summary: "The client's messages, in and out, newest first.",
+    response: lists.messages,
+    query: pageParams,
+  },
+  'GET /messages': {
+    tag: inbox,
+    access: 'user',
+    summary:
+      'Messages matched to no client (`?unassigned=true`) or quarantined (`?quarantined=true`), newest first.',
+    response: lists.messages,
+    query: pageParams.extend({
+      unassigned: yesNo.describe('`true` lists mail matched to no client.'),
+      quarantined: yesNo.describe('`true` lists mail that could not be imported.'),
+    }),
+  },
+  'GET /messages/{id}': {
+    tag: inbox,
+    access: 'user',
+    summary: 'One message (metadata).',
+    response: m.message,
+  },
+  'GET /tasks': {
+    tag: inbox,
+    access: 'user',
+    summary: 'Tasks, newest first.',
+    response: lists.tasks,
+    query: pageParams,
+  },
+  'GET /sender-identities': {
+    tag: senders,
+    access: 'user',
+    summary: "The studio's sender identities with their verification and DKIM status from Amazon SES.",
+    response: senderIdentityList,
+  },
+  'POST /sender-identities': {
+    tag: senders,
+    access: 'admin',
+    summary: 'Add a domain or address the studio sends from through Amazon SES (Easy DKIM).',
+    description:
+      'Answers 201 with the DNS records to publish (a domain) or says where the verification link went (an address); 200 for one the studio already has, 409 for one another studio holds. Sending through SES is allowed only from addresses a verified identity of the studio covers.',
+    body: senderIdentityInput,
+    response: senderIdentityView,
+    status: 201,
+  },
+  'GET /sender-identities/{id}': {
+    tag: senders,
+    access: 'user',
+    summary: 'One sender identity, its DNS records and its status from Amazon SES.',
+    response: senderIdentityView,
+  },
+  'DELETE /sender-identities/{id}': {
+    tag: senders,
+    access: 'admin',
+    summary: 'Remove a sender identity; SES sends from it no more.',
+    status: 204,
+  },
+  'POST /sender-identities/{id}/verify': {
+    tag: senders,
+    access: 'admin',
+    summary: 'Check again now, after publishing the DNS records.',
+    description:
+      'Amazon SES checks DNS by itself; this reads its status at once. With the local adapters (`npm start`) this is the step that marks the identity verified, standing in for the DNS check.',
+    body: emptyBody,
+    response: senderIdentityView,
+  },
+});

@@ -7,14 +7,19 @@ import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '#infra/nag';
 import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS } from '#lib/http/headers';
-
-/** Routes that answer without a token: liveness and the API description. */
-export const publicRouteKeys: readonly string[] = ['GET /health', 'GET /openapi.json'];
+import { type RouteSpec, type RouteTable, splitRouteKey } from '#lib/http/routes';
 
 export interface RouteGroup {
-  /** Route keys such as `'GET /email-boxes/{id}'` (from functions/<name>/routes.ts). */
-  readonly routeKeys: readonly string[];
+  /** A function's route table (functions/<name>/routes.ts): keys, and `access: 'public'` for no token. */
+  readonly table: RouteTable;
   readonly handler: lambda.IFunction;
+}
+
+/** The route keys of `tables` that answer without a token. */
+export function publicRouteKeys(tables: readonly RouteTable[]): string[] {
+  return tables.flatMap((t) =>
+    (Object.entries(t) as [string, RouteSpec][]).filter(([, s]) => s.access === 'public').map(([k]) => k),
+  );
 }
 
 export interface StudioApiProps {
@@ -29,16 +34,12 @@ export interface StudioApiProps {
 }
 
 export function parseRouteKey(routeKey: string): { method: apigw.HttpMethod; path: string } {
-  const match = /^([A-Z]+) (\/\S*)$/.exec(routeKey);
-  const method = match?.[1] as keyof typeof apigw.HttpMethod | undefined;
-  if (!match || !method || !(method in apigw.HttpMethod) || method === 'ANY') {
-    throw new Error(`Invalid route key "${routeKey}" (expected e.g. "GET /email-boxes/{id}")`);
-  }
-  return { method: apigw.HttpMethod[method], path: match[2]! };
+  const { method, path } = splitRouteKey(routeKey);
+  return { method: apigw.HttpMethod[method], path };
 }
 
 /**
- * HTTP API (API Gateway v2): JWT authorizer on every route except `publicRouteKeys`, one Lambda
+ * HTTP API (API Gateway v2): JWT authorizer on every route but the tables' public ones, one Lambda
  * integration per function, stage throttling, JSON access logs and optional CORS.
  */
 export class StudioApi extends Construct {
@@ -109,11 +110,11 @@ export class StudioApi extends Construct {
       const integration = new HttpLambdaIntegration(`${group.handler.node.id}Integration`, group.handler, {
         scopePermissionToRoute: false,
       });
-      for (const routeKey of group.routeKeys) {
+      for (const [routeKey, spec] of Object.entries(group.table) as [string, RouteSpec][]) {
         if (seen.has(routeKey)) throw new Error(`Route "${routeKey}" is declared twice`);
         seen.add(routeKey);
         const { method, path } = parseRouteKey(routeKey);
-        const isPublic = publicRouteKeys.includes(routeKey);
+        const isPublic = spec.access === 'public';
         const [route] = this.httpApi.addRoutes({
           path,
           methods: [method],

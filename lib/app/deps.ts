@@ -1,7 +1,9 @@
 /**
- * Composition root: builds the adapters once per process from Config. Handlers call `deps()`;
- * the local runner and tests call `setDeps()` with their own (shared scheduler and bus, a table
- * per test file).
+ * Composition root, part one: the adapters, built once per process from Config. Nothing reads them
+ * from a module-level variable: each Lambda entry point (functions/<fn>/handler.ts) calls
+ * `buildDeps(loadConfig())` and hands the result to its function's factory; `npm start` and the
+ * tests call `buildDeps` with their own overrides (shared scheduler and bus, a table per test file)
+ * and the same factories through `composeFunctions` (functions/compose.ts).
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { Metrics } from '@aws-lambda-powertools/metrics';
@@ -12,7 +14,7 @@ import { LocalIdentities } from '#lib/adapters/local/identities';
 import { InProcessScheduler } from '#lib/adapters/local/scheduler';
 import { LocalSecretStore } from '#lib/adapters/local/secrets';
 import type { SmtpOptions } from '#lib/adapters/mail';
-import { type Config, loadConfig } from '#lib/config';
+import type { Config } from '#lib/config';
 import { makeRepositories, type Repositories } from '#lib/data/repositories';
 import { Table } from '#lib/data/table';
 import { createLogger } from '#lib/logger';
@@ -114,15 +116,4 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
     now: overrides.now ?? (() => new Date()),
     healthChecks: overrides.healthChecks ?? {},
   };
-}
-
-let current: Deps | undefined;
-
-export function deps(): Deps {
-  current ??= buildDeps(loadConfig());
-  return current;
-}
-
-export function setDeps(next: Deps | undefined): void {
-  current = next;
 }

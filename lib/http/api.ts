@@ -1,7 +1,9 @@
 /**
  * The HTTP edge shared by the API functions: routes API Gateway v2 (payload 2.0) events by
- * `routeKey`, reads the caller from JWT claims, parses JSON, and maps named errors to status
- * codes. Handlers behind it only see an ApiRequest and return an ApiResult.
+ * `routeKey` through a function's route table (lib/http/routes.ts), reads the caller from JWT
+ * claims, enforces the route's access, validates path parameters, query and body once (every
+ * problem of a request in one 400), and serialises errors in one place (lib/http/errors.ts).
+ * Handlers behind it only see a parsed ApiRequest and return an ApiResult.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
 import { injectLambdaContext } from '@aws-lambda-powertools/logger/middleware';
@@ -11,49 +13,30 @@ import type {
   APIGatewayProxyStructuredResultV2,
   Context,
 } from 'aws-lambda';
-import type { z } from 'zod';
-import { AppError, ForbiddenError, UnauthorizedError, ValidationError } from '#lib/domain/errors';
+import {
+  AppError,
+  type FieldIssue,
+  ForbiddenError,
+  NoRouteError,
+  UnauthorizedError,
+  ValidationError,
+} from '#lib/domain/errors';
+import { errorBody } from './errors.ts';
+import type { Caller, Handler, Handlers, RouteSpec, RouteTable } from './routes.ts';
+import { check } from './validate.ts';
 
-export interface Caller {
-  /** The JWT subject; also the user's id in this system. */
-  userId: string;
-  studioId: string;
-  groups: string[];
-  isAdmin: boolean;
-}
-
-export interface ApiRequest {
-  routeKey: string;
-  params: Record<string, string>;
-  query: Record<string, string>;
-  headers: Record<string, string>;
-  body: unknown;
-  /** Absent only on public routes. */
-  caller: Caller;
-  requestId: string;
-}
-
-export interface ApiResult {
-  status: number;
-  body?: unknown;
-  headers?: Record<string, string>;
-}
-
-export type RouteHandler = (req: ApiRequest) => Promise<ApiResult>;
+export type { ApiRequest, ApiResult, Caller } from './routes.ts';
 
 export interface ApiOptions {
   logger: Logger;
   /** JWT claim holding the studio id. */
   studioClaim: string;
-  /** Route keys that need no caller (health, OpenAPI document). */
-  publicRoutes?: string[];
   /** Name of the group whose members are admins. */
   adminGroup?: string;
 }
 
-const defaults = { publicRoutes: [] as string[], adminGroup: 'admins' };
-
 export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
+export type ApiHandler = (event: ApiEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
 /** Groups arrive as an array, a JSON array string, or Cognito's "[a b]" form depending on the issuer. */
 function parseGroups(value: unknown): string[] {
@@ -82,27 +65,6 @@ export function callerFrom(event: ApiEvent, studioClaim: string, adminGroup: str
   return { userId: String(claims.sub), studioId, groups, isAdmin: groups.includes(adminGroup) };
 }
 
-/** Turns zod issues into field issues with a dotted path and a sentence. */
-export function fieldIssues(error: z.ZodError, prefix = ''): ValidationError {
-  return new ValidationError(
-    error.issues.map((i) => ({
-      field: [prefix, ...i.path.map(String)].filter(Boolean).join('.') || '(body)',
-      message: i.message,
-    })),
-  );
-}
-
-/** Parses `value` with `schema`, throwing a ValidationError that names each bad field. */
-export function parse<S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.output<S> {
-  const result = schema.safeParse(value);
-  if (!result.success) throw fieldIssues(result.error, prefix);
-  return result.data;
-}
-
-export function requireAdmin(caller: Caller): void {
-  if (!caller.isAdmin) throw new ForbiddenError('Only a studio admin may do this.');
-}
-
 function json(
   status: number,
   body: unknown,
@@ -120,64 +82,121 @@ export function errorResult(
   requestId: string,
   logger: Logger,
 ): APIGatewayProxyStructuredResultV2 {
-  // Request input is parsed with parse(), which throws ValidationError. A bare ZodError comes from
-  // reading stored data that no longer fits its schema: our fault, not the caller's, so a 500.
+  // Request input is validated from the route table and throws ValidationError. A bare ZodError
+  // comes from reading stored data that no longer fits its schema: our fault, not the caller's, so a 500.
   if (error instanceof AppError) {
     if (error.status >= 500)
       logger.warn('request failed upstream', { code: error.code, message: error.message });
-    const fields = error instanceof ValidationError ? error.issues : undefined;
-    const field = 'field' in error && typeof error.field === 'string' ? error.field : undefined;
-    return json(error.status, {
-      error: { code: error.code, message: error.message, fields, field, requestId },
-    });
+  } else {
+    // Unknown errors are logged by name and message only; their text is not returned.
+    const e = error instanceof Error ? error : new Error(String(error));
+    logger.error('unhandled error', { errorName: e.name, errorMessage: e.message, stack: e.stack });
   }
-  // Unknown errors are logged by name and message only; their text is not returned.
-  const e = error instanceof Error ? error : new Error(String(error));
-  logger.error('unhandled error', { errorName: e.name, errorMessage: e.message, stack: e.stack });
-  return json(500, {
-    error: {
-      code: 'internal_error',
-      message: `Something went wrong on our side. Quote request id ${requestId} when you report it.`,
-      requestId,
-    },
-  });
+  const { status, body } = errorBody(error, requestId);
+  return json(status, body);
 }
 
-/** Builds the Lambda handler for a set of routes. */
-export function httpApi(routes: Record<string, RouteHandler>, options: ApiOptions) {
-  const opts = { ...defaults, ...options };
+/** Who may call: 401 without a caller, 403 when the route's access excludes them. */
+function authorise(spec: RouteSpec, caller: Caller | undefined, params: Record<string, string>): void {
+  if (spec.access === 'public') return;
+  if (!caller)
+    throw new UnauthorizedError(
+      'Sign in first: the request carries no valid token with a user and a studio.',
+    );
+  if (spec.access === 'admin' && !caller.isAdmin)
+    throw new ForbiddenError('Only a studio admin may do this.');
+  if (spec.access === 'self') {
+    const id = params.id === 'me' ? caller.userId : params.id;
+    if (id !== caller.userId && !caller.isAdmin)
+      throw new ForbiddenError(
+        'This belongs to another user: you may only read or change your own (`/users/me/…`); a studio admin may do it for anyone.',
+      );
+    params.id = id ?? '';
+  }
+}
 
-  async function route(event: ApiEvent, context: Context): Promise<APIGatewayProxyStructuredResultV2> {
+/** Path parameters, query and body against the route's schemas; every problem in one ValidationError. */
+function validateInput(spec: RouteSpec, event: ApiEvent, params: Record<string, string>) {
+  const issues: FieldIssue[] = [];
+  const take = <T>(result: { ok: true; data: T } | { ok: false; issues: FieldIssue[] }, fallback: T): T => {
+    if (result.ok) return result.data;
+    issues.push(...result.issues);
+    return fallback;
+  };
+  const parsedParams = spec.params ? take(check(spec.params, params), params) : params;
+  const rawQuery = (event.queryStringParameters ?? {}) as Record<string, string>;
+  const query = spec.query ? take(check(spec.query, rawQuery), {}) : {};
+  let body: unknown;
+  let raw: unknown;
+  try {
+    raw = parseBody(event);
+  } catch (error) {
+    if (!(error instanceof ValidationError)) throw error;
+    issues.push(...error.issues);
+  }
+  if (spec.body && issues.every((i) => i.field !== '(body)'))
+    body = take(check(spec.body, raw ?? {}), undefined);
+  if (issues.length > 0) throw new ValidationError(issues);
+  return { params: parsedParams as Record<string, string>, query, body };
+}
+
+/** Every declared route must have a handler and every handler a declaration (checked at composition). */
+function assertBound(table: RouteTable, handlers: Record<string, unknown>): void {
+  const declared = Object.keys(table);
+  const missing = declared.filter((k) => !handlers[k]);
+  const extra = Object.keys(handlers).filter((k) => !(k in table));
+  if (missing.length || extra.length)
+    throw new Error(
+      `route table and handlers differ: no handler for ${missing.join(', ') || '-'}; undeclared ${extra.join(', ') || '-'}`,
+    );
+}
+
+/** The plain request router for a table (no middleware); `httpApi` wraps it for Lambda. */
+export function apiRouter<T extends RouteTable>(
+  table: T,
+  handlers: Handlers<T>,
+  options: ApiOptions,
+): ApiHandler {
+  const adminGroup = options.adminGroup ?? 'admins';
+  const bound = handlers as unknown as Record<string, Handler>;
+  assertBound(table, bound);
+  return async (event, context) => {
     const requestId = event.requestContext?.requestId ?? context.awsRequestId;
     try {
-      const handler = routes[event.routeKey];
-      if (!handler)
-        return json(404, { error: { code: 'no_route', message: `No route ${event.routeKey}.`, requestId } });
-      const isPublic = opts.publicRoutes.includes(event.routeKey);
-      const caller = callerFrom(event, opts.studioClaim, opts.adminGroup);
-      if (!caller && !isPublic) {
-        throw new UnauthorizedError(
-          'Sign in first: the request carries no valid token with a user and a studio.',
-        );
-      }
+      const spec = (table as Record<string, RouteSpec>)[event.routeKey];
+      const handler = bound[event.routeKey];
+      if (!spec || !handler) throw new NoRouteError(`No route ${event.routeKey}.`);
+      const caller = callerFrom(event, options.studioClaim, adminGroup);
+      const params = { ...((event.pathParameters ?? {}) as Record<string, string>) };
+      authorise(spec, caller, params);
+      const input = validateInput(spec, event, params);
       const result = await handler({
         routeKey: event.routeKey,
-        params: (event.pathParameters ?? {}) as Record<string, string>,
-        query: (event.queryStringParameters ?? {}) as Record<string, string>,
+        ...input,
         headers: lowerCaseHeaders(event.headers),
-        body: parseBody(event),
         caller: caller as Caller,
         requestId,
-      });
+      } as Parameters<Handler>[0]);
       return json(result.status, result.body, result.headers);
     } catch (error) {
-      return errorResult(error, requestId, opts.logger);
+      return errorResult(error, requestId, options.logger);
     }
-  }
+  };
+}
 
-  return middy<ApiEvent, APIGatewayProxyStructuredResultV2>()
-    .use(injectLambdaContext(opts.logger, { resetKeys: true }))
-    .handler(route);
+/**
+ * A Lambda handler with the middleware every function uses: Powertools' logger context (request
+ * id, cold start, function name on every line; keys reset between invocations).
+ */
+export function lambdaHandler<E, R>(logger: Logger, fn: (event: E, context: Context) => Promise<R>) {
+  return middy<E, R>()
+    .use(injectLambdaContext(logger, { resetKeys: true }))
+    .handler(fn);
+}
+
+/** The Lambda handler for an API function: its route table, its handlers and the shared edge. */
+export function httpApi<T extends RouteTable>(table: T, handlers: Handlers<T>, options: ApiOptions) {
+  return lambdaHandler(options.logger, apiRouter(table, handlers, options));
 }
 
 function lowerCaseHeaders(headers: Record<string, string | undefined> | undefined): Record<string, string> {

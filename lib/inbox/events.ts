@@ -5,9 +5,8 @@
 import { z } from 'zod';
 import { runCounts } from '#lib/domain/model';
 
-export const POLL_EVENT_SOURCE = 'studio-mail.inbox-poll';
-export const POLL_SUCCEEDED = 'Inbox Poll Succeeded';
-export const POLL_FAILED = 'Inbox Poll Failed';
+// The names themselves live in lib/events.ts, which infra/ imports too.
+export { POLL_EVENT_SOURCE, POLL_FAILED, POLL_SUCCEEDED, pollOutcomeEvents } from '#lib/events';
 
 /** At most this many run errors travel in an event (EventBridge caps an entry at 256 KB). */
 export const MAX_EVENT_ERRORS = 20;

@@ -23,7 +23,7 @@ export class ScheduleWriteError extends AppError {
   override readonly name = 'ScheduleWriteError';
   override readonly status = 502;
   override readonly code = 'schedule_write_failed';
-  readonly field = 'schedule';
+  override readonly field = 'schedule';
   constructor(
     readonly scheduleName: string,
     cause: unknown,
@@ -39,7 +39,7 @@ export class ScheduleReadError extends AppError {
   override readonly name = 'ScheduleReadError';
   override readonly status = 502;
   override readonly code = 'schedule_read_failed';
-  readonly field = 'schedule';
+  override readonly field = 'schedule';
   constructor(
     readonly scheduleName: string,
     cause: unknown,
@@ -58,7 +58,7 @@ export class ScheduleNameTakenError extends AppError {
   override readonly name = 'ScheduleNameTakenError';
   override readonly status = 409;
   override readonly code = 'conflict';
-  readonly field = 'description';
+  override readonly field = 'description';
   constructor(readonly scheduleName: string) {
     super(
       `The poll schedule name "${scheduleName}" is already used by another email box's schedule. Change the description so that the names differ; nothing was saved.`,

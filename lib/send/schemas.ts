@@ -3,6 +3,7 @@
  * refused instead of being ignored (which could send the wrong email).
  */
 import { z } from 'zod';
+import { requestSchemas, responseSchemas } from '#lib/http/registry';
 
 const id = z
   .string()
@@ -91,3 +92,78 @@ export const testEmailInput = z.strictObject({
   to: email.optional(),
 });
 export type TestEmailInput = z.output<typeof testEmailInput>;
+
+// ── responses (documentation: the OpenAPI document is generated from these) ──────────────────
+
+const diagnosis = z.object({
+  field: z.string().describe('The settings field to look at, e.g. `transport.port`.'),
+  settings: z.enum(['company', 'user']).describe('Whose settings hold that field.'),
+  kind: z.string(),
+  problem: z.string(),
+  advice: z.string(),
+  serverCode: z.number().optional(),
+  serverReply: z.string().optional(),
+  retryable: z.boolean().describe('Whether the same message might go through later unchanged.'),
+});
+
+export const deliveryView = z.union([
+  z.object({
+    ok: z.literal(true),
+    id: z.string(),
+    threadId: z.string(),
+    clientId: z.string().optional(),
+    messageId: z.string(),
+    providerMessageId: z.string().optional(),
+    accepted: z.array(z.string()),
+    rejected: z.array(z.string()),
+    response: z.string().optional(),
+    attempts: z.number(),
+    recorded: z.boolean(),
+  }),
+  z.object({ ok: z.literal(false), diagnosis }).passthrough(),
+]);
+
+const transportSummary = z.record(z.string(), z.union([z.string(), z.number()]));
+export const testResultView = z.union([
+  z.object({
+    ok: z.literal(true),
+    messageId: z.string(),
+    providerMessageId: z.string().optional(),
+    response: z.string().optional(),
+    from: z.string(),
+    to: z.string(),
+    transport: transportSummary,
+    attempts: z.number(),
+  }),
+  z.object({
+    ok: z.literal(false),
+    diagnosis,
+    from: z.string(),
+    to: z.string(),
+    transport: transportSummary,
+  }),
+]);
+
+const address = z.unknown().describe('An address as sent: text or `{ address, name }`.');
+export const previewView = z.object({
+  from: address,
+  replyTo: address.optional(),
+  to: z.array(address),
+  cc: z.array(address).optional(),
+  bcc: z.array(address).optional(),
+  subject: z.string(),
+  html: z.string().optional(),
+  text: z.string().optional(),
+  clientId: z.string().optional(),
+  signatureId: z.string().optional(),
+  mergeFields: z.array(z.string()).optional(),
+  inReplyTo: z.string().optional(),
+  references: z.array(z.string()).optional(),
+  transport: z.string(),
+});
+
+requestSchemas.add(sendEmailInput, { id: 'SendEmailInput' });
+requestSchemas.add(testEmailInput, { id: 'TestEmailInput' });
+responseSchemas.add(deliveryView, { id: 'Delivery' });
+responseSchemas.add(testResultView, { id: 'TestEmailResult' });
+responseSchemas.add(previewView, { id: 'EmailPreview' });

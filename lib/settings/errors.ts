@@ -10,18 +10,14 @@ export class SettingsMissingError extends AppError {
 
 /**
  * Saving a box failed because its mail server refused the login or could not be reached; nothing
- * was written. Answered 422 with the field to fix and the server's own words.
+ * was written. Answered 422 with the field to fix; the server's own words and the kind of failure
+ * travel in `details` (`serverReply`, `kind`).
  */
 export class ConnectionFailedError extends AppError {
   override readonly name = 'ConnectionFailedError';
   override readonly status = 422;
   override readonly code = 'connection_failed';
-  constructor(
-    readonly field: string,
-    message: string,
-    readonly serverReply?: string,
-    readonly kind?: string,
-  ) {
-    super(message);
+  constructor(field: string, message: string, serverReply?: string, kind?: string) {
+    super(message, { field, details: { serverReply, kind } });
   }
 }

@@ -9,7 +9,8 @@ import type { Repositories, Stored } from '#lib/data/repositories';
 import { ValidationError } from '#lib/domain/errors';
 import { mergeFieldNames } from '#lib/domain/merge-fields';
 import type { SettingsContext } from './context.ts';
-import * as s from './schemas.ts';
+import { type RefPath, refKinds } from './ref-kinds.ts';
+import type * as s from './schemas.ts';
 import { assertUnused, checkRefs, type RefKind } from './usage.ts';
 import { Issues } from './validation.ts';
 
@@ -27,7 +28,7 @@ interface Repo {
 
 export interface RefSpec {
   /** Path segment, e.g. `task-types`. */
-  path: string;
+  path: RefPath;
   /** Key in Repositories. */
   repo: RefKind | 'clients';
   label: string;
@@ -56,34 +57,23 @@ function singleDefault(repo: RefKind): RefSpec['afterSave'] {
   };
 }
 
-function lookupSpec(path: string, repo: RefKind, label: string): RefSpec {
-  return {
-    path,
-    repo,
-    label,
-    input: s.lookupInput,
-    view: s.lookupView,
-    list: s.lists.lookups,
-    afterSave: singleDefault(repo),
-  };
+function lookupSpec(
+  path: 'task-types' | 'task-statuses' | 'email-types' | 'email-statuses',
+  repo: RefKind,
+): RefSpec {
+  return { path, repo, ...refKinds[path], afterSave: singleDefault(repo) };
 }
 
 export const refSpecs: RefSpec[] = [
   {
     path: 'departments',
     repo: 'departments',
-    label: 'department',
-    input: s.departmentInput,
-    view: s.departmentView,
-    list: s.lists.departments,
+    ...refKinds.departments,
   },
   {
     path: 'users',
     repo: 'users',
-    label: 'user',
-    input: s.userInput,
-    view: s.userView,
-    list: s.lists.users,
+    ...refKinds.users,
     idRequired: "is required for a user: use the person's sign-in subject (the `sub` of their token).",
     build: async (ctx, sid, value, issues) => {
       const departmentId = value.departmentId as string | undefined;
@@ -103,10 +93,7 @@ export const refSpecs: RefSpec[] = [
   {
     path: 'signatures',
     repo: 'signatures',
-    label: 'signature',
-    input: s.signatureInput,
-    view: s.signatureView,
-    list: s.lists.signatures,
+    ...refKinds.signatures,
     build: async (_ctx, _sid, value, issues) => {
       if (!String(value.html).trim() && !String(value.text).trim())
         issues.add(
@@ -116,17 +103,14 @@ export const refSpecs: RefSpec[] = [
       return value;
     },
   },
-  lookupSpec('task-types', 'taskTypes', 'task type'),
-  lookupSpec('task-statuses', 'taskStatuses', 'task status'),
-  lookupSpec('email-types', 'emailTypes', 'email type'),
-  lookupSpec('email-statuses', 'emailStatuses', 'email status'),
+  lookupSpec('task-types', 'taskTypes'),
+  lookupSpec('task-statuses', 'taskStatuses'),
+  lookupSpec('email-types', 'emailTypes'),
+  lookupSpec('email-statuses', 'emailStatuses'),
   {
     path: 'form-letters',
     repo: 'formLetters',
-    label: 'form letter',
-    input: s.formLetterInput,
-    view: s.formLetterView,
-    list: s.lists.formLetters,
+    ...refKinds['form-letters'],
     build: async (_ctx, _sid, value, issues) => {
       const { subject, html, text } = value as unknown as { subject: string; html?: string; text?: string };
       if (!html?.trim() && !text?.trim())
@@ -140,11 +124,7 @@ export const refSpecs: RefSpec[] = [
   {
     path: 'clients',
     repo: 'clients',
-    label: 'client',
-    input: s.clientInput,
-    view: s.clientView,
-    list: s.lists.clients,
-    paged: true,
+    ...refKinds.clients,
     build: async (_ctx, _sid, value, issues) => {
       const c = value as unknown as z.output<typeof s.clientInput>;
       if (!c.firstName.trim() && !c.lastName.trim() && !c.company?.trim())

@@ -1,11 +1,12 @@
 /**
  * What the settings API accepts and answers, as zod schemas. Inputs carry passwords and are strict;
  * views carry `passwordSet` instead of a password or its secret reference. The OpenAPI document is
- * generated from these (lib/settings/openapi.ts), so every schema used at the edge is registered here.
+ * generated from the route tables (lib/http/openapi.ts), so every schema used at the edge is registered here.
  */
 import { z } from 'zod';
 import * as m from '#lib/domain/model';
 import { GMAIL_SMTP } from '#lib/domain/settings';
+import { errorView, requestSchemas, responseSchemas } from '#lib/http/registry';
 import {
   clientId,
   emailAddress,
@@ -22,10 +23,7 @@ import {
   version,
 } from './validation.ts';
 
-/** Request bodies (read as input: defaults make a field optional). */
-export const requestSchemas = z.registry<{ id: string; description?: string }>();
-/** Response bodies. */
-export const responseSchemas = z.registry<{ id: string; description?: string }>();
+export { errorView, requestSchemas, responseSchemas };
 
 const meta = {
   version: z.int().describe('Increases on every save; send it back on PUT to detect concurrent edits.'),
@@ -381,18 +379,6 @@ responseSchemas.add(taskView, { id: 'Task' });
 responseSchemas.add(m.run, { id: 'Run' });
 
 // ── envelopes ───────────────────────────────────────────────────────────────────────────────────
-
-export const errorView = z.object({
-  error: z.object({
-    code: z.string(),
-    message: z.string(),
-    field: z.string().optional(),
-    fields: z.array(z.object({ field: z.string(), message: z.string() })).optional(),
-    serverReply: z.string().optional(),
-    requestId: z.string().optional(),
-  }),
-});
-responseSchemas.add(errorView, { id: 'Error' });
 
 /** `{ items, nextCursor? }` around an item schema, registered as `id`. */
 export function listOf<T extends z.ZodType>(item: T, id: string, paged = false) {

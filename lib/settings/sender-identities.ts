@@ -8,9 +8,9 @@ import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { ConflictError, NotFoundError } from '#lib/domain/errors';
 import type { SenderIdentity } from '#lib/domain/model';
+import { requestSchemas, responseSchemas } from '#lib/http/registry';
 import type { IdentityStatus } from '#lib/ports/index';
 import type { SettingsContext } from './context.ts';
-import { requestSchemas, responseSchemas } from './schemas.ts';
 
 const DOMAIN = /^(?=.{3,253}$)(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/;
 

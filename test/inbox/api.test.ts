@@ -1,8 +1,7 @@
 import { beforeAll, describe, expect, it, vi } from 'vitest';
-import { inboxHandlers } from '#functions/inbox-poll/app';
+import { inboxPollFunction } from '#functions/inbox-poll/app';
 import { inboxPollRoutes } from '#functions/inbox-poll/routes';
 import type { Message } from '#lib/domain/model';
-import { httpApi } from '#lib/http/api';
 import { apiClient, tokens } from '#test/support/api';
 import { rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
@@ -29,11 +28,8 @@ function record(over: Partial<Message> & Pick<Message, 'id' | 'rawKey'>): Messag
 let call: ReturnType<typeof apiClient>;
 
 beforeAll(() => {
-  const handler = httpApi(inboxHandlers(ctx.d, ports), {
-    logger: ctx.d.logger,
-    studioClaim: 'custom:studioId',
-  });
-  call = apiClient(handler, inboxPollRoutes, 'inbox-poll');
+  const handler = inboxPollFunction(ctx.d, { ports });
+  call = apiClient(handler as never, inboxPollRoutes, 'inbox-poll');
 });
 
 describe('POST /email-boxes/{id}/poll', () => {
@@ -74,6 +70,30 @@ describe('POST /email-boxes/{id}/poll', () => {
     const { box } = await makeBox();
     expect((await call('POST', `/email-boxes/${box.id}/poll`, { token: tokens.user })).status).toBe(403);
     expect((await call('POST', '/email-boxes/nope/poll')).status).toBe(404);
+  });
+
+  it('answers 409 box_busy in the one error shape while another poll of the box holds it', async () => {
+    // Prepare: another run holds the box's lease.
+    const { box } = await makeBox();
+    await ctx.d.repos.boxState.acquireLease(sid, box.id, 'other-run', 60_000, Date.now());
+    // Act
+    const res = await call('POST', `/email-boxes/${box.id}/poll`);
+    // Assess
+    expect(res.status).toBe(409);
+    expect(res.body).toEqual({
+      error: {
+        code: 'box_busy',
+        message: 'Another poll of this box is running.',
+        requestId: expect.any(String),
+      },
+    });
+  });
+
+  it('refuses a body with fields, since the poll takes none', async () => {
+    const { box } = await makeBox();
+    const res = await call('POST', `/email-boxes/${box.id}/poll`, { body: { wait: true } });
+    expect(res.status).toBe(400);
+    expect(res.body.error.fields[0].field).toBe('wait');
   });
 });
 

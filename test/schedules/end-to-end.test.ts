@@ -8,12 +8,10 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { settingsHandlers } from '#functions/settings/app';
-import { settingsPublicRoutes, settingsRoutes } from '#functions/settings/routes';
+import { composeFunctions } from '#functions/compose';
+import { settingsRoutes } from '#functions/settings/routes';
 import type { ScheduleTarget } from '#lib/adapters/local/scheduler';
 import { sesTransport } from '#lib/adapters/mail';
-import { setDeps } from '#lib/app/deps';
-import { httpApi } from '#lib/http/api';
 import { POLL_EVENT_SOURCE } from '#lib/inbox/events';
 import { type Invoke, pollTarget, restoreSchedules, subscribeNotify } from '#local/schedules';
 import { type SesLocal, startSesLocal } from '#local/ses';
@@ -42,22 +40,14 @@ beforeAll(async () => {
   const ca = join(d.dir, 'dovecot-ca.pem');
   writeFileSync(ca, dovecot.caCertPem);
   process.env.POP3_CA_FILE = ca;
-  // The handlers take their dependencies from deps() when imported, as in Lambda and npm start.
-  setDeps(d);
-  const poller = (await import('#functions/inbox-poll/handler')).handler as unknown as Invoke;
-  const notify = (await import('#functions/notify/handler')).handler as Invoke;
-  target = pollTarget(poller);
-  subscribeNotify(d.events, notify, d.config.region);
-  const api = httpApi(settingsHandlers(d, { probePop3: unreachableProbe }), {
-    logger: d.logger,
-    studioClaim: d.config.studioClaim,
-    publicRoutes: [...settingsPublicRoutes],
-  });
-  call = apiClient(api, settingsRoutes, 'settings');
+  // Every function from the one composition root, as npm start builds them.
+  const fns = composeFunctions(d, { settings: { probePop3: unreachableProbe } });
+  target = pollTarget(fns['inbox-poll'] as unknown as Invoke);
+  subscribeNotify(d.events, fns.notify as unknown as Invoke, d.config.region);
+  call = apiClient(fns.settings, settingsRoutes, 'settings');
 });
 
 afterAll(async () => {
-  setDeps(undefined);
   delete process.env.POP3_CA_FILE;
   await Promise.all([dovecot?.stop(), ses?.stop()]);
 });

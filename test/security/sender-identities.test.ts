@@ -7,10 +7,9 @@ import {
 } from '@aws-sdk/client-sesv2';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { settingsHandlers } from '#functions/settings/app';
-import { settingsPublicRoutes, settingsRoutes } from '#functions/settings/routes';
+import { settingsFunction } from '#functions/settings/app';
+import { settingsRoutes } from '#functions/settings/routes';
 import { SesIdentities } from '#lib/adapters/aws/identities';
-import { httpApi } from '#lib/http/api';
 import { type Call, depsWithSes, SID, seedCompany, sendApi } from '#test/send/fixtures';
 import { type SesStub, startSesStub } from '#test/send/ses-stub';
 import { unreachableProbe } from '#test/settings/harness';
@@ -29,11 +28,7 @@ let send: Call;
 beforeAll(async () => {
   stub = await startSesStub();
   d = await depsWithSes(stub.endpoint, 1);
-  const handler = httpApi(settingsHandlers(d, { probePop3: unreachableProbe }), {
-    logger: d.logger,
-    studioClaim: d.config.studioClaim,
-    publicRoutes: [...settingsPublicRoutes],
-  });
+  const handler = settingsFunction(d, { probePop3: unreachableProbe });
   settings = apiClient(handler, settingsRoutes, 'settings');
   send = sendApi(d, { probe: false });
   // Studio 1 sends through SES from hello@lumen.test; its identity is what these tests build.

@@ -4,12 +4,11 @@
  */
 
 import { SESv2Client } from '@aws-sdk/client-sesv2';
-import { type SendHandlerOptions, sendHandlers } from '#functions/send/app';
+import { type SendHandlerOptions, sendFunction } from '#functions/send/app';
 import { sendRoutes } from '#functions/send/routes';
 import { sesTransport } from '#lib/adapters/mail';
 import type { Deps } from '#lib/app/deps';
 import type { CompanyEmailSettings, TransportRecord, UserEmailSettings } from '#lib/domain/model';
-import { httpApi } from '#lib/http/api';
 import { senderIdentityId } from '#lib/settings/sender-identities';
 import { apiClient, type TestDeps, testDeps } from '#test/support/api';
 import type { SmtpHarness } from '#test/support/smtp';
@@ -27,7 +26,7 @@ export function recordingSleep() {
 }
 
 export function sendApi(d: Deps, options: SendHandlerOptions = {}): Call {
-  const handler = httpApi(sendHandlers(d, options), { logger: d.logger, studioClaim: d.config.studioClaim });
+  const handler = sendFunction(d, options);
   return apiClient(handler, sendRoutes, 'send');
 }
 

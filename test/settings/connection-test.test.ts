@@ -130,7 +130,7 @@ describe('saving a box logs in to its POP3 server first', () => {
       expect(res.body.error).toMatchObject({
         code: 'connection_failed',
         field,
-        kind,
+        details: { kind },
         message: expect.stringMatching(message),
       });
       expect(res.body.error.fields).toEqual([{ field, message: res.body.error.message }]);
@@ -143,7 +143,7 @@ describe('saving a box logs in to its POP3 server first', () => {
     // Act
     const res = await h.call('POST', '/email-boxes', { body: box('reply', { password: WRONG_PASSWORD }) });
     // Assess
-    expect(res.body.error.serverReply).toMatch(/^-ERR \[AUTH\] /);
+    expect(res.body.error.details.serverReply).toMatch(/^-ERR \[AUTH\] /);
   });
 
   it('saves without logging in when asked with ?verify=false', async () => {
@@ -221,7 +221,7 @@ describe('trusting the mail server certificate is configuration, never the reque
     expect(res.status).toBe(422);
     expect(res.body.error).toMatchObject({
       field: 'connection.ssl',
-      kind: 'tls',
+      details: { kind: 'tls' },
       message: expect.stringMatching(/not trusted/),
     });
   });

@@ -5,9 +5,8 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { type SettingsOptions, settingsHandlers } from '#functions/settings/app';
-import { settingsPublicRoutes, settingsRoutes } from '#functions/settings/routes';
-import { httpApi } from '#lib/http/api';
+import { type SettingsOptions, settingsFunction } from '#functions/settings/app';
+import { settingsRoutes } from '#functions/settings/routes';
 import type { Pop3Probe } from '#lib/settings/connection-test';
 import { apiClient, type CallResult, captureOutput, type TestDeps, testDeps } from '#test/support/api';
 
@@ -37,11 +36,7 @@ export async function settingsHarness(
   { capture = true }: { capture?: boolean } = {},
 ): Promise<SettingsHarness> {
   const d = await testDeps();
-  const handler = httpApi(settingsHandlers(d, options), {
-    logger: d.logger,
-    studioClaim: d.config.studioClaim,
-    publicRoutes: [...settingsPublicRoutes],
-  });
+  const handler = settingsFunction(d, options);
   const raw = apiClient(handler, settingsRoutes, 'settings');
   const responses: string[] = [];
   const output = capture ? captureOutput() : { lines: [] as string[], text: () => '', restore() {} };

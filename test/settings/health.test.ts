@@ -1,7 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { settingsHandlers } from '#functions/settings/app';
+import { settingsFunction } from '#functions/settings/app';
 import { settingsRoutes } from '#functions/settings/routes';
-import { httpApi } from '#lib/http/api';
 import { apiClient, type TestDeps, testDeps } from '#test/support/api';
 
 let call: ReturnType<typeof apiClient>;
@@ -9,11 +8,7 @@ let d: TestDeps;
 
 beforeAll(async () => {
   d = await testDeps();
-  const handler = httpApi(settingsHandlers(d), {
-    logger: d.logger,
-    studioClaim: d.config.studioClaim,
-    publicRoutes: ['GET /health'],
-  });
+  const handler = settingsFunction(d);
   call = apiClient(handler, settingsRoutes);
 });
 

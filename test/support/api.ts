@@ -17,6 +17,7 @@ import { LocalSecretStore } from '#lib/adapters/local/secrets';
 import { buildDeps, type Deps } from '#lib/app/deps';
 import { loadConfig } from '#lib/config';
 import type { ApiEvent } from '#lib/http/api';
+import type { RouteTable } from '#lib/http/routes';
 import { compileRoutes, lambdaContext, match, toEvent } from '#local/http';
 import { testTable } from './db.ts';
 
@@ -63,9 +64,9 @@ export interface CallResult<T = any> {
 
 type Handler = (event: ApiEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
 
-/** A client for one function's handler, resolving paths against its route keys as API Gateway does. */
-export function apiClient(handler: Handler, routeKeys: readonly string[], fn = 'under-test') {
-  const routes = compileRoutes({ [fn]: routeKeys });
+/** A client for one function's handler, resolving paths against its route table as API Gateway does. */
+export function apiClient(handler: Handler, table: RouteTable, fn = 'under-test') {
+  const routes = compileRoutes({ [fn]: table });
   return async function call(
     method: string,
     path: string,
