@@ -180,6 +180,7 @@ export class StudioMailStack extends Stack {
       SCHEDULE_GROUP: scheduleGroupName,
       NOTIFICATION_SENDER: props.notificationSender,
       STUDIO_CLAIM: props.studioClaim,
+      ACCOUNT_ID: this.account,
     };
     const common = { logLevel: props.logLevel };
 
@@ -269,27 +270,26 @@ export class StudioMailStack extends Stack {
       'dynamodb:ConditionCheckItem',
       'dynamodb:DescribeTable',
     ];
-    const tableWrite = [
-      'dynamodb:PutItem',
-      'dynamodb:UpdateItem',
-      'dynamodb:DeleteItem',
-      'dynamodb:BatchWriteItem',
-    ];
+    // Transactions (TransactWriteItems) are authorised by these per-item actions.
+    const tableWrite = ['dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem'];
     for (const fn of [settings, send, inboxPoll, notify]) {
       fn.allow({ actions: [...tableRead, ...tableWrite], resources: tableResources });
     }
 
     const objects = this.blobBucket.arnForObjects('*');
     const bucketList = { actions: ['s3:ListBucket'], resources: [this.blobBucket.bucketArn] };
-    for (const fn of [settings, send, inboxPoll]) {
+    // send and inbox-poll store and read mail; settings only asks whether an object exists
+    // (HeadObject is authorised by s3:GetObject; ListBucket makes a missing key a 404, not a 403);
+    // notify never touches stored mail.
+    for (const fn of [send, inboxPoll]) {
       fn.allow(bucketList);
       fn.allow({
         actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject', 's3:AbortMultipartUpload'],
         resources: [objects],
       });
     }
-    notify.allow(bucketList);
-    notify.allow({ actions: ['s3:GetObject'], resources: [objects] });
+    settings.allow(bucketList);
+    settings.allow({ actions: ['s3:GetObject'], resources: [objects] });
 
     const secrets = this.formatArn({
       service: 'secretsmanager',
@@ -299,17 +299,24 @@ export class StudioMailStack extends Stack {
     });
     settings.allow({
       actions: [
-        'secretsmanager:CreateSecret',
         'secretsmanager:PutSecretValue',
         'secretsmanager:DeleteSecret',
-        'secretsmanager:DescribeSecret',
-        'secretsmanager:TagResource',
         // POST /email-boxes/{id}/test logs in with the stored password.
         'secretsmanager:GetSecretValue',
       ],
       resources: [secrets],
     });
-    for (const fn of [send, inboxPoll, notify]) {
+    // A new secret must carry the studio it belongs to (lib/settings/secrets.ts tags every one).
+    settings.allow({
+      actions: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+      resources: [secrets],
+      conditions: {
+        Null: { 'aws:RequestTag/studioId': 'false' },
+        'ForAllValues:StringEquals': { 'aws:TagKeys': ['studioId', 'credential', 'boxId'] },
+      },
+    });
+    // notify sends only through SES with the notification sender: it reads no secret.
+    for (const fn of [send, inboxPoll]) {
       fn.allow({ actions: ['secretsmanager:GetSecretValue'], resources: [secrets] });
     }
 
@@ -347,9 +354,9 @@ export class StudioMailStack extends Stack {
       ],
     });
 
-    const identities = [
-      ...new Set([props.senderIdentity, props.notificationSender, domainOf(props.notificationSender)]),
-    ].filter((identity): identity is string => Boolean(identity));
+    const identities = [...new Set([props.notificationSender, domainOf(props.notificationSender)])].filter(
+      (identity): identity is string => Boolean(identity),
+    );
     const sesResources = [
       ...identities.map((identity) =>
         this.formatArn({ service: 'ses', resource: 'identity', resourceName: identity }),
@@ -360,11 +367,40 @@ export class StudioMailStack extends Stack {
         resourceName: this.configurationSet.configurationSetName,
       }),
     ];
-    for (const fn of [send, inboxPoll, notify]) {
-      fn.allow({ actions: ['ses:SendEmail', 'ses:SendRawEmail'], resources: sesResources });
+    const configurationSetArn = this.formatArn({
+      service: 'ses',
+      resource: 'configuration-set',
+      resourceName: this.configurationSet.configurationSetName,
+    });
+    // Studio sender identities are created at run time (POST /sender-identities); send and
+    // inbox-poll (auto-replies) send as them, and lib/send/identity.ts checks the studio owns one.
+    const studioIdentities = this.formatArn({ service: 'ses', resource: 'identity', resourceName: '*' });
+    for (const fn of [send, inboxPoll]) {
+      fn.allow({
+        actions: ['ses:SendEmail', 'ses:SendRawEmail'],
+        resources: [studioIdentities, configurationSetArn],
+      });
+    }
+    // notify sends only as the deployment's notification sender.
+    notify.allow({ actions: ['ses:SendEmail', 'ses:SendRawEmail'], resources: sesResources });
+    settings.allow({
+      actions: [
+        'ses:CreateEmailIdentity',
+        'ses:GetEmailIdentity',
+        'ses:DeleteEmailIdentity',
+        'ses:TagResource',
+      ],
+      resources: [studioIdentities],
+    });
+    for (const fn of [settings, send, inboxPoll]) {
+      acknowledgeWildcardResource(
+        fn.role,
+        studioIdentities,
+        'Sender identities are created per studio at run time; which studio may send as which is enforced in lib/send/identity.ts.',
+      );
     }
 
-    for (const fn of [settings, send, inboxPoll, notify]) {
+    for (const fn of [settings, send, inboxPoll]) {
       acknowledgeWildcardResource(
         fn.role,
         objects,
@@ -372,7 +408,7 @@ export class StudioMailStack extends Stack {
           'created at run time. Only this stack’s blob bucket is covered.',
       );
     }
-    for (const fn of [settings, send, inboxPoll, notify]) {
+    for (const fn of [settings, send, inboxPoll]) {
       acknowledgeWildcardResource(
         fn.role,
         secrets,

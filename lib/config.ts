@@ -28,6 +28,14 @@ export interface Config {
   readonly notificationSender: string;
   /** Name of the JWT claim holding the caller's studio (tenant) id. */
   readonly studioClaim: string;
+  /**
+   * Whether POP3/SMTP server names may resolve to loopback, private, link-local or metadata
+   * addresses (lib/net/guard.ts). `ALLOW_PRIVATE_MAIL_HOSTS=true|false`; unset it is true for the
+   * local adapters (npm start, tests: local servers) and false otherwise. The stack sets false.
+   */
+  readonly allowPrivateMailHosts: boolean;
+  /** The AWS account id, for the ARNs of SES sender identities (SES does not return them). */
+  readonly accountId: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -49,5 +57,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     pollerArn: env.POLLER_ARN || undefined,
     notificationSender: env.NOTIFICATION_SENDER ?? 'notifications@studio-mail.local',
     studioClaim: env.STUDIO_CLAIM ?? 'custom:studioId',
+    accountId: env.ACCOUNT_ID ?? '000000000000',
+    allowPrivateMailHosts:
+      env.ALLOW_PRIVATE_MAIL_HOSTS === undefined || env.ALLOW_PRIVATE_MAIL_HOSTS === ''
+        ? adapters === 'local'
+        : env.ALLOW_PRIVATE_MAIL_HOSTS === 'true',
   };
 }

@@ -164,3 +164,16 @@ export function send(res: ServerResponse, result: APIGatewayProxyStructuredResul
   res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
   res.end(result.body ?? '');
 }
+
+/**
+ * The local API answers only requests addressed to a loopback name. A web page on another site
+ * could otherwise reach it through a DNS name it points at 127.0.0.1 (DNS rebinding).
+ */
+export function isLoopbackHost(hostHeader: string | undefined): boolean {
+  if (!hostHeader) return false;
+  const host = hostHeader
+    .replace(/:\d+$/, '')
+    .replace(/^\[|\]$/g, '')
+    .toLowerCase();
+  return host === 'localhost' || host === '::1' || /^127(?:\.\d{1,3}){3}$/.test(host);
+}

@@ -20,6 +20,7 @@ import { ensureTable, startDynamoLocal } from './dynamodb.ts';
 import {
   compileRoutes,
   errorResponse,
+  isLoopbackHost,
   type LambdaHandler,
   lambdaContext,
   match,
@@ -119,6 +120,15 @@ class LocalRunnerError extends AppError {
 }
 
 const server = createServer(async (req, res) => {
+  if (!isLoopbackHost(req.headers.host)) {
+    return send(res, {
+      statusCode: 421,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        error: { code: 'misdirected', message: 'The local API answers only on 127.0.0.1 or localhost.' },
+      }),
+    });
+  }
   const url = new URL(req.url ?? '/', 'http://localhost');
   if (req.method === 'GET' && url.pathname === LOCAL_DOWNLOAD_PATH)
     return serveLocalDownload(blobs, req, res);

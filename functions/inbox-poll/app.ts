@@ -14,6 +14,7 @@ import {
   scheduledPoll,
   startPoll,
 } from '#lib/inbox/service';
+import { mailHostPolicy } from '#lib/net/guard';
 import { defaultRetry } from '#lib/send/retry';
 import { SendService } from '#lib/send/service';
 import { CredentialCache, transportPolicyFromEnv } from '#lib/send/transport';
@@ -41,11 +42,14 @@ export function isScheduledPoll(event: unknown): event is ScheduledPoll {
 /** POP3 from the box settings; auto-replies through the same send service as functions/send. */
 export function defaultPorts(d: Deps): PollPorts {
   const service = new SendService(d, {
-    policy: transportPolicyFromEnv(process.env),
+    policy: { ...transportPolicyFromEnv(process.env), mailHosts: mailHostPolicy(d.config) },
     credentials: new CredentialCache(d.secrets),
     retry: defaultRetry,
   });
-  return { open: (box, password) => openBox(box.connection, password), autoReply: autoReplier(service) };
+  return {
+    open: (box, password) => openBox(box.connection, password, {}, mailHostPolicy(d.config)),
+    autoReply: autoReplier(service),
+  };
 }
 
 export function inboxHandlers(d: Deps, ports: PollPorts): Handlers<typeof inboxPollRoutes> {

@@ -1,7 +1,9 @@
 import type { Deps } from '#lib/app/deps';
 import { httpApi } from '#lib/http/api';
+import { IDEMPOTENT_REPLAYED_HEADER } from '#lib/http/headers';
 import type { ApiRequest, ApiResult, Handlers } from '#lib/http/routes';
 import { count } from '#lib/metrics';
+import { mailHostPolicy } from '#lib/net/guard';
 import {
   type Claim,
   defaultIdempotency,
@@ -57,13 +59,21 @@ function preview(p: PreparedEmail) {
   };
 }
 
+/** The deployment's rule for SMTP server addresses, unless the caller (a test) brought its own. */
+export function withMailHosts(policy: TransportPolicy, d: Deps): TransportPolicy {
+  return policy.mailHosts ? policy : { ...policy, mailHosts: mailHostPolicy(d.config) };
+}
+
 /** A handler for every route of ./routes.ts. Each: domain → result (the edge has validated input). */
 export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handlers<typeof sendRoutes> {
   const service = new SendService(d, {
-    policy: options.policy ?? defaultPolicy,
+    policy: withMailHosts(options.policy ?? defaultPolicy, d),
     credentials: new CredentialCache(d.secrets, options.credentialTtlMs),
     retry: { ...defaultRetry, ...options.retry },
-    probe: options.probe === false ? undefined : (options.probe ?? portProber()),
+    probe:
+      options.probe === false
+        ? undefined
+        : (options.probe ?? portProber(undefined, mailHostPolicy(d.config))),
   });
   const keys = new IdempotencyStore(d.repos.table, { ...defaultIdempotency, ...options.idempotency });
 
@@ -96,7 +106,7 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
     const claim: Claim = claimed.value;
     if (claim.state === 'done') {
       const { status, body } = claim.outcome;
-      return { status, body, headers: { 'idempotent-replayed': 'true' } };
+      return { status, body, headers: { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } };
     }
     // `send` may store its outcome itself, beside its own last write (one write round).
     let completed = false;

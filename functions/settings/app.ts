@@ -7,6 +7,7 @@ import type { Deps } from '#lib/app/deps';
 import { checkHealth } from '#lib/app/health';
 import { httpApi } from '#lib/http/api';
 import { buildOpenApi } from '#lib/http/openapi';
+import { mailHostPolicy } from '#lib/net/guard';
 import { Pop3Client } from '#lib/pop3/client';
 import { connectionTestConfig, type Pop3Probe, pop3Probe } from '#lib/settings/connection-test';
 import type { SettingsContext } from '#lib/settings/context';
@@ -16,6 +17,7 @@ import { companyHandlers } from './handlers/company.ts';
 import { docsHandlers, mergeFieldHandlers } from './handlers/docs.ts';
 import { inboxHandlers } from './handlers/inbox.ts';
 import { referenceHandlers } from './handlers/reference.ts';
+import { senderIdentityHandlers } from './handlers/sender-identities.ts';
 import { userSettingsHandlers } from './handlers/user-settings.ts';
 import { settingsRoutes } from './routes.ts';
 
@@ -31,7 +33,7 @@ function defaultProbe(d: Deps, env: Record<string, string | undefined>): Pop3Pro
   // Built on first use, so a bad POP3_CA_FILE fails a box test, not every request of the function.
   return (target) => {
     if (!probe) {
-      const config = connectionTestConfig(env);
+      const config = connectionTestConfig(env, undefined, mailHostPolicy(d.config));
       if (!config.rejectUnauthorized)
         d.logger.warn(
           'POP3_TLS_INSECURE is set: mail server certificates are not checked (development only)',
@@ -59,6 +61,7 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     repos: d.repos,
     secrets: d.secrets,
     scheduler: d.scheduler,
+    identities: d.identities,
     log: d.logger,
     blobs: d.blobs,
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
@@ -76,6 +79,7 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     ...inboxHandlers(ctx),
     ...docsHandlers(),
     ...mergeFieldHandlers(),
+    ...senderIdentityHandlers(ctx),
   };
 }
 

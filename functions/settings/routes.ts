@@ -27,6 +27,7 @@ import {
   userSettingsInput,
   userSettingsView,
 } from '#lib/settings/schemas';
+import { senderIdentityInput, senderIdentityList, senderIdentityView } from '#lib/settings/sender-identities';
 import { pageQuery } from '#lib/settings/validation';
 
 /** `?name=true|false`, read as a boolean. */
@@ -77,6 +78,7 @@ const company = 'Company email settings';
 const userSettings = 'User email settings';
 const boxes = 'Email boxes';
 const inbox = 'Inbox (read-only)';
+const senders = 'Sender identities';
 
 /** The five routes of one kind of reference data. */
 function crud<P extends RefPath>(path: P) {
@@ -390,5 +392,42 @@ export const settingsRoutes = defineRoutes({
       userId: filterId.optional().describe('Only tasks assigned to this user (the assignee).'),
       boxId: filterId.optional().describe('Only tasks created from mail of this email box.'),
     }),
+  },
+  'GET /sender-identities': {
+    tag: senders,
+    access: 'user',
+    summary: "The studio's sender identities with their verification and DKIM status from Amazon SES.",
+    response: senderIdentityList,
+  },
+  'POST /sender-identities': {
+    tag: senders,
+    access: 'admin',
+    summary: 'Add a domain or address the studio sends from through Amazon SES (Easy DKIM).',
+    description:
+      'Answers 201 with the DNS records to publish (a domain) or says where the verification link went (an address); 200 for one the studio already has, 409 for one another studio holds. Sending through SES is allowed only from addresses a verified identity of the studio covers.',
+    body: senderIdentityInput,
+    response: senderIdentityView,
+    status: 201,
+  },
+  'GET /sender-identities/{id}': {
+    tag: senders,
+    access: 'user',
+    summary: 'One sender identity, its DNS records and its status from Amazon SES.',
+    response: senderIdentityView,
+  },
+  'DELETE /sender-identities/{id}': {
+    tag: senders,
+    access: 'admin',
+    summary: 'Remove a sender identity; SES sends from it no more.',
+    status: 204,
+  },
+  'POST /sender-identities/{id}/verify': {
+    tag: senders,
+    access: 'admin',
+    summary: 'Check again now, after publishing the DNS records.',
+    description:
+      'Amazon SES checks DNS by itself; this reads its status at once. With the local adapters (`npm start`) this is the step that marks the identity verified, standing in for the DNS check.',
+    body: emptyBody,
+    response: senderIdentityView,
   },
 });

@@ -6,6 +6,7 @@ import type * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as logs from 'aws-cdk-lib/aws-logs';
 import { Construct } from 'constructs';
 import { acknowledge } from '#infra/nag';
+import { CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS } from '#lib/http/headers';
 import { type RouteSpec, type RouteTable, splitRouteKey } from '#lib/http/routes';
 
 export interface RouteGroup {
@@ -60,9 +61,8 @@ export class StudioApi extends Construct {
             apigw.CorsHttpMethod.DELETE,
             apigw.CorsHttpMethod.OPTIONS,
           ],
-          allowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key'],
-          // A browser client reads the ETag to send it back as If-Match on PATCH.
-          exposeHeaders: ['etag'],
+          allowHeaders: [...CORS_ALLOW_HEADERS],
+          exposeHeaders: [...CORS_EXPOSE_HEADERS],
           maxAge: Duration.hours(1),
         }
       : undefined;

@@ -240,6 +240,9 @@ export class StudioFunction extends Construct {
         POWERTOOLS_METRICS_NAMESPACE: 'StudioMail',
         LOG_LEVEL: props.logLevel ?? 'INFO',
         ...props.environment,
+        // Deployed functions never connect to private, loopback or metadata addresses (SSRF);
+        // set last so no per-function environment can turn it on.
+        ALLOW_PRIVATE_MAIL_HOSTS: 'false',
       },
       ...asyncInvoke,
     });

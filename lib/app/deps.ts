@@ -10,6 +10,7 @@ import type { Metrics } from '@aws-lambda-powertools/metrics';
 import { awsClients } from '#lib/adapters/aws/clients';
 import { LocalBlobStore } from '#lib/adapters/local/blobs';
 import { InProcessEventBus } from '#lib/adapters/local/events';
+import { LocalIdentities } from '#lib/adapters/local/identities';
 import { InProcessInvoker } from '#lib/adapters/local/invoker';
 import { InProcessScheduler } from '#lib/adapters/local/scheduler';
 import { LocalSecretStore } from '#lib/adapters/local/secrets';
@@ -22,6 +23,7 @@ import { createMetrics } from '#lib/metrics';
 import type {
   AsyncInvoker,
   BlobStore,
+  EmailIdentities,
   EventPublisher,
   MailTransport,
   Scheduler,
@@ -41,6 +43,8 @@ export interface Deps {
   /** The managed sending service (SES, or the local SES in `npm start`). */
   ses: () => MailTransport;
   smtp: (options: SmtpOptions) => MailTransport;
+  /** SES sender identities (the local twin keeps them in the table). */
+  identities: EmailIdentities;
   logger: Logger;
   metrics: Metrics;
   now: () => Date;
@@ -95,6 +99,13 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
           const target = config.pollerArn ?? process.env.AWS_LAMBDA_FUNCTION_NAME ?? '';
           return new LambdaInvoker(await aws.lambda(), target);
         });
+  const identities = (): EmailIdentities =>
+    local
+      ? new LocalIdentities(repos.table)
+      : lazyPort(async () => {
+          const { SesIdentities } = await import('#lib/adapters/aws/identities');
+          return new SesIdentities(await aws.ses(), config.region, config.accountId);
+        });
   let sesInstance: MailTransport | undefined;
   const ses = () =>
     (sesInstance ??= lazyTransport('ses', async () => {
@@ -113,6 +124,7 @@ export function buildDeps(config: Config, overrides: Partial<Deps> = {}): Deps {
     invoker: overrides.invoker ?? invoker(),
     ses: overrides.ses ?? ses,
     smtp: overrides.smtp ?? smtp,
+    identities: overrides.identities ?? identities(),
     logger: overrides.logger ?? createLogger(process.env.POWERTOOLS_SERVICE_NAME ?? 'studio-mail'),
     metrics: overrides.metrics ?? createMetrics(process.env.POWERTOOLS_SERVICE_NAME ?? 'studio-mail'),
     now: overrides.now ?? (() => new Date()),

@@ -19,8 +19,20 @@ export async function checkHealth(d: Deps): Promise<Health> {
         await withTimeout(check(), 3_000);
         return [name, { up: true, ms: Math.round(performance.now() - started) }] as const;
       } catch (error) {
-        const message = error instanceof Error ? error.message : String(error);
-        return [name, { up: false, error: message, ms: Math.round(performance.now() - started) }] as const;
+        // The answer is public: the raw error (endpoints, ARNs, account ids) goes to the log only.
+        d.logger.error('health check failed', {
+          part: name,
+          errorMessage: error instanceof Error ? error.message : String(error),
+        });
+        const timedOut = error instanceof Error && error.message === TIMED_OUT;
+        return [
+          name,
+          {
+            up: false,
+            error: timedOut ? 'no answer in time' : 'not answering',
+            ms: Math.round(performance.now() - started),
+          },
+        ] as const;
       }
     }),
   );
@@ -28,10 +40,12 @@ export async function checkHealth(d: Deps): Promise<Health> {
   return { status: Object.values(parts).every((p) => p.up) ? 'ok' : 'degraded', parts };
 }
 
+const TIMED_OUT = 'health check timed out';
+
 function withTimeout<T>(p: Promise<T>, ms: number): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer = setTimeout(() => reject(new Error(TIMED_OUT)), ms);
   });
   return Promise.race([p, timeout]).finally(() => clearTimeout(timer));
 }

@@ -839,6 +839,68 @@ export class AutoReplyRepository {
 }
 
 /** Every repository, built once over one Table. */
+/**
+ * Sender identities: the studio's record plus an account-wide owner claim per identity (SES
+ * identities are account-wide), written in one transaction, so one studio can never claim a
+ * domain or address another studio holds.
+ */
+export class SenderIdentityRepository extends RefRepository<typeof m.senderIdentity> {
+  constructor(table: Table) {
+    super(table, 'SENDERID', m.senderIdentity, 'sender identity');
+  }
+
+  private ownerKey(identity: string) {
+    return { PK: `SENDERID#${identity}`, SK: 'OWNER' };
+  }
+
+  /** The studio that holds `identity`, if any. */
+  async ownerOf(identity: string): Promise<string | undefined> {
+    const item = await this.table.get<{ studioId: string }>(this.ownerKey(identity));
+    return item?.studioId;
+  }
+
+  async createClaimed(sid: string, value: m.SenderIdentity): Promise<Stored<m.SenderIdentity>> {
+    const at = now();
+    const item = {
+      ...m.senderIdentity.parse(value),
+      ...this.key(sid, value.id),
+      entity: this.kind,
+      version: 1,
+      createdAt: at,
+      updatedAt: at,
+    };
+    try {
+      await this.table.transact([
+        { Put: { Item: item, ConditionExpression: 'attribute_not_exists(PK)' } },
+        {
+          Put: {
+            Item: { ...this.ownerKey(value.identity), entity: 'SENDEROWNER', studioId: sid },
+            ConditionExpression: 'attribute_not_exists(PK)',
+          },
+        },
+      ]);
+    } catch (error) {
+      if (error instanceof ConditionFailed)
+        throw new ConflictError(`The sender identity "${value.identity}" is already registered.`);
+      throw error;
+    }
+    return fromItem(this.schema, item);
+  }
+
+  async deleteClaimed(sid: string, current: m.SenderIdentity): Promise<void> {
+    await this.table.transact([
+      { Delete: { Key: this.key(sid, current.id), ConditionExpression: 'attribute_exists(PK)' } },
+      {
+        Delete: {
+          Key: this.ownerKey(current.identity),
+          ConditionExpression: 'studioId = :sid',
+          ExpressionAttributeValues: { ':sid': sid },
+        },
+      },
+    ]);
+  }
+}
+
 export function makeRepositories(table: Table) {
   return {
     table,
@@ -860,6 +922,7 @@ export function makeRepositories(table: Table) {
     tasks: new TaskRepository(table),
     importMarkers: new ImportMarkerRepository(table),
     autoReplies: new AutoReplyRepository(table),
+    senderIdentities: new SenderIdentityRepository(table),
   };
 }
 export type Repositories = ReturnType<typeof makeRepositories>;

@@ -251,3 +251,24 @@ export const run = z.object({
   errors: z.array(z.object({ kind: z.string(), message: z.string() })).default([]),
 });
 export type Run = z.infer<typeof run>;
+
+/**
+ * A sender identity of a studio: a domain or an address the studio may send from through SES
+ * once SES has verified it. `verified` is the last status seen; sending re-reads SES when false.
+ */
+export const senderIdentity = z.object({
+  id,
+  /** Lower-case domain (`lumen.test`) or address (`hello@lumen.test`). */
+  identity: z.string().min(3).max(254),
+  type: z.enum(['domain', 'address']),
+  verified: z.boolean(),
+  arn: z.string().min(1),
+});
+export type SenderIdentity = z.infer<typeof senderIdentity>;
+
+/** Whether `identity` lets `address` be the From address (the address itself, or its domain). */
+export function identityCovers(identity: string, address: string): boolean {
+  const a = address.trim().toLowerCase();
+  const i = identity.toLowerCase();
+  return i.includes('@') ? a === i : a.slice(a.lastIndexOf('@') + 1) === i;
+}

@@ -5,13 +5,20 @@
  */
 import { readFileSync } from 'node:fs';
 import type { BoxConnection } from '#lib/domain/model';
+import { guardedLookup, type MailHostPolicy, refuseBlockedLiteral } from '#lib/net/guard';
 import { Pop3Client, type Pop3ClientOptions } from '#lib/pop3/client';
+import { fromSocketError } from '#lib/pop3/errors';
 
 /** How long the poller waits for a connection, and for any one answer after that. */
 export const POLL_LIMITS = { connectTimeoutMs: 15_000, timeoutMs: 60_000 };
 
-export function pop3Options(conn: BoxConnection, env: NodeJS.ProcessEnv = process.env): Pop3ClientOptions {
+export function pop3Options(
+  conn: BoxConnection,
+  env: NodeJS.ProcessEnv = process.env,
+  policy?: MailHostPolicy,
+): Pop3ClientOptions {
   return {
+    ...(policy ? { lookup: guardedLookup(policy) } : {}),
     host: conn.server,
     port: conn.port,
     tls: conn.ssl ? 'implicit' : 'none',
@@ -21,13 +28,24 @@ export function pop3Options(conn: BoxConnection, env: NodeJS.ProcessEnv = proces
   };
 }
 
-/** Connects and logs in; the caller must quit() or close() the client. */
+/**
+ * Connects and logs in; the caller must quit() or close() the client. With a policy, the server
+ * name must resolve to addresses it allows (lib/net/guard.ts).
+ */
 export async function openBox(
   conn: BoxConnection,
   password: string,
   overrides: Partial<Pop3ClientOptions> = {},
+  policy?: MailHostPolicy,
 ): Promise<Pop3Client> {
-  const client = await Pop3Client.connect({ ...pop3Options(conn), ...overrides });
+  if (policy) {
+    try {
+      refuseBlockedLiteral(conn.server, policy);
+    } catch (error) {
+      throw fromSocketError(error, 'connect', conn.server, conn.port);
+    }
+  }
+  const client = await Pop3Client.connect({ ...pop3Options(conn, process.env, policy), ...overrides });
   try {
     await client.login(conn.userName, password);
     return client;

@@ -54,6 +54,8 @@ export interface Pop3ClientOptions {
   /** Longest silence allowed while a command waits for the server (or a stream waits for its reader). Default 60 s. */
   readonly timeoutMs?: number;
   readonly signal?: AbortSignal;
+  /** Name resolution for the TCP connect (lib/net/guard.ts refuses private addresses); default DNS. */
+  readonly lookup?: net.LookupFunction;
   /** Protocol trace: command lines (password masked) and status lines; never message bodies. */
   readonly onLog?: (direction: 'C' | 'S', line: string) => void;
 }
@@ -380,7 +382,8 @@ export class Pop3Client {
       this.#fail(new Pop3Error('timeout', message, { phase: this.#phase }));
     }, connectTimeoutMs);
     try {
-      const raw = net.connect({ host: this.#host, port: this.#port });
+      const { lookup } = this.#options;
+      const raw = net.connect({ host: this.#host, port: this.#port, ...(lookup ? { lookup } : {}) });
       this.#watch(raw);
       this.#socket = raw;
       await this.#until(raw, 'connect');

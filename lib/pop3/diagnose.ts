@@ -52,6 +52,12 @@ export function diagnosePop3(error: Pop3Error, target: Pop3Target, limits: Pop3L
         'Check the spelling, e.g. pop.gmail.com.',
       );
     case 'unreachable':
+      if (error.code === 'EPRIVATEHOST')
+        return d(
+          'connection.server',
+          error.message,
+          "Use your mail provider's public server name (e.g. pop.gmail.com); internal and private addresses are not allowed.",
+        );
       return d(
         'connection.server',
         `The mail server ${target.server} cannot be reached from here.`,

@@ -86,6 +86,8 @@ export function fromSocketError(error: unknown, phase: Pop3Phase, host: string, 
   const where = `${host}:${port}`;
   const details = { code, phase, cause: error };
   if (code && DNS_CODES.has(code)) return new Pop3Error('dns', `Cannot resolve ${host} (${code})`, details);
+  // lib/net/guard.ts refused the address the name resolves to: the server name is what to fix.
+  if (code === 'EPRIVATEHOST') return new Pop3Error('unreachable', text, details);
   if (code === 'ECONNREFUSED') return new Pop3Error('refused', `Connection refused by ${where}`, details);
   if (code && UNREACHABLE_CODES.has(code))
     return new Pop3Error('unreachable', `Cannot reach ${where} (${code})`, details);

@@ -65,6 +65,8 @@ export interface RawMail {
   envelope: { from: string; to: string[] };
   raw: Buffer;
   messageId: string;
+  /** SES: the verified identity to send as (FromEmailAddressIdentityArn); ignored by SMTP. */
+  identityArn?: string;
 }
 
 export interface SendResult {
@@ -111,4 +113,35 @@ export interface DomainEvent {
 
 export interface EventPublisher {
   publish(events: DomainEvent[]): Promise<void>;
+}
+
+/** Verification of a sender identity, as the sending service reports it. */
+export interface IdentityStatus {
+  /** `domain` or `address`. */
+  type: 'domain' | 'address';
+  /** SES may send from it (VerifiedForSendingStatus). */
+  verified: boolean;
+  /** Easy DKIM: PENDING, SUCCESS, FAILED, TEMPORARY_FAILURE or NOT_STARTED. */
+  dkimStatus: string;
+  /** The three Easy DKIM tokens; each becomes a CNAME `<token>._domainkey.<domain>`. */
+  dkimTokens: string[];
+  /** ARN to send as (SES v2 FromEmailAddressIdentityArn). */
+  arn: string;
+}
+
+/**
+ * Sender identities of the sending service (SES v2 email identities). SES has no local server
+ * for these; the local twin keeps them in the table and verifies one when asked.
+ */
+export interface EmailIdentities {
+  /** Creates the identity (Easy DKIM for a domain); an existing one is returned as it is. */
+  create(identity: string): Promise<IdentityStatus>;
+  /** Its current status, or undefined when the service does not know it. */
+  get(identity: string): Promise<IdentityStatus | undefined>;
+  delete(identity: string): Promise<void>;
+  /**
+   * "I have published the DNS records": the local twin marks the identity verified; SES checks
+   * DNS by itself, so the AWS adapter only reads the status again.
+   */
+  recheck(identity: string): Promise<IdentityStatus | undefined>;
 }

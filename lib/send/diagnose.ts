@@ -87,11 +87,23 @@ export function isTransient(error: unknown): boolean {
   return typeof e.responseCode === 'number' && e.responseCode >= 400 && e.responseCode < 500;
 }
 
+/**
+ * Only an SMTP reply (three digits, then text) is passed on: whatever else answered on that port
+ * (an HTTP server, a metadata service) is not echoed to the caller.
+ */
 function reply(e: SmtpLikeError): Pick<Diagnosis, 'serverCode' | 'serverReply'> {
   const out: Pick<Diagnosis, 'serverCode' | 'serverReply'> = {};
   if (typeof e.responseCode === 'number') out.serverCode = e.responseCode;
-  if (e.response) out.serverReply = e.response;
+  if (e.response && /^[2-5]\d\d[ -]/.test(e.response)) out.serverReply = e.response;
   return out;
+}
+
+/**
+ * AWS error text names role ARNs and the account id: internals a studio has no use for and an
+ * attacker would. The full text goes to the log; responses get this.
+ */
+export function redactAws(text: string): string {
+  return text.replace(/arn:aws[a-z-]*:[^\s"',;)]+/gi, '[arn]').replace(/\b\d{12}\b/g, '[account]');
 }
 
 /** Diagnoses an error the SES v2 client raised. */
@@ -100,7 +112,7 @@ function diagnoseSes(e: SmtpLikeError, ctx: DiagnosisContext): Diagnosis {
   const message = e.message ?? '';
   const server = {
     ...(e.$metadata?.httpStatusCode ? { serverCode: e.$metadata.httpStatusCode } : {}),
-    serverReply: `${name}: ${message}`,
+    serverReply: redactAws(`${name}: ${message}`),
   };
   if (SES_THROTTLING.has(name)) {
     return {
@@ -195,11 +207,13 @@ function unknown(
   ctx: DiagnosisContext,
   server: Pick<Diagnosis, 'serverCode' | 'serverReply'>,
 ): Diagnosis {
+  // An SMTP client's own words are safe to show; anything else (AWS SDK text) is redacted.
+  const said = ctx.transport.method === 'ses' ? redactAws(e.message ?? '') : (e.message ?? '');
   return {
     field: 'transport.method',
     settings: ctx.sources.transport,
     kind: 'unknown',
-    problem: `Sending failed: ${e.message ?? 'no reason given'}.`,
+    problem: `Sending failed: ${said || 'no reason given'}.`,
     advice: 'Try again; if it fails again, send a test email from the email settings to find the cause.',
     retryable: false,
     ...server,
@@ -220,6 +234,27 @@ async function diagnoseSmtp(e: SmtpLikeError, ctx: DiagnosisContext): Promise<Di
   const server = reply(e);
   const code = e.responseCode;
 
+  if (e.code === 'EPRIVATEHOST') {
+    return {
+      field: 'transport.server',
+      settings,
+      kind: 'connect',
+      problem: e.message ?? `The server ${t.server} points to an address mail may not be sent through.`,
+      advice:
+        "Use your email provider's public SMTP server name (e.g. smtp.example.com); internal and private addresses are not allowed.",
+      retryable: false,
+    };
+  }
+  if (e.code === 'EPROTOCOL') {
+    return {
+      field: 'transport.port',
+      settings,
+      kind: 'connect',
+      problem: `Whatever answers on ${where} is not an SMTP server.`,
+      advice: `Check the server name and port. ${PORT_HINT}`,
+      retryable: false,
+    };
+  }
   if (e.code === 'EDNS' || /ENOTFOUND|EAI_AGAIN/.test(message)) {
     const temporary = /EAI_AGAIN/.test(message);
     return {

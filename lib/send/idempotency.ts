@@ -4,10 +4,12 @@
  * the same status and body back, a retry during the first gets "in progress", and the same key
  * with another request is refused. Items expire (TTL) after 24 hours.
  */
+
 import { createHash } from 'node:crypto';
 import { idempotencyPk } from '#lib/data/keys';
 import { ConditionFailed, type Table } from '#lib/data/table';
 import { ValidationError } from '#lib/domain/errors';
+import { IDEMPOTENCY_KEY_HEADER } from '#lib/http/headers';
 import {
   IdempotencyInProgressError,
   IdempotencyKeyReusedError,
@@ -47,7 +49,7 @@ const KEY = /^[\x21-\x7e]{1,255}$/;
 
 /** The key from the `Idempotency-Key` header, or undefined when the request has none. */
 export function idempotencyKey(headers: Record<string, string>): string | undefined {
-  const key = headers['idempotency-key'];
+  const key = headers[IDEMPOTENCY_KEY_HEADER];
   if (key === undefined) return undefined;
   if (!KEY.test(key)) {
     throw ValidationError.field(

@@ -3,8 +3,9 @@
  * setting the server really wants: does it start TLS at once (SSL on connect), or greet in plain
  * text, and does it then offer STARTTLS? No credentials and no mail are sent.
  */
-import { isIP, connect as netConnect } from 'node:net';
+import { isIP, type LookupFunction, connect as netConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
+import { guardedLookup, type MailHostPolicy, refuseBlockedLiteral } from '#lib/net/guard';
 
 export interface PortProbe {
   /** The server completed a TLS handshake at once: SSL on connect. */
@@ -17,12 +18,18 @@ export interface PortProbe {
 
 export type Prober = (host: string, port: number) => Promise<PortProbe>;
 
-function tlsHandshakes(host: string, port: number, timeoutMs: number): Promise<boolean> {
+function tlsHandshakes(
+  host: string,
+  port: number,
+  timeoutMs: number,
+  lookup: LookupFunction | undefined,
+): Promise<boolean> {
   return new Promise((resolve) => {
     // Only the protocol is checked here; the certificate is judged by the real connection.
     const socket = tlsConnect({
       host,
       port,
+      ...(lookup ? { lookup } : {}),
       servername: isIP(host) ? undefined : host,
       rejectUnauthorized: false,
     });
@@ -40,9 +47,10 @@ function plainSession(
   host: string,
   port: number,
   timeoutMs: number,
+  lookup: LookupFunction | undefined,
 ): Promise<{ greeting: boolean; starttls: boolean }> {
   return new Promise((resolve) => {
-    const socket = netConnect({ host, port });
+    const socket = netConnect({ host, port, ...(lookup ? { lookup } : {}) });
     let buffer = '';
     let greeted = false;
     const done = (greeting: boolean, starttls: boolean) => {
@@ -76,12 +84,21 @@ function plainSession(
  * Probes with a short timeout per look. TLS first: a server that handshakes is an SSL port and
  * would never greet in plain text, so the slower plain look is skipped.
  */
-export function portProber(timeoutMs = 3_000): Prober {
+export function portProber(timeoutMs = 3_000, mailHosts?: MailHostPolicy): Prober {
+  const lookup = mailHosts ? guardedLookup(mailHosts) : undefined;
   return async (host, port) => {
-    if (await tlsHandshakes(host, port, timeoutMs)) {
+    const nothing = { implicitTls: false, plainGreeting: false, offersStartTls: false };
+    if (mailHosts) {
+      try {
+        refuseBlockedLiteral(host, mailHosts);
+      } catch {
+        return nothing; // the send itself reports the refusal
+      }
+    }
+    if (await tlsHandshakes(host, port, timeoutMs, lookup)) {
       return { implicitTls: true, plainGreeting: false, offersStartTls: false };
     }
-    const plain = await plainSession(host, port, timeoutMs);
+    const plain = await plainSession(host, port, timeoutMs, lookup);
     return { implicitTls: false, plainGreeting: plain.greeting, offersStartTls: plain.starttls };
   };
 }

@@ -12,7 +12,7 @@ import { UpstreamError, ValidationError } from '#lib/domain/errors';
 import { mergeValues } from '#lib/domain/merge-fields';
 import type { Address, Client, Message } from '#lib/domain/model';
 import { type EffectiveSettings, type ResolvedTransport, resolveEffective } from '#lib/domain/settings';
-import type { BlobStore, MailTransport, RawMail, SendResult } from '#lib/ports/index';
+import type { BlobStore, EmailIdentities, MailTransport, RawMail, SendResult } from '#lib/ports/index';
 import { composeMime, newMessageId, type OutgoingMessage } from './compose.ts';
 import {
   type Diagnosis,
@@ -23,6 +23,7 @@ import {
   secretUnreadable,
 } from './diagnose.ts';
 import { EmailNotSetUpError } from './errors.ts';
+import { sesIdentityArn } from './identity.ts';
 import type { Prober } from './probe.ts';
 import { type ContentSource, type RenderedEmail, renderEmail, type SignatureSource } from './render.ts';
 import { type RetryPolicy, withRetry } from './retry.ts';
@@ -37,6 +38,8 @@ import {
 
 export interface SendServiceDeps {
   repos: Repositories;
+  /** SES sender identities (lib/send/identity.ts checks the From address against them). */
+  identities: EmailIdentities;
   blobs: BlobStore;
   ses: () => MailTransport;
   smtp: (options: SmtpOptions) => MailTransport;
@@ -63,6 +66,8 @@ export interface PreparedEmail {
   effective: EffectiveSettings;
   rendered: RenderedEmail;
   outgoing: OutgoingMessage;
+  /** SES only: the studio's verified identity the From address is sent as. */
+  identityArn?: string;
 }
 
 export type Delivery =
@@ -254,6 +259,10 @@ export class SendService {
     const rendered = renderEmail(content, signature, values);
 
     const from: Address = { address: effective.emailAddress.value, name: effective.displayName.value };
+    const identityArn =
+      effective.transport.value.method === 'ses'
+        ? await sesIdentityArn(repos, this.d.identities, sid, from.address)
+        : undefined;
     const parentHeader = parentMessage
       ? (parentMessage.providerMessageId ?? parentMessage.messageId)
       : (parent as { header?: string } | undefined)?.header;
@@ -270,6 +279,7 @@ export class SendService {
       clientId: client?.id,
       effective,
       rendered,
+      ...(identityArn ? { identityArn } : {}),
       outgoing: {
         from,
         replyTo: effective.replyTo?.value,
@@ -341,14 +351,18 @@ export class SendService {
    */
   async deliver(p: PreparedEmail, alongside?: (delivery: Delivery) => Promise<void>): Promise<Delivery> {
     const mail = await composeMime(p.outgoing);
-    const rawKey = `raw/out/${p.id}.eml`;
+    const rawKey = `raw/${p.studioId}/out/${p.id}.eml`; // under the studio, like inbound copies
     try {
       await this.d.blobs.put(rawKey, mail.raw, 'message/rfc822');
     } catch (error) {
       this.d.logger.error('raw copy not stored; not sending', { id: p.id, errorMessage: String(error) });
       throw new UpstreamError('The email could not be stored, so it was not sent. Try again in a moment.');
     }
-    const sent = await this.transmit(p.effective, mail, false);
+    const sent = await this.transmit(
+      p.effective,
+      p.identityArn ? { ...mail, identityArn: p.identityArn } : mail,
+      false,
+    );
     const providerMessageId =
       sent.ok && sent.result.messageId !== mail.messageId ? sent.result.messageId : undefined;
     const o = p.outgoing;
@@ -434,6 +448,8 @@ export class SendService {
     const t = effective.transport.value;
     const from = effective.emailAddress.value;
     const recipient = to ?? from;
+    const identityArn =
+      t.method === 'ses' ? await sesIdentityArn(this.d.repos, this.d.identities, sid, from) : undefined;
     const how = describeHow(t);
     const now = this.d.now();
     const text =
@@ -453,7 +469,7 @@ export class SendService {
       references: [],
     });
     const transport = describeTransport(t);
-    const sent = await this.transmit(effective, mail, true);
+    const sent = await this.transmit(effective, identityArn ? { ...mail, identityArn } : mail, true);
     if (!sent.ok) {
       this.d.logger.warn('test email failed', {
         kind: sent.diagnosis.kind,

@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { SmtpOptions } from '#lib/adapters/mail';
 import type { ResolvedTransport } from '#lib/domain/settings';
+import type { MailHostPolicy } from '#lib/net/guard';
 import type { MailTransport, SecretStore } from '#lib/ports/index';
 
 export interface TransportPolicy {
@@ -18,6 +19,8 @@ export interface TransportPolicy {
   ca?: string[];
   /** Connect and greeting timeout of one SMTP attempt. */
   connectionTimeoutMs: number;
+  /** Where SMTP server names may point (lib/net/guard.ts); set from Config by the functions. */
+  mailHosts?: MailHostPolicy;
 }
 
 export const defaultPolicy: TransportPolicy = { rejectUnauthorized: true, connectionTimeoutMs: 10_000 };
@@ -145,6 +148,7 @@ export function openTransport(
     rejectUnauthorized: policy.rejectUnauthorized,
     ca: policy.ca,
     connectionTimeoutMs: policy.connectionTimeoutMs,
+    ...(policy.mailHosts ? { mailHosts: policy.mailHosts } : {}),
   };
   if (shared) return shared.acquire(options);
   const transport = factories.smtp(options);

@@ -5,6 +5,7 @@
  * schedule goes to EventBridge Scheduler before the record is written, and is put back if the
  * record cannot be (lib/schedules/sync.ts).
  */
+
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Stored } from '#lib/data/repositories';
@@ -16,6 +17,7 @@ import type { Pop3Target, ProbeResult } from './connection-test.ts';
 import type { SettingsContext } from './context.ts';
 import { ConnectionFailedError } from './errors.ts';
 import { type PatchRequest, patchRecord } from './patch.ts';
+import { requirePasswordOnRedirect } from './redirect.ts';
 import { checkSchedule, resolveSchedule } from './schedules.ts';
 import {
   type BoxInput,
@@ -119,6 +121,18 @@ async function checkBox(
   };
 }
 
+/** Where a box's saved password is sent (lib/settings/redirect.ts). */
+function boxDestination(c: {
+  type: string;
+  server: string;
+  port: number;
+  ssl: boolean;
+  userName: string;
+  domain?: string | undefined;
+}) {
+  return { type: c.type, server: c.server, port: c.port, ssl: c.ssl, userName: c.userName, domain: c.domain };
+}
+
 /** Runs the POP3 login and logs its outcome (never the password). */
 async function probe(
   ctx: SettingsContext,
@@ -214,6 +228,18 @@ export async function replaceBox(
   if (input.id !== undefined && input.id !== id)
     throw ValidationError.field('id', `must match the id in the path ("${id}"); a box's id cannot change.`);
   const current = await ctx.repos.emailBoxes.require(sid, id);
+  const redirect = new Issues();
+  requirePasswordOnRedirect(
+    redirect,
+    'connection.password',
+    input.connection.password !== undefined,
+    boxDestination(current.connection),
+    boxDestination({
+      ...input.connection,
+      port: input.connection.port ?? (input.connection.ssl ? 995 : 110),
+    }),
+  );
+  redirect.throwIfAny();
   const record = await checkBox(ctx, sid, input, false);
   const version = input.version ?? current.version;
   // Refused before anything is written, so a stale save does not touch the schedule either.

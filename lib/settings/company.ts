@@ -56,7 +56,10 @@ export async function putCompany(
 
   const issues = new Issues();
   const currentRef = passwordRefOf(current?.transport);
-  const wantsSecret = transportWantsSecret(transport, current?.transport, issues, 'transport');
+  const wantsSecret = transportWantsSecret(transport, current?.transport, issues, 'transport', {
+    current: current?.emailAddress,
+    next: rest.emailAddress,
+  });
   await checkRefs(ctx.repos, sid, issues, [['defaultSignatureId', 'signatures', input.defaultSignatureId]]);
   issues.throwIfAny();
 

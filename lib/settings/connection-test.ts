@@ -5,8 +5,10 @@
  * never is (Pop3Error never carries it).
  */
 import { readFileSync } from 'node:fs';
+import { guardedLookup, type MailHostPolicy, refuseBlockedLiteral } from '#lib/net/guard';
 import { type Pop3ClientOptions, Pop3Error } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
+import { fromSocketError } from '#lib/pop3/errors';
 
 export interface Pop3Target {
   server: string;
@@ -28,11 +30,14 @@ export interface ConnectionTestConfig {
   connectTimeoutMs: number;
   /** Longest wait for any one answer after connecting. */
   timeoutMs: number;
+  /** Which addresses the server name may resolve to (lib/net/guard.ts); absent = no check. */
+  mailHosts?: MailHostPolicy;
 }
 
 export function connectionTestConfig(
   env: Record<string, string | undefined> = process.env,
   readFile: (path: string) => string = (path) => readFileSync(path, 'utf8'),
+  mailHosts?: MailHostPolicy,
 ): ConnectionTestConfig {
   const ms = (name: string, fallback: number) => {
     const value = Number(env[name]);
@@ -43,6 +48,7 @@ export function connectionTestConfig(
     rejectUnauthorized: env.POP3_TLS_INSECURE !== 'true',
     connectTimeoutMs: ms('POP3_CONNECT_TIMEOUT_MS', 10_000),
     timeoutMs: ms('POP3_TIMEOUT_MS', 10_000),
+    ...(mailHosts ? { mailHosts } : {}),
   };
 }
 
@@ -76,7 +82,15 @@ export async function probePop3(
   const ms = () => Math.round(performance.now() - started);
   let session: Pop3Session | undefined;
   try {
+    if (config.mailHosts) {
+      try {
+        refuseBlockedLiteral(target.server, config.mailHosts);
+      } catch (error) {
+        throw fromSocketError(error, 'connect', target.server, target.port);
+      }
+    }
     session = await connect({
+      ...(config.mailHosts ? { lookup: guardedLookup(config.mailHosts) } : {}),
       host: target.server,
       port: target.port,
       tls: target.ssl ? 'implicit' : 'none',

@@ -1,6 +1,6 @@
 /** What the settings services need, passed in by the function (never imported from AWS here). */
 import type { Repositories } from '#lib/data/repositories';
-import type { BlobStore, Scheduler, SecretStore } from '#lib/ports/index';
+import type { BlobStore, EmailIdentities, Scheduler, SecretStore } from '#lib/ports/index';
 import type { Pop3Probe } from './connection-test.ts';
 
 export interface Log {
@@ -16,6 +16,8 @@ export interface SettingsContext {
   log: Log;
   /** Raw mail and attachments: read-only here (download links). */
   blobs: BlobStore;
+  /** SES sender identities (or their local twin). */
+  identities: EmailIdentities;
   /** Logs in to a POP3 server and out again (lib/settings/connection-test.ts). */
   probePop3: Pop3Probe;
 }

@@ -4,6 +4,7 @@
  */
 import type { TransportRecord } from '#lib/domain/model';
 import { expandTransport } from '#lib/domain/settings';
+import { requirePasswordOnRedirect } from './redirect.ts';
 import type { TransportInput, TransportView } from './schemas.ts';
 import type { Issues } from './validation.ts';
 
@@ -23,9 +24,27 @@ export function transportWantsSecret(
   current: TransportRecord | undefined,
   issues: Issues,
   prefix: string,
+  /** The sending address before and after: Gmail logs on as it. */
+  addresses: { current?: string | undefined; next?: string | undefined } = {},
 ): boolean {
   const switched = current !== undefined && current.method !== 'ses' && current.method !== input.method;
-  const stored = Boolean(passwordRefOf(current)) && !switched;
+  let stored = Boolean(passwordRefOf(current)) && !switched;
+  // The stored password stays with the server and logon it was saved for (lib/settings/redirect.ts).
+  const logsOn = input.method === 'gmail' || (input.method === 'smtp' && Boolean(input.logonName));
+  if (stored && current && logsOn && input.password === undefined) {
+    const destination = (t: TransportRecord | TransportInput, address: string | undefined) =>
+      t.method === 'smtp'
+        ? { server: t.server, port: t.port, security: t.security, logonName: t.logonName || undefined }
+        : { logonName: address };
+    stored = requirePasswordOnRedirect(
+      issues,
+      `${prefix}.password`,
+      false,
+      destination(current, addresses.current),
+      destination(input, addresses.next),
+    );
+    if (!stored) return true;
+  }
   switch (input.method) {
     case 'ses':
       return false;

@@ -77,7 +77,10 @@ export async function putUserSettings(
   const issues = new Issues();
   const currentRef = passwordRefOf(current?.transport);
   const wantsSecret = transport
-    ? transportWantsSecret(transport, current?.transport, issues, 'transport')
+    ? transportWantsSecret(transport, current?.transport, issues, 'transport', {
+        current: current?.emailAddress,
+        next: rest.emailAddress,
+      })
     : false;
   // Gmail logs on as the address it sends from, so the user's own Gmail needs the user's own address.
   if (transport?.method === 'gmail' && !rest.emailAddress)

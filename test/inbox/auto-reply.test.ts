@@ -6,7 +6,7 @@ import { defaultRetry } from '#lib/send/retry';
 import { SendService } from '#lib/send/service';
 import { CredentialCache, defaultPolicy } from '#lib/send/transport';
 import { type SesLocal, startSesLocal } from '#local/ses';
-import { depsWithSes } from '#test/send/fixtures';
+import { depsWithSes, seedVerifiedIdentity } from '#test/send/fixtures';
 import { rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
 
@@ -32,6 +32,7 @@ beforeAll(async () => {
     open: (box, password) => openBox(box.connection, password, { ca: ctx.dovecot.caCertPem }),
     autoReply: autoReplier(service),
   };
+  await seedVerifiedIdentity(ctx.d, 'lumen.test', sid);
   await ctx.d.repos.companyEmail.create(sid, 'company', {
     studioName: 'Lumen Studio',
     displayName: 'Lumen Studio',

@@ -133,10 +133,18 @@ describe('the Lambda functions', () => {
       SCHEDULE_DLQ_ARN: arnOf('ScheduleDlq', 'AWS::SQS::Queue'),
       NOTIFICATION_SENDER: 'notifications@mail.example.com',
       STUDIO_CLAIM: 'custom:studioId',
+      ACCOUNT_ID: account,
       POWERTOOLS_SERVICE_NAME: 'studio-mail-settings',
       POWERTOOLS_METRICS_NAMESPACE: 'StudioMail',
       LOG_LEVEL: 'INFO',
     });
+  });
+
+  it('forbids private, loopback and metadata mail hosts in every deployed function', () => {
+    // Act
+    const values = Object.values(functionPrefixes).map((prefix) => envOf(prefix).ALLOW_PRIVATE_MAIL_HOSTS);
+    // Assess
+    expect(values).toEqual(['false', 'false', 'false', 'false']);
   });
 
   it('gives every function its own log group with a retention and no managed policies', () => {
@@ -260,41 +268,76 @@ describe('the blob bucket', () => {
 describe('Secrets Manager access', () => {
   const secrets = arn('secretsmanager', 'secret:studio-mail/*');
 
-  it('lets settings create, read, update, describe, tag and delete secrets under the prefix only', () => {
-    // Prepare
-    const actions = [
-      'secretsmanager:CreateSecret',
-      'secretsmanager:DeleteSecret',
-      'secretsmanager:DescribeSecret',
-      'secretsmanager:GetSecretValue',
-      'secretsmanager:PutSecretValue',
-      'secretsmanager:TagResource',
-    ];
-
+  it('lets settings read, update and delete secrets under the prefix, and create only tagged ones', () => {
     // Act
     const statements = roleStatements(template, 'SettingsRole').filter((s) =>
       asArray(s.Action).some((a) => a.startsWith('secretsmanager:')),
     );
 
     // Assess
-    expect(statements).toEqual([{ Effect: 'Allow', Action: actions, Resource: secrets }]);
+    expect(statements).toEqual([
+      {
+        Effect: 'Allow',
+        Action: [
+          'secretsmanager:DeleteSecret',
+          'secretsmanager:GetSecretValue',
+          'secretsmanager:PutSecretValue',
+        ],
+        Resource: secrets,
+      },
+      {
+        Effect: 'Allow',
+        Action: ['secretsmanager:CreateSecret', 'secretsmanager:TagResource'],
+        Resource: secrets,
+        Condition: {
+          Null: { 'aws:RequestTag/studioId': 'false' },
+          'ForAllValues:StringEquals': { 'aws:TagKeys': ['studioId', 'credential', 'boxId'] },
+        },
+      },
+    ]);
+    expect(JSON.stringify(statements)).not.toContain('DescribeSecret');
   });
 
-  it('lets send, inbox-poll and notify only read secret values under the prefix', () => {
-    // Prepare
-    const roles = ['SendRole', 'InboxPollRole', 'NotifyRole'];
-
+  it('lets send and inbox-poll only read secret values under the prefix, and notify none', () => {
     // Act
-    const statements = roles.map((role) =>
+    const [send, poll, notify] = ['SendRole', 'InboxPollRole', 'NotifyRole'].map((role) =>
       roleStatements(template, role).filter((s) =>
         asArray(s.Action).some((a) => a.startsWith('secretsmanager:')),
       ),
     );
 
     // Assess
-    for (const s of statements) {
+    for (const s of [send, poll]) {
       expect(s).toEqual([{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }]);
     }
+    expect(notify).toEqual([]);
+  });
+});
+
+describe('S3 access', () => {
+  it('gives notify no access to stored mail and settings only reads (HeadObject)', () => {
+    // Act
+    const s3Of = (role: string) =>
+      roleStatements(template, role)
+        .flatMap((s) => asArray(s.Action))
+        .filter((a) => a.startsWith('s3:'))
+        .sort();
+
+    // Assess
+    expect(s3Of('NotifyRole')).toEqual([]);
+    expect(s3Of('SettingsRole')).toEqual(['s3:GetObject', 's3:ListBucket']);
+    expect(s3Of('SendRole')).toContain('s3:PutObject');
+  });
+
+  it('grants no BatchWriteItem to any function', () => {
+    // Act
+    const all = ['SettingsRole', 'SendRole', 'InboxPollRole', 'NotifyRole'].flatMap((r) =>
+      roleStatements(template, r).flatMap((s) => asArray(s.Action)),
+    );
+
+    // Assess
+    expect(all).not.toContain('dynamodb:BatchWriteItem');
+    expect(all).toContain('dynamodb:PutItem');
   });
 });
 
@@ -422,27 +465,55 @@ describe('the poller invoking itself', () => {
 });
 
 describe('SES', () => {
-  it('creates a configuration set and scopes sending to the identities and that set', () => {
+  it('lets notify send only as the notification sender, and send and inbox-poll as studio identities', () => {
     // Prepare
-    const expected = [
-      arn('ses', 'identity/mail.example.com'),
+    const notification = [
       arn('ses', 'identity/notifications@mail.example.com'),
+      arn('ses', 'identity/mail.example.com'),
     ];
 
     // Act
-    const statements = ['SendRole', 'InboxPollRole', 'NotifyRole'].map((role) =>
+    const [send, poll, notify] = ['SendRole', 'InboxPollRole', 'NotifyRole'].map((role) =>
       statementsFor(template, role, 'ses:SendRawEmail'),
     );
 
     // Assess
     template.resourceCountIs('AWS::SES::ConfigurationSet', 1);
-    for (const s of statements) {
+    for (const s of [send, poll, notify]) {
       expect(s).toHaveLength(1);
-      expect(asArray(s[0]!.Action).sort()).toEqual(['ses:SendEmail', 'ses:SendRawEmail']);
-      expect(s[0]!.Resource).toEqual(expect.arrayContaining(expected));
-      expect(JSON.stringify(s[0]!.Resource)).toContain(':configuration-set/');
+      expect(asArray(s![0]!.Action).sort()).toEqual(['ses:SendEmail', 'ses:SendRawEmail']);
+      expect(JSON.stringify(s![0]!.Resource)).toContain(':configuration-set/');
     }
+    expect(
+      asArray(notify![0]!.Resource)
+        .filter((r) => typeof r === 'string' && r.includes(':identity/'))
+        .sort(),
+    ).toEqual([...notification].sort());
+    for (const s of [send, poll]) expect(s![0]!.Resource).toContain(arn('ses', 'identity/*'));
     expect(statementsFor(template, 'SettingsRole', 'ses:SendEmail')).toEqual([]);
+  });
+
+  it('lets only settings manage sender identities', () => {
+    // Act
+    const settings = statementsFor(template, 'SettingsRole', 'ses:CreateEmailIdentity');
+    const others = ['SendRole', 'InboxPollRole', 'NotifyRole'].flatMap((r) =>
+      statementsFor(template, r, 'ses:CreateEmailIdentity'),
+    );
+
+    // Assess
+    expect(settings).toEqual([
+      {
+        Effect: 'Allow',
+        Action: [
+          'ses:CreateEmailIdentity',
+          'ses:DeleteEmailIdentity',
+          'ses:GetEmailIdentity',
+          'ses:TagResource',
+        ],
+        Resource: arn('ses', 'identity/*'),
+      },
+    ]);
+    expect(others).toEqual([]);
   });
 });
 
@@ -627,7 +698,7 @@ describe('the HTTP API', () => {
         AllowOrigins: ['https://studio.example.com'],
         AllowHeaders: ['authorization', 'content-type', 'if-match', 'idempotency-key'],
         AllowMethods: Match.arrayWith(['PATCH']),
-        ExposeHeaders: ['etag'],
+        ExposeHeaders: ['etag', 'idempotent-replayed'],
       }),
     });
   });

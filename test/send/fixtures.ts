@@ -2,12 +2,14 @@
  * Shared set-up for the send tests: the send function's handler over test dependencies, and
  * settings, users, clients and secrets seeded straight through the repositories.
  */
+
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { type SendHandlerOptions, sendFunction } from '#functions/send/app';
 import { sendRoutes } from '#functions/send/routes';
 import { sesTransport } from '#lib/adapters/mail';
 import type { Deps } from '#lib/app/deps';
 import type { CompanyEmailSettings, TransportRecord, UserEmailSettings } from '#lib/domain/model';
+import { senderIdentityId } from '#lib/settings/sender-identities';
 import { apiClient, type TestDeps, testDeps } from '#test/support/api';
 import type { SmtpHarness } from '#test/support/smtp';
 
@@ -70,12 +72,29 @@ export async function smtpTransportRecord(
   };
 }
 
+/** A sender identity of `sid`, verified in the local twin (SES has no local identity API). */
+export async function seedVerifiedIdentity(d: Deps, identity: string, sid = SID) {
+  const id = senderIdentityId(identity);
+  if (await d.repos.senderIdentities.get(sid, id)) return;
+  await d.identities.create(identity);
+  const status = await d.identities.recheck(identity);
+  await d.repos.senderIdentities.createClaimed(sid, {
+    id,
+    identity,
+    type: identity.includes('@') ? 'address' : 'domain',
+    verified: true,
+    arn: status?.arn ?? `arn:aws:ses:local:000000000000:identity/${identity}`,
+  });
+}
+
+/** The company's settings; with SES the studio's domain is a verified sender identity too. */
 export async function seedCompany(
   d: Deps,
   transport: TransportRecord,
   extra: Partial<CompanyEmailSettings> = {},
   sid = SID,
 ) {
+  if (transport.method === 'ses') await seedVerifiedIdentity(d, 'lumen.test', sid);
   return d.repos.companyEmail.upsert(sid, 'company', {
     studioName: 'Lumen Photo Studio',
     displayName: 'Lumen Photo',

@@ -83,7 +83,7 @@ describe.each(['ssl', 'starttls', 'plain'] as const)('sending through an SMTP se
     });
     expect(record.messageId).toBe(res.body.messageId);
     expect(record.threadId).toBe(res.body.threadId);
-    expect((await d.blobs.getBuffer(`raw/out/${res.body.id}.eml`)).equals(received.raw)).toBe(true);
+    expect((await d.blobs.getBuffer(`raw/${SID}/out/${res.body.id}.eml`)).equals(received.raw)).toBe(true);
     const timeline = await d.repos.messages.listForClient(SID, 'client-1');
     expect(timeline.items.map((m) => m.id)).toContain(res.body.id);
   });

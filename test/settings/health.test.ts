@@ -26,13 +26,14 @@ describe('GET /health', () => {
   it('reports a part that does not answer as down with 503', async () => {
     // Prepare
     d.healthChecks.ses = async () => {
-      throw new Error('connection refused');
+      throw new Error('User: arn:aws:sts::123456789012:assumed-role/x is not authorized');
     };
     // Act
     const res = await call('GET', '/health', { token: null });
     delete d.healthChecks.ses;
     // Assess
     expect(res.status).toBe(503);
-    expect(res.body.parts.ses).toMatchObject({ up: false, error: 'connection refused' });
+    expect(res.body.parts.ses).toMatchObject({ up: false, error: 'not answering' });
+    expect(res.text).not.toContain('123456789012');
   });
 });
