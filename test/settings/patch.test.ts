@@ -73,13 +73,18 @@ describe('PATCH /settings/company/email', () => {
     expect(await h.d.secrets.get(ref)).toBe(SMTP_PASSWORD);
   });
 
-  it('merges a nested transport change and changes the password only when the patch names it', async () => {
+  it('merges a nested transport change, asks for the password again when the port changes, and changes the password only when the patch names it', async () => {
     // Prepare
     const read = await h.call('GET', '/settings/company/email');
     // Act
-    const port = await patch(
+    const redirect = await patch(
       '/settings/company/email',
       { transport: { port: 465, security: 'ssl' } },
+      read.headers.etag,
+    );
+    const port = await patch(
+      '/settings/company/email',
+      { transport: { port: 465, security: 'ssl', password: SMTP_PASSWORD } },
       read.headers.etag,
     );
     const password = await patch(
@@ -88,6 +93,9 @@ describe('PATCH /settings/company/email', () => {
       port.headers.etag,
     );
     // Assess
+    // The stored password is never sent to a changed server unless it is given again (issue 12).
+    expect(redirect.status).toBe(400);
+    expect(JSON.stringify(redirect.body.error)).toContain('transport.password');
     expect(port.status).toBe(200);
     expect(port.body.transport).toMatchObject({ port: 465, security: 'ssl', logonName: 'hello@lumen.test' });
     expect(password.status).toBe(200);
@@ -240,17 +248,20 @@ describe('PATCH /email-boxes/{id}', () => {
     });
   });
 
-  it('merges connection and schedule changes, re-syncs the schedule and logs in with the stored password', async () => {
+  it('merges connection and schedule changes, re-syncs the schedule and logs in with the password given again for the new port', async () => {
     // Prepare
     const read = await h.call('GET', '/email-boxes/sales');
     probeCalls.length = 0;
     // Act
+    const redirect = await patch('/email-boxes/sales', { connection: { port: 1995 } }, read.headers.etag);
     const res = await patch(
       '/email-boxes/sales',
-      { connection: { port: 1995 }, schedule: { intervalMinutes: 30 } },
+      { connection: { port: 1995, password: BOX_PASSWORD }, schedule: { intervalMinutes: 30 } },
       read.headers.etag,
     );
     // Assess
+    expect(redirect.status).toBe(400);
+    expect(JSON.stringify(redirect.body.error)).toContain('connection.password');
     expect(res.status).toBe(200);
     expect(res.body.connection).toMatchObject({ server: 'pop.lumen.test', port: 1995, passwordSet: true });
     expect(res.body.schedule).toMatchObject({
