@@ -77,6 +77,19 @@ export const studioBundling = {
   banner: esmRequireBanner,
 } as const;
 
+/** The esbuild settings every bundle of the project shares (split or single-file). */
+function sharedOptions(): BuildOptions {
+  return {
+    format: studioBundling.format,
+    minify: studioBundling.minify,
+    sourcemap: studioBundling.sourcemap,
+    sourcesContent: studioBundling.sourcesContent,
+    mainFields: [...studioBundling.mainFields],
+    external: [...studioBundling.external],
+    banner: { js: studioBundling.banner },
+  };
+}
+
 /** The esbuild call for function `name` into `outdir`: `index.mjs` plus `chunks/*.mjs` and their maps. */
 export function bundleOptions(name: string, outdir: string): BuildOptions {
   return {
@@ -85,16 +98,10 @@ export function bundleOptions(name: string, outdir: string): BuildOptions {
     bundle: true,
     platform: studioBundling.platform,
     target: studioBundling.target,
-    format: studioBundling.format,
+    ...sharedOptions(),
     splitting: studioBundling.splitting,
     chunkNames: 'chunks/[name]-[hash]',
     outExtension: { '.js': '.mjs' },
-    minify: studioBundling.minify,
-    sourcemap: studioBundling.sourcemap,
-    sourcesContent: studioBundling.sourcesContent,
-    mainFields: [...studioBundling.mainFields],
-    external: [...studioBundling.external],
-    banner: { js: studioBundling.banner },
     absWorkingDir: projectRoot,
     logLevel: 'warning',
   };
@@ -118,13 +125,7 @@ export function esbuildOptions(entry: string, outfile: string): BuildOptions {
     bundle: true,
     platform: studioBundling.platform,
     target: studioBundling.target,
-    format: studioBundling.format,
-    minify: studioBundling.minify,
-    sourcemap: studioBundling.sourcemap,
-    sourcesContent: studioBundling.sourcesContent,
-    mainFields: [...studioBundling.mainFields],
-    external: [...studioBundling.external],
-    banner: { js: studioBundling.banner },
+    ...sharedOptions(),
     logLevel: 'silent',
   };
 }

@@ -775,6 +775,18 @@ interface Fetched {
   copy?: Buffer;
 }
 
+/** The UIDL marker of a message recorded under `id` (imported or quarantined: either may be deleted). */
+function importedMarkerWrite(d: Deps, ctx: ImportContext, f: Fetched, id: string, now: string) {
+  return d.repos.importMarkers.uidlWrite(ctx.sid, ctx.box.id, ctx.identity, {
+    uidl: f.uid,
+    state: 'imported',
+    messageId: id,
+    sha256: f.sha256,
+    size: f.size,
+    at: now,
+  });
+}
+
 /**
  * Records one stored message (or marks it a duplicate) and sends its auto-reply. Returns true when
  * the message is recorded under its UIDL, so that the server's copy may be deleted.
@@ -848,14 +860,7 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
   const record = () =>
     d.repos.table.transact([
       ...d.repos.messages.createWrites(sid, message),
-      d.repos.importMarkers.uidlWrite(sid, box.id, ctx.identity, {
-        uidl: f.uid,
-        state: 'imported',
-        messageId: id,
-        sha256: f.sha256,
-        size: f.size,
-        at: now,
-      }),
+      importedMarkerWrite(d, ctx, f, id, now),
       d.repos.importMarkers.hashWrite(sid, box.id, f.sha256, id),
       ...taskWrites,
     ]);
@@ -970,14 +975,7 @@ async function recordQuarantined(d: Deps, ctx: ImportContext, f: Fetched, reason
   try {
     await d.repos.table.transact([
       ...d.repos.messages.createWrites(sid, message),
-      d.repos.importMarkers.uidlWrite(sid, box.id, ctx.identity, {
-        uidl: f.uid,
-        state: 'imported',
-        messageId: id,
-        sha256: f.sha256,
-        size: f.size,
-        at: now,
-      }),
+      importedMarkerWrite(d, ctx, f, id, now),
     ]);
   } catch (error) {
     if (error instanceof ConditionFailed) {
