@@ -172,7 +172,9 @@ export async function startPoll(d: Deps, sid: string, boxId: string): Promise<Ru
   try {
     await d.invoker.invoke({ ...jobOf(sid, run, 1) });
   } catch (error) {
-    const message = `The poller could not be started: ${(error as Error).message}`;
+    // The AWS error text (role and function ARNs) goes to the log only, never to the caller.
+    d.logger.warn('poller not started', { runId: run.id, errorMessage: (error as Error).message });
+    const message = 'The poller could not be started.';
     await d.repos.runs.put(sid, {
       ...run,
       status: 'failed',

@@ -194,16 +194,22 @@ describe('POST /email-boxes/{id}/poll', () => {
   it('answers 502 and records the run failed, freeing the box, when the poller cannot be started', async () => {
     // Prepare
     const { box } = await makeBox();
-    const invoke = vi.spyOn(ctx.d.invoker, 'invoke').mockRejectedValueOnce(new Error('Rate exceeded'));
+    const invoke = vi
+      .spyOn(ctx.d.invoker, 'invoke')
+      .mockRejectedValueOnce(new Error('User: arn:aws:sts::123456789012:assumed-role/x is not authorized'));
     // Act
     const res = await poller('POST', `/email-boxes/${box.id}/poll`);
     invoke.mockRestore();
     const again = await poller('POST', `/email-boxes/${box.id}/poll`);
     // Assess
     expect(res.status).toBe(502);
-    expect(res.body.error.message).toMatch(/could not be started: Rate exceeded/);
+    expect(res.body.error.message).toMatch(/could not be started/);
+    // AWS's words (account id, role ARN) stay in the log.
+    expect(JSON.stringify(res.body)).not.toContain('123456789012');
     const runs = (await settings('GET', `/email-boxes/${box.id}/runs`)).body.items as Run[];
-    expect(runs.find((r) => r.status === 'failed')?.errors[0]).toMatchObject({ kind: 'not-started' });
+    const failed = runs.find((r) => r.status === 'failed');
+    expect(failed?.errors[0]).toMatchObject({ kind: 'not-started' });
+    expect(JSON.stringify(failed)).not.toContain('123456789012');
     expect(again.status).toBe(202);
     await finished(box.id, again.body.runId);
   });
