@@ -552,16 +552,7 @@ export class MessageRepository {
     limit = 50,
     cursor?: string,
   ): Promise<Page<m.Message>> {
-    const page = await this.table.query(
-      {
-        IndexName: 'GSI3',
-        KeyConditionExpression: 'GSI3PK = :pk',
-        ExpressionAttributeValues: { ':pk': k.boxMailPk(sid, boxId, state) },
-        ScanIndexForward: false,
-        Limit: limit,
-      },
-      cursor,
-    );
+    const page = await this.table.query(boxMailQuery(sid, boxId, state, limit), cursor);
     return { items: page.items.map((i) => m.message.parse(stripKeys(i))), nextCursor: page.nextCursor };
   }
 
@@ -660,6 +651,17 @@ function stripKeys(item: Item): Item {
   return rest;
 }
 
+/** One page of a box's mail in one state, newest first (sparse GSI3: messages and markers). */
+function boxMailQuery(sid: string, boxId: string, state: string, limit: number) {
+  return {
+    IndexName: 'GSI3',
+    KeyConditionExpression: 'GSI3PK = :pk',
+    ExpressionAttributeValues: { ':pk': k.boxMailPk(sid, boxId, state) },
+    ScanIndexForward: false,
+    Limit: limit,
+  };
+}
+
 export interface ImportMarker {
   uidl: string;
   /**
@@ -752,16 +754,7 @@ export class ImportMarkerRepository {
     limit = 50,
     cursor?: string,
   ): Promise<Page<ImportMarker>> {
-    const page = await this.table.query<ImportMarker & Item>(
-      {
-        IndexName: 'GSI3',
-        KeyConditionExpression: 'GSI3PK = :pk',
-        ExpressionAttributeValues: { ':pk': k.boxMailPk(sid, boxId, state) },
-        ScanIndexForward: false,
-        Limit: limit,
-      },
-      cursor,
-    );
+    const page = await this.table.query<ImportMarker & Item>(boxMailQuery(sid, boxId, state, limit), cursor);
     return {
       items: page.items.map((i) => ({
         uidl: i.uidl,

@@ -993,7 +993,7 @@ async function recordQuarantined(d: Deps, ctx: ImportContext, f: Fetched, reason
 }
 
 /** The record of a message kept raw but not filed: listed for an admin, replayable by reprocess. */
-function quarantined(id: string, boxId: string, rawKey: string, now: string, error?: string): Message {
+export function quarantined(id: string, boxId: string, rawKey: string, now: string, error?: string): Message {
   return {
     id,
     direction: 'in',

@@ -1,7 +1,7 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { inboxPollFunction } from '#functions/inbox-poll/app';
 import { inboxPollRoutes } from '#functions/inbox-poll/routes';
-import type { Message } from '#lib/domain/model';
+import { quarantined } from '#lib/inbox/poll';
 import { apiClient } from '#test/support/api';
 import { rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
@@ -28,23 +28,9 @@ async function quarantinedIn(boxId: string, raw: Buffer): Promise<string> {
   const id = `rq-${++n}-${Date.now()}`;
   const rawKey = `raw/${sid}/${boxId}/${id}.eml`;
   await ctx.d.blobs.put(rawKey, raw);
-  const record: Message = {
-    id,
-    direction: 'in',
-    status: 'quarantined',
-    boxId,
-    threadId: id,
-    references: [],
-    to: [],
-    cc: [],
-    subject: '',
-    date: new Date().toISOString(),
-    snippet: '',
-    rawKey,
-    attachments: [],
-    automatic: false,
-    error: 'old parser failed',
-  };
+  // The record import writes for a quarantined message (see lib/inbox/poll.ts).
+  const record = quarantined(id, boxId, rawKey, new Date().toISOString(), 'old parser failed');
+
   await ctx.d.repos.messages.create(sid, record);
   return id;
 }
