@@ -223,7 +223,16 @@ function runChild(file: string, env: Record<string, string>, event?: unknown): P
   return new Promise((resolve, reject) => {
     const child = spawn(
       process.execPath,
-      ['--enable-source-maps', '--input-type=module', '-e', childScript],
+      [
+        '--enable-source-maps',
+        // BENCH_CPU_PROF_DIR=dir writes a V8 CPU profile of every fresh process (load + first request).
+        ...(process.env.BENCH_CPU_PROF_DIR
+          ? ['--cpu-prof', `--cpu-prof-dir=${process.env.BENCH_CPU_PROF_DIR}`]
+          : []),
+        '--input-type=module',
+        '-e',
+        childScript,
+      ],
       {
         env: {
           PATH: process.env.PATH ?? '',
