@@ -36,6 +36,8 @@ export interface Config {
   readonly allowPrivateMailHosts: boolean;
   /** The AWS account id, for the ARNs of SES sender identities (SES does not return them). */
   readonly accountId: string;
+  /** Push intake's receiving domain (RECEIVING_DOMAIN); locally `inbound.studio-mail.localhost`. */
+  readonly receivingDomain: string | undefined;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -58,6 +60,10 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     notificationSender: env.NOTIFICATION_SENDER ?? 'notifications@studio-mail.local',
     studioClaim: env.STUDIO_CLAIM ?? 'custom:studioId',
     accountId: env.ACCOUNT_ID ?? '000000000000',
+    // Push intake: boxes receive forwarded mail at <local part>@this domain (SES receiving in AWS,
+    // the inbound SMTP server of `npm start` locally).
+    receivingDomain:
+      env.RECEIVING_DOMAIN || (adapters === 'local' ? 'inbound.studio-mail.localhost' : undefined),
     allowPrivateMailHosts:
       env.ALLOW_PRIVATE_MAIL_HOSTS === undefined || env.ALLOW_PRIVATE_MAIL_HOSTS === ''
         ? adapters === 'local'

@@ -68,6 +68,7 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     log: d.logger,
     blobs: d.blobs,
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
+    receivingDomain: d.config.receivingDomain,
   };
   return {
     'GET /health': async () => {

@@ -6,6 +6,7 @@
 import type { z } from 'zod';
 import { ConflictError, NotFoundError } from '#lib/domain/errors';
 import * as m from '#lib/domain/model';
+import { receivingLocalPart, takesPush } from '#lib/domain/receiving';
 import * as k from './keys.ts';
 import { ConditionFailed, type Item, type Page, type Table, type TxItem } from './table.ts';
 
@@ -831,6 +832,158 @@ export class AutoReplyRepository {
   }
 }
 
+/** Where a receiving address's mail goes: one claim per local part across the deployment. */
+export interface ReceivingClaim {
+  studioId: string;
+  boxId: string;
+}
+
+/**
+ * Email boxes, each with a deployment-wide claim on its receiving address when it takes pushed
+ * mail (lib/domain/receiving.ts), written in the same transaction as the box: two boxes never
+ * share an address, and a box without push leaves no address that still routes to it.
+ */
+export class EmailBoxRepository extends RefRepository<typeof m.emailBox> {
+  constructor(table: Table) {
+    super(table, 'BOX', m.emailBox, 'email box');
+  }
+
+  private claimKey(localPart: string) {
+    return { PK: `RECV#${localPart}`, SK: 'CLAIM' };
+  }
+
+  /** The local part a box claims, or undefined when it takes no pushed mail. */
+  private claimed(sid: string, box: m.EmailBox): string | undefined {
+    return takesPush(box.intake) ? receivingLocalPart(sid, box.id, box.receivingLocalPart) : undefined;
+  }
+
+  private takenError(localPart: string) {
+    return new ConflictError(
+      `The receiving address "${localPart}" is taken by another email box; choose another receivingLocalPart.`,
+    );
+  }
+
+  /** The box a receiving local part belongs to, if any. */
+  async routeOf(localPart: string): Promise<ReceivingClaim | undefined> {
+    const item = await this.table.get<ReceivingClaim>(this.claimKey(localPart.toLowerCase()));
+    return item ? { studioId: item.studioId, boxId: item.boxId } : undefined;
+  }
+
+  override async create(sid: string, id: string, value: z.input<typeof m.emailBox>) {
+    const box = m.emailBox.parse({ ...value, id });
+    const at = now();
+    const item = {
+      ...box,
+      ...this.key(sid, id),
+      entity: this.kind,
+      version: 1,
+      createdAt: at,
+      updatedAt: at,
+    };
+    const claim = this.claimed(sid, box);
+    try {
+      await this.table.transact([
+        { Put: { Item: item, ConditionExpression: 'attribute_not_exists(PK)' } },
+        ...(claim ? [this.claimPut(sid, id, claim)] : []),
+      ]);
+    } catch (error) {
+      if (!(error instanceof ConditionFailed)) throw error;
+      if (await this.get(sid, id)) throw new ConflictError(`An email box with id "${id}" already exists.`);
+      throw this.takenError(claim ?? '');
+    }
+    return fromItem(m.emailBox, item);
+  }
+
+  override async replace(
+    sid: string,
+    id: string,
+    value: z.input<typeof m.emailBox>,
+    expectedVersion?: number,
+  ) {
+    const current = await this.require(sid, id);
+    if (expectedVersion !== undefined && expectedVersion !== current.version) {
+      throw new ConflictError(
+        `The email box "${id}" was changed by someone else (version ${current.version}, you sent ${expectedVersion}); reload and try again.`,
+      );
+    }
+    const box = m.emailBox.parse({ ...value, id });
+    const item = {
+      ...box,
+      ...this.key(sid, id),
+      entity: this.kind,
+      version: current.version + 1,
+      createdAt: current.createdAt,
+      updatedAt: now(),
+    };
+    const before = this.claimed(sid, current);
+    const after = this.claimed(sid, box);
+    const claims =
+      before === after
+        ? []
+        : [
+            ...(before ? [this.claimDelete(sid, id, before)] : []),
+            ...(after ? [this.claimPut(sid, id, after)] : []),
+          ];
+    try {
+      await this.table.transact([
+        {
+          Put: {
+            Item: item,
+            ConditionExpression: '#v = :v',
+            ExpressionAttributeNames: { '#v': 'version' },
+            ExpressionAttributeValues: { ':v': current.version },
+          },
+        },
+        ...claims,
+      ]);
+    } catch (error) {
+      if (!(error instanceof ConditionFailed)) throw error;
+      const latest = await this.get(sid, id);
+      if (latest?.version !== current.version)
+        throw new ConflictError(`The email box "${id}" was changed at the same time; reload and try again.`);
+      throw this.takenError(after ?? '');
+    }
+    return fromItem(m.emailBox, item);
+  }
+
+  override async delete(sid: string, id: string) {
+    const current = await this.require(sid, id);
+    const claim = this.claimed(sid, current);
+    try {
+      await this.table.transact([
+        { Delete: { Key: this.key(sid, id), ConditionExpression: 'attribute_exists(PK)' } },
+        ...(claim ? [this.claimDelete(sid, id, claim)] : []),
+      ]);
+    } catch (error) {
+      if (error instanceof ConditionFailed) throw new NotFoundError(this.label, id);
+      throw error;
+    }
+    return current;
+  }
+
+  private claimPut(sid: string, boxId: string, localPart: string): TxItem {
+    return {
+      Put: {
+        Item: { ...this.claimKey(localPart), entity: 'RECVCLAIM', studioId: sid, boxId },
+        // Free, or already this box's (a retried save).
+        ConditionExpression: 'attribute_not_exists(PK) OR (studioId = :sid AND boxId = :box)',
+        ExpressionAttributeValues: { ':sid': sid, ':box': boxId },
+      },
+    };
+  }
+
+  private claimDelete(sid: string, boxId: string, localPart: string): TxItem {
+    return {
+      Delete: {
+        Key: this.claimKey(localPart),
+        // Only this box's claim; one that is already gone is fine.
+        ConditionExpression: 'attribute_not_exists(PK) OR (studioId = :sid AND boxId = :box)',
+        ExpressionAttributeValues: { ':sid': sid, ':box': boxId },
+      },
+    };
+  }
+}
+
 /** Every repository, built once over one Table. */
 /**
  * Sender identities: the studio's record plus an account-wide owner claim per identity (SES
@@ -907,7 +1060,7 @@ export function makeRepositories(table: Table) {
     emailTypes: new RefRepository(table, 'EMAILTYPE', m.lookup, 'email type'),
     emailStatuses: new RefRepository(table, 'EMAILSTATUS', m.lookup, 'email status'),
     formLetters: new RefRepository(table, 'FORMLETTER', m.formLetter, 'form letter'),
-    emailBoxes: new RefRepository(table, 'BOX', m.emailBox, 'email box'),
+    emailBoxes: new EmailBoxRepository(table),
     clients: new ClientRepository(table),
     boxState: new BoxStateRepository(table),
     runs: new RunRepository(table),

@@ -4,8 +4,10 @@
  * live with the handlers. No AWS imports here.
  */
 import * as z from 'zod';
+import { INTAKE_MODES } from './receiving.ts';
 
 const id = z.string().min(1).max(64);
+const verdictStatus = z.enum(['PASS', 'FAIL', 'GRAY', 'PROCESSING_FAILED', 'DISABLED']);
 const name = z.string().trim().min(1).max(200);
 const email = z.email().max(254);
 /** Reference to a secret in the secret store (an ARN in AWS); never the secret itself. */
@@ -127,7 +129,8 @@ export const boxConnection = z.object({
   /** Exchange only. */
   domain: z.string().max(253).optional(),
   userName: z.string().min(1).max(254),
-  passwordRef: secretRef,
+  /** Absent only on a push-only box saved without a password (it is never polled). */
+  passwordRef: secretRef.optional(),
   ssl: z.boolean(),
   spa: z.boolean(),
   port: z.number().int().min(1).max(65535),
@@ -151,6 +154,10 @@ export const emailBox = z.object({
   /** ISO date (YYYY-MM-DD); mail dated before it is not imported. */
   excludeBefore: z.iso.date().optional(),
   leaveOnServer: z.boolean().default(true),
+  /** Polled on its schedule (the default), pushed (forwarded to its receiving address), or both (lib/domain/receiving.ts). */
+  intake: z.enum(INTAKE_MODES).optional(),
+  /** The local part of its receiving address, when the studio chose one; else `<box>.<studio>`. */
+  receivingLocalPart: z.string().max(64).optional(),
   connection: boxConnection,
   schedule: boxSchedule.optional(),
 });
@@ -165,6 +172,16 @@ export const boxState = z.object({
   lastSuccessAt: z.string().optional(),
   consecutiveFailures: z.number().int().default(0),
   lastAlertKind: z.string().optional(),
+  /** Gmail's forwarding confirmation, when one was pushed to the box: shown so an admin can confirm. */
+  forwardingConfirmation: z
+    .object({
+      from: z.string(),
+      subject: z.string(),
+      receivedAt: z.string(),
+      links: z.array(z.string()),
+      code: z.string().optional(),
+    })
+    .optional(),
 });
 export type BoxState = z.infer<typeof boxState>;
 
@@ -211,6 +228,18 @@ export const message = z.object({
   contentHash: z.string().optional(),
   /** Other boxes the same email reached (same Message-ID and content hash): filed once, here. */
   alsoReceivedIn: z.array(id).optional(),
+  /** How it arrived: polled from the server, or pushed to the box's receiving address. */
+  intake: z.enum(['poll', 'push']).optional(),
+  /** SES's receipt verdicts, for pushed mail. */
+  verdicts: z
+    .object({
+      spam: verdictStatus.optional(),
+      virus: verdictStatus.optional(),
+      spf: verdictStatus.optional(),
+      dkim: verdictStatus.optional(),
+      dmarc: verdictStatus.optional(),
+    })
+    .optional(),
 });
 export type Message = z.infer<typeof message>;
 
@@ -246,7 +275,7 @@ export const run = z.object({
   status: z.enum(['running', 'succeeded', 'failed', 'partial', 'timed out']),
   /** When the run must be over (its Lambda's timeout); a later run closes it as `timed out` after. */
   deadlineAt: z.string().optional(),
-  trigger: z.enum(['schedule', 'manual']).default('manual'),
+  trigger: z.enum(['schedule', 'manual', 'push']).default('manual'),
   counts: runCounts,
   errors: z.array(z.object({ kind: z.string(), message: z.string() })).default([]),
 });

@@ -22,6 +22,7 @@ import {
   referencedIds,
 } from '#lib/domain/inbound';
 import { type EmailBox, type Message, type Run, type RunCounts, runCounts } from '#lib/domain/model';
+import { takesPoll } from '#lib/domain/receiving';
 import { type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
 import { EMPTY_ANNOUNCED, type Pop3Client, Pop3Error } from '#lib/pop3/client';
 import { InvalidBlobError } from '#lib/ports/index';
@@ -156,6 +157,11 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     const check = scheduledRunCheck(request, box.schedule, d.now());
     if (!check.due) return { status: 'skipped', reason: check.reason };
   }
+  if (!takesPoll(box.intake))
+    return { status: 'skipped', reason: 'This box takes pushed mail only; it is not polled.' };
+  const passwordRef = box.connection.passwordRef;
+  if (!passwordRef)
+    return { status: 'skipped', reason: 'This box has no saved password; add one (connection.password) to poll it.' };
   if (box.connection.type !== 'pop3') {
     return {
       status: 'skipped',
@@ -218,7 +224,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
   try {
     timedOut = await closeTimedOutRuns(d, sid, boxId, runId, invokedAt);
     await d.repos.runs.put(sid, run);
-    const password = await d.secrets.get(box.connection.passwordRef);
+    const password = await d.secrets.get(passwordRef);
     ctx.own = await ownAddresses(d, sid, box, ctx);
     outOfTime = await runSessions(d, ctx, () => ports.open(box, password));
   } catch (error) {

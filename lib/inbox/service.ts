@@ -112,7 +112,7 @@ export interface PollJob {
   boxId: string;
   runId: string;
   startedAt: string;
-  trigger: Run['trigger'];
+  trigger: PollRequest['trigger'];
   /** 1 for the first invocation of the run; each continuation adds one (see MAX_RUN_INVOCATIONS). */
   invocation: number;
 }
@@ -139,7 +139,8 @@ const jobOf = (sid: string, run: Run, invocation: number): PollJob => ({
   boxId: run.boxId,
   runId: run.id,
   startedAt: run.startedAt,
-  trigger: run.trigger,
+  // Only polls continue (a pushed message is one import, never a continued run).
+  trigger: run.trigger === 'schedule' ? 'schedule' : 'manual',
   invocation,
 });
 

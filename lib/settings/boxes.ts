@@ -11,6 +11,13 @@ import type { z } from 'zod';
 import type { Stored } from '#lib/data/repositories';
 import { ConflictError, ValidationError } from '#lib/domain/errors';
 import type { EmailBox } from '#lib/domain/model';
+import {
+  localPartProblem,
+  receivingAddress,
+  receivingLocalPart,
+  takesPoll,
+  takesPush,
+} from '#lib/domain/receiving';
 import { nameOf, planScheduleOps } from '#lib/schedules/definition';
 import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
 import type { Pop3Target, ProbeResult } from './connection-test.ts';
@@ -35,9 +42,39 @@ type Verification = z.infer<typeof verificationView>;
 export const EXCHANGE_NOT_AVAILABLE =
   'The Exchange connector is not available yet, so Exchange boxes cannot be tested or polled; the settings are stored for when it is.';
 
-export function boxView(box: Stored<EmailBox>, verification?: Verification): BoxView {
+export function boxView(
+  box: Stored<EmailBox>,
+  verification?: Verification,
+  receiving: Pick<BoxView, 'receivingAddress' | 'forwardingConfirmation'> = {},
+): BoxView {
   const { passwordRef, ...connection } = box.connection;
-  return { ...box, connection: { ...connection, passwordSet: Boolean(passwordRef) }, verification };
+  return {
+    ...box,
+    connection: { ...connection, passwordSet: Boolean(passwordRef) },
+    verification,
+    ...receiving,
+  };
+}
+
+/** The box's receiving address (push or both), on the deployment's receiving domain. */
+export function receivingAddressOf(ctx: Pick<SettingsContext, 'receivingDomain'>, sid: string, box: EmailBox) {
+  if (!takesPush(box.intake) || !ctx.receivingDomain) return {};
+  return {
+    receivingAddress: receivingAddress(
+      receivingLocalPart(sid, box.id, box.receivingLocalPart),
+      ctx.receivingDomain,
+    ),
+  };
+}
+
+/** One box as GET shows it: with its receiving address and a pending forwarding confirmation. */
+export async function readBox(ctx: SettingsContext, sid: string, id: string): Promise<BoxView> {
+  const box = await ctx.repos.emailBoxes.require(sid, id);
+  const state = takesPush(box.intake) ? await ctx.repos.boxState.get(sid, id) : undefined;
+  return boxView(box, undefined, {
+    ...receivingAddressOf(ctx, sid, box),
+    ...(state?.forwardingConfirmation ? { forwardingConfirmation: state.forwardingConfirmation } : {}),
+  });
 }
 
 type BoxRecord = Omit<EmailBox, 'id' | 'connection' | 'schedule'> & {
@@ -84,7 +121,21 @@ async function checkBox(
     issues.add('connection.domain', 'is required for Exchange: the Windows domain of the mailbox account.');
   if (c.type === 'pop3' && c.domain !== undefined)
     issues.add('connection.domain', 'is for Exchange only; leave it out for a POP3 box.');
-  if (isCreate && c.password === undefined)
+  if (takesPush(fields.intake) && !ctx.receivingDomain)
+    issues.add(
+      'intake',
+      'push needs a receiving domain, and this deployment has none (RECEIVING_DOMAIN); choose poll.',
+    );
+  if (fields.receivingLocalPart !== undefined) {
+    const problem = localPartProblem(fields.receivingLocalPart);
+    if (problem) issues.add('receivingLocalPart', problem);
+  }
+  if (fields.intake === 'push' && schedule?.enabled)
+    issues.add(
+      'schedule.enabled',
+      'a push-only box is not polled: turn the schedule off, or choose intake both to poll it too.',
+    );
+  if (isCreate && c.password === undefined && takesPoll(fields.intake))
     issues.add(
       'connection.password',
       'is required for a new box: the password of the mailbox (Gmail: an app password).',
@@ -159,10 +210,17 @@ async function verify(
   ctx: SettingsContext,
   boxId: string,
   record: BoxRecord,
-  password: string,
+  password: string | undefined,
   wanted: boolean,
 ): Promise<Verification> {
   if (!wanted) return { tested: false, note: 'Not tested: saved with verify=false.' };
+  if (!takesPoll(record.intake))
+    return { tested: false, note: 'Not tested: a push-only box is never logged in to.' };
+  if (!password)
+    throw new ConnectionFailedError(
+      'connection.password',
+      'is required to poll this box: the password of the mailbox (Gmail: an app password).',
+    );
   if (record.connection.type === 'exchange') return { tested: false, note: EXCHANGE_NOT_AVAILABLE };
   const { server, port, ssl, userName } = record.connection;
   const result = await probe(ctx, 'email box connection verified on save', boxId, {
@@ -190,7 +248,7 @@ export async function createBox(
   const record = await checkBox(ctx, sid, input, true);
   if (await ctx.repos.emailBoxes.get(sid, id))
     throw new ConflictError(`An email box with id "${id}" already exists.`);
-  const password = input.connection.password as string;
+  const password = input.connection.password;
   const schedule = await resolveSchedule(ctx, sid, input.schedule, undefined);
   // Verify before writing anything: a failed login leaves no secret and no box behind.
   const verification = await verify(ctx, id, record, password, options.verify);
@@ -202,7 +260,8 @@ export async function createBox(
       ctx.log,
       {
         password,
-        wantsSecret: true,
+        // A push-only box may be saved without one: it is never logged in to.
+        wantsSecret: password !== undefined,
         name: () => secretName(sid, 'boxes', id, record.connection.type),
         tags: { studioId: sid, credential: 'email-box', boxId: id },
       },
@@ -211,11 +270,11 @@ export async function createBox(
           ...record,
           id,
           schedule,
-          connection: { ...record.connection, passwordRef: ref as string },
+          connection: { ...record.connection, passwordRef: ref },
         }),
     ),
   );
-  return boxView(saved, verification);
+  return boxView(saved, verification, receivingAddressOf(ctx, sid, saved));
 }
 
 export async function replaceBox(
@@ -267,7 +326,7 @@ export async function replaceBox(
     ctx,
     id,
     record,
-    newPassword ?? (options.verify ? await ctx.secrets.get(currentRef) : ''),
+    newPassword ?? (options.verify && currentRef ? await ctx.secrets.get(currentRef) : ''),
     options.verify,
   );
   const saved = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
@@ -277,19 +336,20 @@ export async function replaceBox(
       {
         currentRef,
         password: newPassword,
-        wantsSecret: true,
+        // Kept while there is one (switching to push-only does not drop a saved password).
+        wantsSecret: newPassword !== undefined || currentRef !== undefined,
         name: () => secretName(sid, 'boxes', id, record.connection.type),
       },
       (ref) =>
         ctx.repos.emailBoxes.replace(
           sid,
           id,
-          { ...record, id, schedule, connection: { ...record.connection, passwordRef: ref as string } },
+          { ...record, id, schedule, connection: { ...record.connection, passwordRef: ref } },
           version,
         ),
     ),
   );
-  return boxView(saved, verification);
+  return boxView(saved, verification, receivingAddressOf(ctx, sid, saved));
 }
 
 /**
@@ -320,7 +380,7 @@ export async function deleteBox(ctx: SettingsContext, sid: string, id: string): 
   const removed = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
     ctx.repos.emailBoxes.delete(sid, id),
   );
-  await retireSecret(ctx.secrets, ctx.log, removed.connection.passwordRef);
+  if (removed.connection.passwordRef) await retireSecret(ctx.secrets, ctx.log, removed.connection.passwordRef);
 }
 
 /** Logs in with the stored password and reports the outcome as data (the test itself worked). */
@@ -335,6 +395,15 @@ export async function testBox(ctx: SettingsContext, sid: string, id: string): Pr
       field: 'connection.type',
       kind: 'not_available',
       message: EXCHANGE_NOT_AVAILABLE,
+      ms: 0,
+    };
+  if (!box.connection.passwordRef)
+    return {
+      ...base,
+      ok: false,
+      field: 'connection.password',
+      kind: 'auth',
+      message: 'This box has no saved password (it takes pushed mail only); add one to poll it.',
       ms: 0,
     };
   const password = await ctx.secrets.get(box.connection.passwordRef);

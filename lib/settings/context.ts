@@ -20,4 +20,6 @@ export interface SettingsContext {
   identities: EmailIdentities;
   /** Logs in to a POP3 server and out again (lib/settings/connection-test.ts). */
   probePop3: Pop3Probe;
+  /** The deployment's receiving domain (push intake), when it has one. */
+  receivingDomain?: string;
 }

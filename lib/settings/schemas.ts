@@ -5,6 +5,7 @@
  */
 import * as z from 'zod';
 import * as m from '#lib/domain/model';
+import { INTAKE_MODES } from '#lib/domain/receiving';
 import { GMAIL_SMTP } from '#lib/domain/settings';
 import { errorView, requestSchemas, responseSchemas } from '#lib/http/registry';
 import {
@@ -295,6 +296,18 @@ export const boxInput = withIds({
   autoReplyFirstEmailOnly: z.boolean().default(false),
   excludeBefore: isoDate.optional(),
   leaveOnServer: z.boolean().default(true),
+  intake: z
+    .enum(INTAKE_MODES)
+    .default('poll')
+    .describe(
+      'poll: the server is polled on the schedule; push: mail forwarded to the receivingAddress is imported within seconds (no polling); both: either way, imported once.',
+    ),
+  receivingLocalPart: z
+    .string()
+    .trim()
+    .toLowerCase()
+    .optional()
+    .describe('The local part of the receivingAddress, when the studio chooses one; default `<box>.<studio>`.'),
   connection: boxConnectionInput,
   schedule: scheduleInput
     .nullable()
@@ -316,6 +329,13 @@ export const boxView = m.emailBox.omit({ connection: true }).extend({
   connection: m.boxConnection.omit({ passwordRef: true }).extend({ passwordSet: z.boolean() }),
   ...meta,
   verification: verificationView.optional().describe('Present on POST and PUT: what the save checked.'),
+  receivingAddress: z
+    .string()
+    .optional()
+    .describe('Where to forward the mailbox for push intake (push or both); absent for poll-only boxes.'),
+  forwardingConfirmation: m.boxState.shape.forwardingConfirmation.describe(
+    "Gmail's forwarding confirmation, when it arrived at the receivingAddress: open a link (or enter the code) to confirm the forward.",
+  ),
 });
 export type BoxView = z.infer<typeof boxView>;
 responseSchemas.add(boxView, { id: 'EmailBox' });

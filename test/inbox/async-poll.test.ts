@@ -179,7 +179,7 @@ describe('POST /email-boxes/{id}/poll', () => {
   it('ends the run failed, with the failure in plain words, when the server rejects the login', async () => {
     // Prepare
     const { box } = await makeBox();
-    await ctx.d.secrets.update(box.connection.passwordRef, 'not-the-password');
+    await ctx.d.secrets.update(box.connection.passwordRef!, 'not-the-password');
     // Act
     const res = await poller('POST', `/email-boxes/${box.id}/poll`);
     const run = await finished(box.id, res.body.runId);

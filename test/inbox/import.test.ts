@@ -262,7 +262,7 @@ describe('importing a POP3 box', () => {
   it('records a failed run with the reason in plain words when the password is wrong', async () => {
     // Prepare
     const { box } = await makeBox();
-    await ctx.d.secrets.update(box.connection.passwordRef, 'wrong-password');
+    await ctx.d.secrets.update(box.connection.passwordRef!, 'wrong-password');
     // Act
     const outcome = await poll(box.id);
     // Assess

@@ -67,7 +67,7 @@ describe('saving a box logs in to its POP3 server first', () => {
     expect(res.body.verification).toMatchObject({ tested: true, ok: true, messageCount: 2 });
     expect(res.body.verification.greeting).toMatch(/Dovecot/);
     expect(
-      await h.d.secrets.get((await h.d.repos.emailBoxes.require('studio-1', 'pop3s')).connection.passwordRef),
+      await h.d.secrets.get((await h.d.repos.emailBoxes.require('studio-1', 'pop3s')).connection.passwordRef!),
     ).toBe(PASSWORD);
   });
 
@@ -170,7 +170,7 @@ describe('saving a box logs in to its POP3 server first', () => {
     expect(bad.status).toBe(422);
     expect(bad.body.error.field).toBe('connection.password');
     const ref = (await h.d.repos.emailBoxes.require('studio-1', 'pop3s')).connection.passwordRef;
-    expect(await h.d.secrets.get(ref)).toBe(PASSWORD);
+    expect(await h.d.secrets.get(ref!)).toBe(PASSWORD);
   });
 });
 

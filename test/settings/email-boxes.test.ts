@@ -67,7 +67,7 @@ const box = (over: Record<string, unknown> = {}, connection: Record<string, unkn
 });
 
 async function passwordRefOf(id: string): Promise<string> {
-  return (await h.d.repos.emailBoxes.require('studio-1', id)).connection.passwordRef;
+  return (await h.d.repos.emailBoxes.require('studio-1', id)).connection.passwordRef!;
 }
 
 describe('POST /email-boxes', () => {

@@ -1,4 +1,13 @@
-import { boxView, createBox, deleteBox, patchBox, replaceBox, testBox } from '#lib/settings/boxes';
+import {
+  boxView,
+  createBox,
+  deleteBox,
+  patchBox,
+  readBox,
+  receivingAddressOf,
+  replaceBox,
+  testBox,
+} from '#lib/settings/boxes';
 import type { SettingsContext } from '#lib/settings/context';
 import { scheduleView } from '#lib/settings/schedules';
 import { noContent, ok, type SettingsHandlers, tagged } from './common.ts';
@@ -17,11 +26,15 @@ type Keys =
 // the server's reply, serialised by the edge like every other error.
 export const boxHandlers = (ctx: SettingsContext): Pick<SettingsHandlers, Keys> => ({
   'GET /email-boxes': async (req) =>
-    ok({ items: (await ctx.repos.emailBoxes.list(req.caller.studioId)).map((b) => boxView(b)) }),
+    ok({
+      items: (await ctx.repos.emailBoxes.list(req.caller.studioId)).map((b) =>
+        boxView(b, undefined, receivingAddressOf(ctx, req.caller.studioId, b)),
+      ),
+    }),
   'POST /email-boxes': async (req) =>
     ok(await createBox(ctx, req.caller.studioId, req.body, { verify: req.query.verify }), 201),
   'GET /email-boxes/{id}': async (req) =>
-    tagged(boxView(await ctx.repos.emailBoxes.require(req.caller.studioId, req.params.id ?? ''))),
+    tagged(await readBox(ctx, req.caller.studioId, req.params.id ?? '')),
   'PUT /email-boxes/{id}': async (req) =>
     ok(
       await replaceBox(ctx, req.caller.studioId, req.params.id ?? '', req.body, {
