@@ -12,3 +12,6 @@ export const pollOutcomeEvents = {
   source: POLL_EVENT_SOURCE,
   detailTypes: [POLL_SUCCEEDED, POLL_FAILED],
 } as const;
+
+/** A pushed message that reached no email box: kept under inbound/unrouted/ and reported. */
+export const PUSH_UNROUTED = 'Inbound Mail Unrouted';

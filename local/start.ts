@@ -27,6 +27,7 @@ import {
   send,
   toEvent,
 } from './http.ts';
+import { startInboundSmtp } from './inbound-smtp.ts';
 import { portOr } from './ports.ts';
 import { type Invoke, pollTarget, restoreSchedules, subscribeNotify } from './schedules.ts';
 import { startSesLocal } from './ses.ts';
@@ -155,8 +156,24 @@ const server = createServer(async (req, res) => {
 });
 await new Promise<void>((r) => server.listen(apiPort, '127.0.0.1', r));
 
+// Push intake: mail for @<receiving domain> is stored and handed to the inbox-poll function as
+// SES receiving would through its queue.
+const receivingDomain = config.receivingDomain ?? 'inbound.studio-mail.localhost';
+const inbound = await startInboundSmtp({
+  domain: receivingDomain,
+  blobs,
+  port: await portOr(Number(process.env.INBOUND_SMTP_PORT ?? 2525)),
+  handler: (event) =>
+    poller(event, lambdaContext('inbox-poll', 300_000)) as Promise<{
+      batchItemFailures: { itemIdentifier: string }[];
+    }>,
+  onDeadLetter: (_record, error) =>
+    log(`a pushed message failed every delivery and is kept as a dead letter: ${error}`),
+});
+
 log(`API            ${api}   (GET ${api}/health)`);
 log(`OpenAPI        ${api}/openapi.json   (reference page: ${api}/docs)`);
+log(`Inbound SMTP ${inbound.url}   (mail for <box receivingAddress>@${receivingDomain} is imported at once)`);
 log(`Data           ${home}`);
 log(`DynamoDB Local ${dynamo.endpoint}   (table ${config.tableName})`);
 log(`Local SES      ${ses.endpoint}   (viewer: open it in a browser; sent mail as JSON: ${ses.storeUrl})`);
@@ -174,6 +191,7 @@ async function shutdown(signal: string) {
   log(`${signal}: stopping …`);
   server.closeAllConnections();
   await new Promise((r) => server.close(r));
+  await inbound.stop();
   await scheduler.stop();
   await bus.drain();
   await ses.stop();

@@ -1,11 +1,13 @@
 import type { Context } from 'aws-lambda';
 import type { Deps } from '#lib/app/deps';
+import { parseSesNotification } from '#lib/domain/receiving';
 import type { ScheduleWindow } from '#lib/domain/schedule';
 import { type ApiEvent, apiRouter, lambdaHandler } from '#lib/http/api';
 import type { Handlers } from '#lib/http/routes';
 import { autoReplier } from '#lib/inbox/auto-reply';
 import { openBox } from '#lib/inbox/connect';
 import type { PollPorts } from '#lib/inbox/poll';
+import { importPushed } from '#lib/inbox/push';
 import {
   isPollJob,
   type PollJob,
@@ -65,6 +67,43 @@ export function inboxHandlers(d: Deps, ports: PollPorts): Handlers<typeof inboxP
   };
 }
 
+/** An SQS delivery (the receiving queue): each record's body is SES's notice through SNS. */
+export interface QueueEvent {
+  Records: { messageId: string; body: string; eventSource?: string }[];
+}
+
+export function isQueueEvent(event: unknown): event is QueueEvent {
+  const records = (event as Partial<QueueEvent> | undefined)?.Records;
+  return Array.isArray(records) && records.every((r) => r?.eventSource === 'aws:sqs');
+}
+
+/**
+ * Imports each pushed message of an SQS batch on its own: a record that fails is reported back
+ * (ReportBatchItemFailures), so SQS delivers only it again, and after its retries to the DLQ.
+ */
+export async function pushRecords(d: Deps, event: QueueEvent, ports: PollPorts) {
+  const batchItemFailures: { itemIdentifier: string }[] = [];
+  for (const record of event.Records) {
+    try {
+      const notice = parseSesNotification(record.body);
+      const outcome = await importPushed(d, notice, ports);
+      d.logger.info('pushed message handled', {
+        pushed: notice.id,
+        boxes: outcome.imported.length,
+        unrouted: outcome.unrouted,
+      });
+    } catch (error) {
+      d.logger.warn('pushed message failed; the queue delivers it again', {
+        queueMessageId: record.messageId,
+        errorName: (error as Error).name,
+        errorMessage: (error as Error).message,
+      });
+      batchItemFailures.push({ itemIdentifier: record.messageId });
+    }
+  }
+  return { batchItemFailures };
+}
+
 export interface InboxPollOptions {
   /** POP3 and auto-replies; default `defaultPorts(d)`. */
   ports?: PollPorts;
@@ -87,27 +126,31 @@ export function inboxPollFunction(d: Deps, options: InboxPollOptions = {}) {
     logger: d.logger,
     studioClaim: d.config.studioClaim,
   });
-  return lambdaHandler(d.logger, async (event: ApiEvent | ScheduledPoll | PollJob, context: Context) => {
-    const budgetMs =
-      options.budgetMs ??
-      (Number(process.env.POLL_BUDGET_MS) || context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS);
-    if (isPollJob(event)) {
-      const outcome = await runPollJob(d, event, budgetMs, ports);
-      d.logger.info('poll run invocation finished', {
+  return lambdaHandler(
+    d.logger,
+    async (event: ApiEvent | ScheduledPoll | PollJob | QueueEvent, context: Context) => {
+      if (isQueueEvent(event)) return pushRecords(d, event, ports);
+      const budgetMs =
+        options.budgetMs ??
+        (Number(process.env.POLL_BUDGET_MS) || context.getRemainingTimeInMillis() - BUDGET_MARGIN_MS);
+      if (isPollJob(event)) {
+        const outcome = await runPollJob(d, event, budgetMs, ports);
+        d.logger.info('poll run invocation finished', {
+          boxId: event.boxId,
+          runId: event.runId,
+          invocation: event.invocation,
+          status: outcome.status,
+        });
+        return { status: outcome.status, runId: event.runId };
+      }
+      if (!isScheduledPoll(event)) return api(event as ApiEvent, context);
+      const outcome = await scheduledPoll(d, { ...event, trigger: 'schedule', budgetMs }, ports);
+      d.logger.info('scheduled poll finished', {
         boxId: event.boxId,
-        runId: event.runId,
-        invocation: event.invocation,
         status: outcome.status,
+        reason: outcome.reason,
       });
-      return { status: outcome.status, runId: event.runId };
-    }
-    if (!isScheduledPoll(event)) return api(event as ApiEvent, context);
-    const outcome = await scheduledPoll(d, { ...event, trigger: 'schedule', budgetMs }, ports);
-    d.logger.info('scheduled poll finished', {
-      boxId: event.boxId,
-      status: outcome.status,
-      reason: outcome.reason,
-    });
-    return { status: outcome.status, runId: outcome.run?.id, counts: outcome.run?.counts };
-  });
+      return { status: outcome.status, runId: outcome.run?.id, counts: outcome.run?.counts };
+    },
+  );
 }

@@ -330,6 +330,19 @@ export class BoxStateRepository {
     }
   }
 
+  /** Gmail's forwarding confirmation pushed to the box (shown by GET /email-boxes/{id}). */
+  async setForwardingConfirmation(
+    sid: string,
+    boxId: string,
+    confirmation: NonNullable<m.BoxState['forwardingConfirmation']>,
+  ): Promise<void> {
+    await this.table.update({
+      Key: this.key(sid, boxId),
+      UpdateExpression: 'SET boxId = :b, forwardingConfirmation = :c',
+      ExpressionAttributeValues: { ':b': boxId, ':c': confirmation },
+    });
+  }
+
   async recordOutcome(sid: string, boxId: string, ok: boolean, alertKind?: string): Promise<m.BoxState> {
     const at = new Date().toISOString();
     const out = await this.table.update({

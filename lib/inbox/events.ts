@@ -24,7 +24,7 @@ export const pollOutcomeDetail = z.object({
   boxId: z.string().min(1),
   boxDescription: z.string().optional(),
   runId: z.string().min(1),
-  trigger: z.enum(['schedule', 'manual']).default('schedule'),
+  trigger: z.enum(['schedule', 'manual', 'push']).default('schedule'),
   status: z.enum(['succeeded', 'partial', 'failed']),
   counts: runCounts.prefault({}),
   errors: z.array(z.object({ kind: z.string(), message: z.string() })).default([]),

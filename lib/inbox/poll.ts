@@ -103,7 +103,7 @@ export function taskTitle(from: { name?: string; address: string } | undefined, 
 export const MAX_RUN_ERRORS = 100;
 
 /** Collects a run's errors; past MAX_RUN_ERRORS the last entry only counts the ones left out. */
-function errorList(run: Run) {
+export function errorList(run: Run) {
   let omitted = 0;
   return {
     add(error: { kind: string; message: string }): void {
@@ -314,7 +314,7 @@ interface QueuedReply {
   targets: string[];
 }
 
-interface ImportContext {
+export interface ImportContext {
   sid: string;
   /** The studio's own addresses (box, company, users): never auto-replied to. Read once per run. */
   own: string[];
@@ -771,8 +771,10 @@ export function headerDate(head: string): number | undefined {
   return undefined;
 }
 
-interface Fetched {
+export interface Fetched {
   uid: string;
+  /** Pushed mail (lib/inbox/push.ts): how it came, and SES's verdicts, recorded on the message. */
+  pushed?: { verdicts: NonNullable<Message['verdicts']> };
   /** The LIST size, kept on the marker (see sortListing). */
   size?: number;
   rawKey: string;
@@ -797,7 +799,7 @@ function importedMarkerWrite(d: Deps, ctx: ImportContext, f: Fetched, id: string
  * Records one stored message (or marks it a duplicate) and sends its auto-reply. Returns true when
  * the message is recorded under its UIDL, so that the server's copy may be deleted.
  */
-async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boolean> {
+export async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boolean> {
   const { sid, box, run } = ctx;
   const now = d.now().toISOString();
 
@@ -845,8 +847,9 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
         emailTypeId: box.emailTypeId,
         emailStatusId: box.emailStatusId,
         automatic: built?.automatic !== undefined,
+        ...pushedFields(f),
       }
-    : quarantined(id, box.id, f.rawKey, now, parseError);
+    : { ...quarantined(id, box.id, f.rawKey, now, parseError), ...pushedFields(f) };
 
   let taskWrites = built?.actions.createTask
     ? [
@@ -877,13 +880,16 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
       if (!isTooLarge(error)) throw error;
       // Left to fail, this message would stop every later run at the same place: keep it as
       // quarantined (its raw copy is stored) and go on.
-      message = quarantined(
-        id,
-        box.id,
-        f.rawKey,
-        now,
-        `The message's details are too large to record (${(error as Error).message}); its raw copy is kept.`,
-      );
+      message = {
+        ...quarantined(
+          id,
+          box.id,
+          f.rawKey,
+          now,
+          `The message's details are too large to record (${(error as Error).message}); its raw copy is kept.`,
+        ),
+        ...pushedFields(f),
+      };
       built = undefined;
       taskWrites = [];
       await record();
@@ -920,13 +926,14 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
 async function alsoReceived(d: Deps, ctx: ImportContext, f: Fetched, id: string, parsed: ParsedMessage) {
   if (!parsed.messageId) return false;
   const { sid, box } = ctx;
+  // Another box, or this one by the other way in (forwarded to it and polled from its server).
   const same = (await d.repos.messages.findByMessageId(sid, parsed.messageId)).find(
-    (m) => m.direction === 'in' && m.boxId !== box.id && m.contentHash === parsed.contentHash,
+    (m) => m.direction === 'in' && m.contentHash === parsed.contentHash,
   );
   if (!same) return false;
   const first = await d.repos.messages.get(sid, same.id);
   if (!first) return false;
-  if (!(first.alsoReceivedIn ?? []).includes(box.id)) {
+  if (first.boxId !== box.id && !(first.alsoReceivedIn ?? []).includes(box.id)) {
     await d.repos.messages.save(sid, { ...first, alsoReceivedIn: [...(first.alsoReceivedIn ?? []), box.id] });
   }
   await d.repos.importMarkers.mark(sid, box.id, ctx.identity, {
@@ -935,7 +942,10 @@ async function alsoReceived(d: Deps, ctx: ImportContext, f: Fetched, id: string,
     messageId: first.id,
     sha256: f.sha256,
     size: f.size,
-    reason: `Also received in box ${first.boxId ?? 'unknown'}; filed there.`,
+    reason:
+      first.boxId === box.id
+        ? 'Received again (forwarded and polled, or sent twice); filed once.'
+        : `Also received in box ${first.boxId ?? 'unknown'}; filed there.`,
     at: d.now().toISOString(),
   });
   const keys = [parsed.textKey, parsed.htmlKey, ...parsed.attachments.map((a) => a.blobKey)];
@@ -946,7 +956,7 @@ async function alsoReceived(d: Deps, ctx: ImportContext, f: Fetched, id: string,
 }
 
 /** Sends the queued auto-replies, within the budget; each one at most once (the claim). */
-async function sendQueuedReplies(d: Deps, ctx: ImportContext): Promise<void> {
+export async function sendQueuedReplies(d: Deps, ctx: ImportContext): Promise<void> {
   while (ctx.replies.length > 0) {
     const { message, targets } = ctx.replies.shift()!;
     if (ctx.clock() >= ctx.deadline) {
@@ -973,11 +983,16 @@ async function sendQueuedReplies(d: Deps, ctx: ImportContext): Promise<void> {
  * Records a stored message as quarantined with `reason` (its raw copy kept, reprocessable).
  * Returns true when recorded, so the server's copy may be deleted.
  */
-async function recordQuarantined(d: Deps, ctx: ImportContext, f: Fetched, reason: string): Promise<boolean> {
+export async function recordQuarantined(
+  d: Deps,
+  ctx: ImportContext,
+  f: Fetched,
+  reason: string,
+): Promise<boolean> {
   const { sid, box, run } = ctx;
   const now = d.now().toISOString();
   const id = randomUUID();
-  const message = quarantined(id, box.id, f.rawKey, now, reason);
+  const message = { ...quarantined(id, box.id, f.rawKey, now, reason), ...pushedFields(f) };
   try {
     await d.repos.table.transact([
       ...d.repos.messages.createWrites(sid, message),
@@ -996,6 +1011,11 @@ async function recordQuarantined(d: Deps, ctx: ImportContext, f: Fetched, reason
     message: `Message ${f.uid} was quarantined: ${reason.slice(0, 300)}`,
   });
   return true;
+}
+
+/** What a pushed message's record adds: how it came and SES's verdicts. */
+function pushedFields(f: Fetched): Pick<Message, 'intake' | 'verdicts'> {
+  return f.pushed ? { intake: 'push', verdicts: f.pushed.verdicts } : {};
 }
 
 /** The record of a message kept raw but not filed: listed for an admin, replayable by reprocess. */

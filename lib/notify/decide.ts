@@ -34,7 +34,7 @@ export const initialState = (): NotifyState => ({ failing: false, failedRuns: 0,
 
 export interface RunOutcome {
   status: 'succeeded' | 'partial' | 'failed';
-  trigger: 'schedule' | 'manual';
+  trigger: 'schedule' | 'manual' | 'push';
   failureKind?: string;
   finishedAt: string;
 }
