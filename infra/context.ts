@@ -17,6 +17,7 @@ export const contextKeys = {
   alarmEmail: 'studio-mail:alarmEmail',
   studioClaim: 'studio-mail:studioClaim',
   logLevel: 'studio-mail:logLevel',
+  receivingDomain: 'studio-mail:receivingDomain',
 } as const;
 
 export interface StudioMailSettings {
@@ -36,6 +37,8 @@ export interface StudioMailSettings {
   readonly alarmEmail: string | undefined;
   readonly studioClaim: string;
   readonly logLevel: string;
+  /** Push intake: the domain SES receives forwarded mail for (its MX points at SES); unset: polling only. */
+  readonly receivingDomain: string | undefined;
 }
 
 function text(node: Node, key: string): string | undefined {
@@ -94,5 +97,6 @@ export function readSettings(node: Node): StudioMailSettings {
     alarmEmail: text(node, contextKeys.alarmEmail),
     studioClaim: text(node, contextKeys.studioClaim) ?? 'custom:studioId',
     logLevel: text(node, contextKeys.logLevel) ?? 'INFO',
+    receivingDomain: text(node, contextKeys.receivingDomain)?.toLowerCase(),
   };
 }

@@ -20,6 +20,7 @@ import { apiTables } from '#functions/routes';
 import { StudioApi } from '#infra/constructs/api';
 import { StudioAuth } from '#infra/constructs/auth';
 import { DeadLetterQueue } from '#infra/constructs/dead-letter-queue';
+import { Receiving } from '#infra/constructs/receiving';
 import { StudioFunction } from '#infra/constructs/studio-function';
 import type { StudioMailSettings } from '#infra/context';
 import { acknowledge, acknowledgeWildcardResource } from '#infra/nag';
@@ -29,8 +30,10 @@ import { pollOutcomeEvents } from '#lib/events';
 
 export interface StudioMailStackProps
   extends StackProps,
-    Omit<StudioMailSettings, 'region' | 'stackName' | 'jwtIssuer' | 'alarmEmail'> {
+    Omit<StudioMailSettings, 'region' | 'stackName' | 'jwtIssuer' | 'alarmEmail' | 'receivingDomain'> {
   readonly jwtIssuer?: string | undefined;
+  /** Push intake through SES receiving (infra/constructs/receiving.ts); unset: polling only. */
+  readonly receivingDomain?: string | undefined;
   readonly alarmEmail?: string | undefined;
   /** EventBridge Scheduler group for the per-email-box poll schedules. @default kebab-case stack name */
   readonly scheduleGroupName?: string;
@@ -78,6 +81,8 @@ export class StudioMailStack extends Stack {
   readonly auth: StudioAuth;
   readonly api: StudioApi;
   readonly alarmTopic: sns.Topic;
+  /** Push intake, when the stack has a receiving domain. */
+  readonly receiving?: Receiving;
   readonly alarms: cloudwatch.Alarm[] = [];
 
   constructor(scope: Construct, id: string, props: StudioMailStackProps) {
@@ -181,6 +186,7 @@ export class StudioMailStack extends Stack {
       NOTIFICATION_SENDER: props.notificationSender,
       STUDIO_CLAIM: props.studioClaim,
       ACCOUNT_ID: this.account,
+      ...(props.receivingDomain ? { RECEIVING_DOMAIN: props.receivingDomain } : {}),
     };
     const common = { logLevel: props.logLevel };
 
@@ -451,6 +457,20 @@ export class StudioMailStack extends Stack {
         { table: apiTables['inbox-poll'], handler: inboxPoll.function },
       ],
     });
+
+    // ---- Push intake ---------------------------------------------------------------------------
+    if (props.receivingDomain) {
+      this.receiving = new Receiving(this, 'Receiving', {
+        domain: props.receivingDomain,
+        bucket: this.blobBucket,
+        importer: inboxPoll.function,
+      });
+      new CfnOutput(this, 'ReceiptRuleSetName', {
+        value: this.receiving.ruleSet.receiptRuleSetName,
+        description:
+          'Activate it once (aws ses set-active-receipt-rule-set --rule-set-name …) and point the MX record of the receiving domain at inbound-smtp.<region>.amazonaws.com',
+      });
+    }
 
     // ---- Alarms --------------------------------------------------------------------------------
     // SSE with a KMS key is not used: alarm messages carry alarm names and states only, and
