@@ -10,7 +10,8 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Stored } from '#lib/data/repositories';
 import { ConflictError, ValidationError } from '#lib/domain/errors';
-import type { EmailBox } from '#lib/domain/model';
+import type { BoxAuthentication, EmailBox } from '#lib/domain/model';
+import { PENDING_GRANT } from '#lib/oauth/grant';
 import { nameOf, planScheduleOps } from '#lib/schedules/definition';
 import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
 import type { Pop3Target, ProbeResult } from './connection-test.ts';
@@ -80,11 +81,29 @@ async function checkBox(
         'only applies when sendAutoReply is on; turn that on or leave this false.',
       );
   }
+  const authentication = authenticationOf(c);
+  if (c.spa && authentication !== 'ntlm')
+    issues.add(
+      'connection.spa',
+      `is SPA, the NTLM log-in; it cannot be on with authentication "${authentication}": turn it off, or set authentication to "ntlm".`,
+    );
   if (c.type === 'exchange' && !c.domain?.trim())
     issues.add('connection.domain', 'is required for Exchange: the Windows domain of the mailbox account.');
-  if (c.type === 'pop3' && c.domain !== undefined)
-    issues.add('connection.domain', 'is for Exchange only; leave it out for a POP3 box.');
-  if (isCreate && c.password === undefined)
+  if (c.type === 'pop3' && c.domain !== undefined && authentication !== 'ntlm')
+    issues.add(
+      'connection.domain',
+      'is for Exchange only; leave it out for a POP3 box, unless it logs in with SPA (spa on, or authentication "ntlm").',
+    );
+  if (authentication === 'oauth2') {
+    if (!c.provider) issues.add('connection.provider', 'is required with OAuth2: google or microsoft.');
+    if (c.password !== undefined)
+      issues.add(
+        'connection.password',
+        'is not used with OAuth2: after saving, sign in with the provider (GET /oauth/{provider}/start?boxId=…).',
+      );
+  } else if (c.provider !== undefined)
+    issues.add('connection.provider', 'only applies with authentication "oauth2"; leave it out.');
+  if (isCreate && c.password === undefined && authentication !== 'oauth2')
     issues.add(
       'connection.password',
       'is required for a new box: the password of the mailbox (Gmail: an app password).',
@@ -110,15 +129,23 @@ async function checkBox(
   }
   issues.throwIfAny();
 
-  const { password: _password, port, domain, ...connection } = c;
+  const { password: _password, port, domain, provider, authentication: _authentication, ...connection } = c;
   return {
     ...fields,
     connection: {
       ...connection,
-      ...(c.type === 'exchange' ? { domain } : {}),
+      ...(c.type === 'exchange' || authentication === 'ntlm' ? { domain } : {}),
       port: port ?? (c.ssl ? 995 : 110),
+      spa: authentication === 'ntlm',
+      authentication,
+      ...(authentication === 'oauth2' ? { provider } : {}),
     },
   };
+}
+
+/** The log-in a box input asks for: `authentication`, else ntlm when SPA is on, else password. */
+export function authenticationOf(c: { authentication?: BoxAuthentication | undefined; spa: boolean }) {
+  return c.authentication ?? (c.spa ? 'ntlm' : 'password');
 }
 
 /** Where a box's saved password is sent (lib/settings/redirect.ts). */
@@ -157,6 +184,7 @@ async function probe(
 /** Logs in to the box's server with `password`; throws ConnectionFailedError when it fails. */
 async function verify(
   ctx: SettingsContext,
+  sid: string,
   boxId: string,
   record: BoxRecord,
   password: string,
@@ -164,20 +192,47 @@ async function verify(
 ): Promise<Verification> {
   if (!wanted) return { tested: false, note: 'Not tested: saved with verify=false.' };
   if (record.connection.type === 'exchange') return { tested: false, note: EXCHANGE_NOT_AVAILABLE };
-  const { server, port, ssl, userName } = record.connection;
-  const result = await probe(ctx, 'email box connection verified on save', boxId, {
+  const c = record.connection;
+  if (c.authentication === 'oauth2') {
+    // The sign-in comes after the save; a box already signed in is tested with its tokens.
+    if (!c.oauth || !ctx.oauthToken)
+      return {
+        tested: false,
+        note: `Not tested yet: sign in with ${c.provider} (GET /oauth/${c.provider}/start?boxId=${boxId}); the box is tested then.`,
+      };
+  }
+  const result = await probe(
+    ctx,
+    'email box connection verified on save',
+    boxId,
+    targetOf(ctx, sid, boxId, c, password),
+  );
+  if (!result.ok)
+    throw new ConnectionFailedError(result.field, result.message, result.serverReply, result.kind);
+  return { tested: true, ok: true, greeting: result.greeting, messageCount: result.messageCount };
+}
+
+/** What the connection test needs of a box: where, and how it logs in. */
+function targetOf(
+  ctx: SettingsContext,
+  sid: string,
+  boxId: string,
+  c: BoxRecord['connection'],
+  password: string,
+): Pop3Target {
+  const { server, port, ssl, userName, authentication, domain } = c;
+  const token = ctx.oauthToken;
+  return {
     server,
     port,
     ssl,
     userName,
     password,
-  });
-  if (!result.ok)
-    throw new ConnectionFailedError(result.field, result.message, result.serverReply, result.kind);
-  const note = record.connection.spa
-    ? 'SPA is stored, but POP3 boxes log in with USER/PASS (SPA applies to Exchange).'
-    : undefined;
-  return { tested: true, ok: true, greeting: result.greeting, messageCount: result.messageCount, note };
+    // USER/PASS is the default: a password box's target stays as it always was.
+    ...(authentication && authentication !== 'password' ? { authentication } : {}),
+    ...(authentication === 'ntlm' ? { domain } : {}),
+    ...(authentication === 'oauth2' && token ? { accessToken: () => token(sid, boxId) } : {}),
+  };
 }
 
 export async function createBox(
@@ -190,10 +245,12 @@ export async function createBox(
   const record = await checkBox(ctx, sid, input, true);
   if (await ctx.repos.emailBoxes.get(sid, id))
     throw new ConflictError(`An email box with id "${id}" already exists.`);
-  const password = input.connection.password as string;
+  // An OAuth2 box's secret starts as an empty grant; the sign-in's callback fills it.
+  const password =
+    record.connection.authentication === 'oauth2' ? PENDING_GRANT : (input.connection.password as string);
   const schedule = await resolveSchedule(ctx, sid, input.schedule, undefined);
   // Verify before writing anything: a failed login leaves no secret and no box behind.
-  const verification = await verify(ctx, id, record, password, options.verify);
+  const verification = await verify(ctx, sid, id, record, password, options.verify);
   const ops = planScheduleOps({ studioId: sid, after: { id, description: record.description, schedule } });
   // Schedule first, then secret and record; a failed record write takes both back.
   const saved = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
@@ -241,6 +298,22 @@ export async function replaceBox(
   );
   redirect.throwIfAny();
   const record = await checkBox(ctx, sid, input, false);
+  const wasOAuth = current.connection.authentication === 'oauth2';
+  const isOAuth = record.connection.authentication === 'oauth2';
+  // The stored secret of an OAuth2 box is its token grant, not a password to keep.
+  if (wasOAuth && !isOAuth && input.connection.password === undefined)
+    throw ValidationError.field(
+      'connection.password',
+      'is required when a box stops using OAuth2: the password of the mailbox.',
+    );
+  // The sign-in stays with the box while it signs in with the same provider.
+  if (
+    isOAuth &&
+    wasOAuth &&
+    current.connection.provider === record.connection.provider &&
+    current.connection.oauth
+  )
+    record.connection.oauth = current.connection.oauth;
   const version = input.version ?? current.version;
   // Refused before anything is written, so a stale save does not touch the schedule either.
   if (version !== current.version)
@@ -265,9 +338,10 @@ export async function replaceBox(
   const newPassword = input.connection.password;
   const verification = await verify(
     ctx,
+    sid,
     id,
     record,
-    newPassword ?? (options.verify ? await ctx.secrets.get(currentRef) : ''),
+    newPassword ?? (options.verify && !isOAuth ? await ctx.secrets.get(currentRef) : ''),
     options.verify,
   );
   const saved = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
@@ -276,7 +350,8 @@ export async function replaceBox(
       ctx.log,
       {
         currentRef,
-        password: newPassword,
+        // Leaving OAuth2 for another log-in replaces the grant; joining it empties the secret.
+        password: isOAuth && !wasOAuth ? PENDING_GRANT : newPassword,
         wantsSecret: true,
         name: () => secretName(sid, 'boxes', id, record.connection.type),
       },
@@ -326,7 +401,7 @@ export async function deleteBox(ctx: SettingsContext, sid: string, id: string): 
 /** Logs in with the stored password and reports the outcome as data (the test itself worked). */
 export async function testBox(ctx: SettingsContext, sid: string, id: string): Promise<ConnectionTestView> {
   const box = await ctx.repos.emailBoxes.require(sid, id);
-  const { server, port, ssl, userName, type } = box.connection;
+  const { server, port, ssl, type } = box.connection;
   const base = { boxId: id, server, port, ssl };
   if (type === 'exchange')
     return {
@@ -337,7 +412,22 @@ export async function testBox(ctx: SettingsContext, sid: string, id: string): Pr
       message: EXCHANGE_NOT_AVAILABLE,
       ms: 0,
     };
-  const password = await ctx.secrets.get(box.connection.passwordRef);
-  const result = await probe(ctx, 'email box connection test', id, { server, port, ssl, userName, password });
+  if (box.connection.authentication === 'oauth2' && (!box.connection.oauth || !ctx.oauthToken))
+    return {
+      ...base,
+      ok: false,
+      field: 'connection.authentication',
+      kind: 'not_signed_in',
+      message: `This box signs in with ${box.connection.provider} and has not yet: sign in (GET /oauth/${box.connection.provider}/start?boxId=${id}).`,
+      ms: 0,
+    };
+  const password =
+    box.connection.authentication === 'oauth2' ? '' : await ctx.secrets.get(box.connection.passwordRef);
+  const result = await probe(
+    ctx,
+    'email box connection test',
+    id,
+    targetOf(ctx, sid, id, box.connection, password),
+  );
   return { ...base, ...result };
 }

@@ -1,6 +1,6 @@
 /**
  * The email-box connection test: log in to the POP3 server and out again (connect, implicit TLS
- * when `ssl` is on or plain when off, USER/PASS, STAT, QUIT), and when it fails say which field to
+ * when `ssl` is on or plain when off, USER/PASS or SPA or XOAUTH2 as the box says, STAT, QUIT), and when it fails say which field to
  * fix in words a studio owner can act on. The mail server's own reply is passed on; the password
  * never is (Pop3Error never carries it).
  */
@@ -9,13 +9,12 @@ import { guardedLookup, type MailHostPolicy, refuseBlockedLiteral } from '#lib/n
 import { type Pop3ClientOptions, Pop3Error } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
 import { fromSocketError } from '#lib/pop3/errors';
+import { logIn, type Pop3Credentials, type Pop3LoginSession } from '#lib/pop3/login';
 
-export interface Pop3Target {
+export interface Pop3Target extends Pop3Credentials {
   server: string;
   port: number;
   ssl: boolean;
-  userName: string;
-  password: string;
 }
 
 /**
@@ -53,9 +52,8 @@ export function connectionTestConfig(
 }
 
 /** The part of Pop3Client the test uses; taken as an argument so the test can be pointed anywhere. */
-export interface Pop3Session {
+export interface Pop3Session extends Pop3LoginSession {
   readonly greeting: string;
-  login(user: string, password: string): Promise<void>;
   stat(): Promise<{ count: number }>;
   quit(): Promise<void>;
   close(): void;
@@ -99,7 +97,7 @@ export async function probePop3(
       connectTimeoutMs: config.connectTimeoutMs,
       timeoutMs: config.timeoutMs,
     });
-    await session.login(target.userName, target.password);
+    await logIn(session, target);
     const { count } = await session.stat();
     await session.quit();
     return {

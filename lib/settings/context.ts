@@ -20,4 +20,6 @@ export interface SettingsContext {
   identities: EmailIdentities;
   /** Logs in to a POP3 server and out again (lib/settings/connection-test.ts). */
   probePop3: Pop3Probe;
+  /** A current OAuth2 access token of a signed-in box (lib/oauth/tokens.ts); absent: OAuth2 not configured. */
+  oauthToken?: (studioId: string, boxId: string) => Promise<string>;
 }
