@@ -15,6 +15,7 @@ import {
   startPoll,
 } from '#lib/inbox/service';
 import { mailHostPolicy } from '#lib/net/guard';
+import { oauthFromEnv } from '#lib/oauth/from-deps';
 import { defaultRetry } from '#lib/send/retry';
 import { SendService } from '#lib/send/service';
 import { CredentialCache, transportPolicyFromEnv } from '#lib/send/transport';
@@ -46,8 +47,19 @@ export function defaultPorts(d: Deps): PollPorts {
     credentials: new CredentialCache(d.secrets),
     retry: defaultRetry,
   });
+  const oauth = oauthFromEnv(d, process.env);
   return {
-    open: (box, password) => openBox(box.connection, password, {}, mailHostPolicy(d.config)),
+    // An OAuth2 box logs in with an access token, refreshed by the OAuth2 service when due.
+    open: (box, password, studioId) =>
+      openBox(
+        box.connection,
+        password,
+        {},
+        mailHostPolicy(d.config),
+        oauth && box.connection.authentication === 'oauth2'
+          ? () => oauth.accessToken(studioId, box.id)
+          : undefined,
+      ),
     autoReply: autoReplier(service),
   };
 }

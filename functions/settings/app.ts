@@ -8,6 +8,8 @@ import { checkHealth } from '#lib/app/health';
 import { httpApi } from '#lib/http/api';
 import { buildOpenApi } from '#lib/http/openapi';
 import { mailHostPolicy } from '#lib/net/guard';
+import { oauthFromEnv } from '#lib/oauth/from-deps';
+import type { OAuthService } from '#lib/oauth/service';
 import { Pop3Client } from '#lib/pop3/client';
 import { connectionTestConfig, type Pop3Probe, pop3Probe } from '#lib/settings/connection-test';
 import type { SettingsContext } from '#lib/settings/context';
@@ -16,6 +18,7 @@ import type { SettingsHandlers } from './handlers/common.ts';
 import { companyHandlers } from './handlers/company.ts';
 import { docsHandlers, mergeFieldHandlers } from './handlers/docs.ts';
 import { inboxHandlers } from './handlers/inbox.ts';
+import { oauthHandlers } from './handlers/oauth.ts';
 import { referenceHandlers } from './handlers/reference.ts';
 import { senderIdentityHandlers } from './handlers/sender-identities.ts';
 import { userSettingsHandlers } from './handlers/user-settings.ts';
@@ -24,8 +27,10 @@ import { settingsRoutes } from './routes.ts';
 export interface SettingsOptions {
   /** The POP3 login used by box saves and tests. Default: Pop3Client, trust and timeouts from `env`. */
   probePop3?: Pop3Probe;
-  /** Where POP3_CA_FILE, POP3_TLS_INSECURE and the POP3 timeouts are read; default process.env. */
+  /** Where POP3_CA_FILE, POP3_TLS_INSECURE, the POP3 timeouts and OAUTH_* are read; default process.env. */
   env?: Record<string, string | undefined>;
+  /** OAuth2 sign-in and tokens; default from OAUTH_* in `env` (none configured: the routes answer 404). */
+  oauth?: OAuthService;
 }
 
 function defaultProbe(d: Deps, env: Record<string, string | undefined>): Pop3Probe {
@@ -57,6 +62,7 @@ export function openApiDocument(): unknown {
 }
 
 export function settingsHandlers(d: Deps, options: SettingsOptions = {}): SettingsHandlers {
+  const oauth = options.oauth ?? oauthFromEnv(d, options.env ?? process.env);
   const ctx: SettingsContext = {
     repos: d.repos,
     secrets: d.secrets,
@@ -65,6 +71,7 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     log: d.logger,
     blobs: d.blobs,
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
+    ...(oauth ? { oauthToken: (sid: string, boxId: string) => oauth.accessToken(sid, boxId) } : {}),
   };
   return {
     'GET /health': async () => {
@@ -80,6 +87,7 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     ...docsHandlers(),
     ...mergeFieldHandlers(),
     ...senderIdentityHandlers(ctx),
+    ...oauthHandlers(oauth),
   };
 }
 

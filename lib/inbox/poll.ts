@@ -54,8 +54,8 @@ export interface AutoReplyRequest {
 }
 
 export interface PollPorts {
-  /** Connects and logs in to the box's server. */
-  open(box: EmailBox, password: string): Promise<Pop3Client>;
+  /** Connects and logs in to the box's server (an OAuth2 box's token is looked up by studio and box). */
+  open(box: EmailBox, password: string, studioId: string): Promise<Pop3Client>;
   /** Sends one auto-reply; resolves once the transport accepted it. */
   autoReply?(request: AutoReplyRequest): Promise<unknown>;
   /** Replies per sender address per day (a loop guard). Default 3. */
@@ -220,7 +220,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     await d.repos.runs.put(sid, run);
     const password = await d.secrets.get(box.connection.passwordRef);
     ctx.own = await ownAddresses(d, sid, box, ctx);
-    outOfTime = await runSessions(d, ctx, () => ports.open(box, password));
+    outOfTime = await runSessions(d, ctx, () => ports.open(box, password, sid));
   } catch (error) {
     failure = describeFailure(error, box.connection);
     // Always listed, even past the cap: it is why the run failed.
