@@ -14,10 +14,17 @@ import Provider from 'oidc-provider';
 export const CLIENT_ID = 'studio-mail';
 export const CLIENT_SECRET = 'client-secret-for-tests-0123456789abcdef';
 export const SCOPES = ['openid', 'offline_access', 'mail'];
+/** The resource server's client (the test Dovecot, the test SMTP server): introspection only. */
+export const RESOURCE_ID = 'mail-server';
+export const RESOURCE_SECRET = 'resource-secret-for-tests-0123456789';
 
 export interface AuthorizationServer {
   readonly issuer: string;
   readonly introspectionUrl: string;
+  /** The same with the resource server's credentials in it (how Dovecot's oauth2 passdb takes them). */
+  readonly introspectionUrlWithCredentials: string;
+  /** RFC 7662 introspection as the resource server: the token's claims, or `{ active: false }`. */
+  introspect(token: string): Promise<{ active: boolean; username?: string }>;
   /** Follows `authorizationUrl` as `accountId`; the redirect's query (what the callback gets). */
   authorize(authorizationUrl: string, accountId: string): Promise<Record<string, string>>;
   /** Revokes every refresh token of the account (a user removing the app's access). */
@@ -40,6 +47,14 @@ export async function startAuthorizationServer(redirectUris: string[]): Promise<
         grant_types: ['authorization_code', 'refresh_token'],
         response_types: ['code'],
         token_endpoint_auth_method: 'client_secret_post',
+      },
+      {
+        client_id: RESOURCE_ID,
+        client_secret: RESOURCE_SECRET,
+        redirect_uris: [],
+        grant_types: [],
+        response_types: [],
+        token_endpoint_auth_method: 'client_secret_basic',
       },
     ],
     scopes: SCOPES,
@@ -77,6 +92,18 @@ export async function startAuthorizationServer(redirectUris: string[]): Promise<
   return {
     issuer,
     introspectionUrl: `${issuer}/token/introspection`,
+    introspectionUrlWithCredentials: `http://${RESOURCE_ID}:${RESOURCE_SECRET}@${issuer.slice('http://'.length)}/token/introspection`,
+    async introspect(token) {
+      const response = await fetch(`${issuer}/token/introspection`, {
+        method: 'POST',
+        headers: {
+          authorization: `Basic ${Buffer.from(`${RESOURCE_ID}:${RESOURCE_SECRET}`).toString('base64')}`,
+          'content-type': 'application/x-www-form-urlencoded',
+        },
+        body: new URLSearchParams({ token }),
+      });
+      return (await response.json()) as { active: boolean; username?: string };
+    },
     async authorize(authorizationUrl, accountId) {
       const first = await fetch(authorizationUrl, { redirect: 'manual' });
       const interaction = first.headers.get('location');

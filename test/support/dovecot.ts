@@ -351,11 +351,9 @@ async function installNtlmHelper(dir: string, domain: string): Promise<void> {
 function oauth2Config(introspectionUrl: string): string {
   return `introspection_mode = post
 introspection_url = ${introspectionUrl}
-tokeninfo_url = ${introspectionUrl}?token=
 username_attribute = username
 active_attribute = active
 active_value = true
-force_introspection = yes
 `;
 }
 
