@@ -328,7 +328,13 @@ export class OAuthService {
       accessToken: tokens.access_token,
       accessExpiresAt: new Date(expiresAt).toISOString(),
     };
-    await this.#d.secrets.update(box.connection.passwordRef, JSON.stringify(next));
+    try {
+      await this.#d.secrets.update(box.connection.passwordRef, JSON.stringify(next));
+    } catch (error) {
+      // The token works all the same; only the next invocation must refresh again (and a rotated
+      // refresh token is kept in this process alone). The poller needs PutSecretValue for this.
+      this.#d.log.warn('could not store the renewed OAuth2 tokens', { boxId, errorMessage: String(error) });
+    }
     this.#tokens.set(key(studioId, boxId), { token: tokens.access_token, expiresAt });
     const refreshExpiresAt = tokens.refresh_token ? this.#refreshExpiry(p, tokens, new Date(now)) : undefined;
     if (refreshExpiresAt)

@@ -12,7 +12,6 @@ import type { OAuthSettings } from '#lib/oauth/providers';
 import { OAuthService } from '#lib/oauth/service';
 import { Pop3Client, SaslCode } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
-import { unreachableProbe } from '#test/settings/harness';
 import { apiClient, type TestDeps, testDeps } from '#test/support/api';
 import { type Dovecot, startDovecot, uniqueUser } from '#test/support/dovecot';
 import {
