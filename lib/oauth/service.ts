@@ -218,7 +218,6 @@ export class OAuthService {
       ...(tokens.scope ? { scope: tokens.scope } : {}),
       ...(refreshExpiresAt ? { refreshExpiresAt } : {}),
     }));
-    this.#tokens.delete(key(studioId, boxId));
     this.#d.log.info('email box signed in with OAuth2', { boxId, provider, userId: claims.userId });
     return { ok: true, boxId, provider, message: `The email box "${boxId}" is signed in with ${provider}.` };
   }
@@ -228,13 +227,15 @@ export class OAuthService {
    * left, else a refreshed one. Refusals alert the box's notification address once.
    */
   async accessToken(studioId: string, boxId: string): Promise<string> {
-    const k = key(studioId, boxId);
+    // Keyed by the sign-in and the mailbox it is for: a box moved to another server or signed in
+    // again never gets a token cached for what it was before.
+    const k = cacheKey(studioId, await this.#d.repos.emailBoxes.require(studioId, boxId));
     const cached = this.#tokens.get(k);
     if (cached && cached.expiresAt - this.#d.now().getTime() > REFRESH_MARGIN_MS) return cached.token;
     // One refresh at a time per box: a rotating refresh token must not be spent twice.
     const running = this.#refreshing.get(k);
     if (running) return running;
-    const work = this.#fresh(studioId, boxId).finally(() => this.#refreshing.delete(k));
+    const work = this.#fresh(studioId, boxId, k).finally(() => this.#refreshing.delete(k));
     this.#refreshing.set(k, work);
     return work;
   }
@@ -254,7 +255,7 @@ export class OAuthService {
     return sent;
   }
 
-  async #fresh(studioId: string, boxId: string): Promise<string> {
+  async #fresh(studioId: string, boxId: string, k: string): Promise<string> {
     const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
     const provider = box.connection.provider;
     if (box.connection.authentication !== 'oauth2' || !provider)
@@ -279,7 +280,7 @@ export class OAuthService {
     const now = this.#d.now().getTime();
     const stored = grant.accessToken && grant.accessExpiresAt ? Date.parse(grant.accessExpiresAt) : 0;
     if (grant.accessToken && stored - now > REFRESH_MARGIN_MS) {
-      this.#tokens.set(key(studioId, boxId), { token: grant.accessToken, expiresAt: stored });
+      this.#tokens.set(k, { token: grant.accessToken, expiresAt: stored });
       return grant.accessToken;
     }
     const as = await this.#server(p);
@@ -304,7 +305,7 @@ export class OAuthService {
           failedAt: this.#d.now().toISOString(),
           failure: why.slice(0, 500),
         }));
-        this.#tokens.delete(key(studioId, boxId));
+        this.#tokens.delete(k);
         await this.#alert(box, 'refresh-failed', why).catch((alertError: unknown) =>
           this.#d.log.warn('could not send the OAuth2 failure alert', {
             boxId,
@@ -335,7 +336,7 @@ export class OAuthService {
       // refresh token is kept in this process alone). The poller needs PutSecretValue for this.
       this.#d.log.warn('could not store the renewed OAuth2 tokens', { boxId, errorMessage: String(error) });
     }
-    this.#tokens.set(key(studioId, boxId), { token: tokens.access_token, expiresAt });
+    this.#tokens.set(k, { token: tokens.access_token, expiresAt });
     const refreshExpiresAt = tokens.refresh_token ? this.#refreshExpiry(p, tokens, new Date(now)) : undefined;
     if (refreshExpiresAt)
       await this.#updateOAuth(studioId, boxId, (current) => ({ ...current, refreshExpiresAt }));
@@ -481,8 +482,19 @@ async function discover(p: ProviderSettings): Promise<oauth.AuthorizationServer>
   return oauth.processDiscoveryResponse(p.issuer, response);
 }
 
-function key(studioId: string, boxId: string): string {
-  return `${studioId}/${boxId}`;
+/** The box, its sign-in and the mailbox the tokens are for. */
+function cacheKey(studioId: string, box: Stored<EmailBox>): string {
+  const c = box.connection;
+  return JSON.stringify([
+    studioId,
+    box.id,
+    c.provider,
+    c.oauth?.signedInAt,
+    c.oauth?.failedAt,
+    c.server,
+    c.port,
+    c.userName,
+  ]);
 }
 
 function providerName(provider: string): string {

@@ -18,7 +18,7 @@ import type { Pop3Target, ProbeResult } from './connection-test.ts';
 import type { SettingsContext } from './context.ts';
 import { ConnectionFailedError } from './errors.ts';
 import { type PatchRequest, patchRecord } from './patch.ts';
-import { requirePasswordOnRedirect } from './redirect.ts';
+import { redirectedFields, requirePasswordOnRedirect } from './redirect.ts';
 import { checkSchedule, resolveSchedule } from './schedules.ts';
 import {
   type BoxInput,
@@ -38,7 +38,10 @@ export const EXCHANGE_NOT_AVAILABLE =
 
 export function boxView(box: Stored<EmailBox>, verification?: Verification): BoxView {
   const { passwordRef, ...connection } = box.connection;
-  return { ...box, connection: { ...connection, passwordSet: Boolean(passwordRef) }, verification };
+  // An OAuth2 box's secret exists from the start; what counts is whether it holds a sign-in.
+  const passwordSet =
+    connection.authentication === 'oauth2' ? Boolean(connection.oauth) : Boolean(passwordRef);
+  return { ...box, connection: { ...connection, passwordSet }, verification };
 }
 
 type BoxRecord = Omit<EmailBox, 'id' | 'connection' | 'schedule'> & {
@@ -285,35 +288,40 @@ export async function replaceBox(
   if (input.id !== undefined && input.id !== id)
     throw ValidationError.field('id', `must match the id in the path ("${id}"); a box's id cannot change.`);
   const current = await ctx.repos.emailBoxes.require(sid, id);
-  const redirect = new Issues();
-  requirePasswordOnRedirect(
-    redirect,
-    'connection.password',
-    input.connection.password !== undefined,
-    boxDestination(current.connection),
-    boxDestination({
-      ...input.connection,
-      port: input.connection.port ?? (input.connection.ssl ? 995 : 110),
-    }),
-  );
-  redirect.throwIfAny();
-  const record = await checkBox(ctx, sid, input, false);
+  const before = boxDestination(current.connection);
+  const afterDestination = boxDestination({
+    ...input.connection,
+    port: input.connection.port ?? (input.connection.ssl ? 995 : 110),
+  });
   const wasOAuth = current.connection.authentication === 'oauth2';
-  const isOAuth = record.connection.authentication === 'oauth2';
+  const isOAuth = authenticationOf(input.connection) === 'oauth2';
+  // An OAuth2 box has no password to give again: a new destination drops its sign-in instead
+  // (below), so no token of it ever goes to a server it was not signed in for.
+  if (!isOAuth) {
+    const redirect = new Issues();
+    requirePasswordOnRedirect(
+      redirect,
+      'connection.password',
+      input.connection.password !== undefined,
+      before,
+      afterDestination,
+    );
+    redirect.throwIfAny();
+  }
+  const record = await checkBox(ctx, sid, input, false);
   // The stored secret of an OAuth2 box is its token grant, not a password to keep.
   if (wasOAuth && !isOAuth && input.connection.password === undefined)
     throw ValidationError.field(
       'connection.password',
       'is required when a box stops using OAuth2: the password of the mailbox.',
     );
-  // The sign-in stays with the box while it signs in with the same provider.
-  if (
+  // The sign-in stays with the box while it signs in with the same provider to the same mailbox.
+  const keepsSignIn =
     isOAuth &&
     wasOAuth &&
     current.connection.provider === record.connection.provider &&
-    current.connection.oauth
-  )
-    record.connection.oauth = current.connection.oauth;
+    redirectedFields(before, afterDestination).length === 0;
+  if (keepsSignIn && current.connection.oauth) record.connection.oauth = current.connection.oauth;
   const version = input.version ?? current.version;
   // Refused before anything is written, so a stale save does not touch the schedule either.
   if (version !== current.version)
@@ -350,8 +358,8 @@ export async function replaceBox(
       ctx.log,
       {
         currentRef,
-        // Leaving OAuth2 for another log-in replaces the grant; joining it empties the secret.
-        password: isOAuth && !wasOAuth ? PENDING_GRANT : newPassword,
+        // Joining OAuth2, or moving an OAuth2 box elsewhere, empties the secret until a new sign-in.
+        password: isOAuth && !keepsSignIn ? PENDING_GRANT : newPassword,
         wantsSecret: true,
         name: () => secretName(sid, 'boxes', id, record.connection.type),
       },

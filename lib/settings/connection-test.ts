@@ -5,6 +5,7 @@
  * never is (Pop3Error never carries it).
  */
 import { readFileSync } from 'node:fs';
+import { AppError } from '#lib/domain/errors';
 import { guardedLookup, type MailHostPolicy, refuseBlockedLiteral } from '#lib/net/guard';
 import { type Pop3ClientOptions, Pop3Error } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
@@ -109,6 +110,9 @@ export async function probePop3(
     };
   } catch (error) {
     session?.close();
+    // No token to log in with (never signed in, or the provider refused a refresh): the sign-in is what to fix.
+    if (error instanceof AppError && error.field)
+      return { ok: false, field: error.field, message: error.message, kind: error.code, ms: ms() };
     if (!(error instanceof Pop3Error)) throw error;
     return { ok: false, ...diagnose(error, target, config), ms: ms() };
   }

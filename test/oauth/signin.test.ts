@@ -132,6 +132,7 @@ describe('OAuth2 sign-in of an email box (authorization code + PKCE)', () => {
       note: expect.stringMatching(/sign in with google/),
     });
     expect(res.body.connection.oauth).toBeUndefined();
+    expect(res.body.connection.passwordSet).toBe(false);
   });
 
   it('sends the browser to the provider with PKCE (S256), a signed state and the mailbox as login hint', async () => {
@@ -170,6 +171,28 @@ describe('OAuth2 sign-in of an email box (authorization code + PKCE)', () => {
       refreshExpiresAt: new Date(clock + 7 * 86_400_000).toISOString(), // the provider's known policy
     });
     expect(res.text).not.toContain(grant.refreshToken!);
+    expect((await call('GET', '/email-boxes/gmail')).body.connection.passwordSet).toBe(true);
+  });
+
+  it('keeps the sign-in through a save to the same mailbox, and drops it when the box points elsewhere', async () => {
+    // Prepare
+    const read = await call('GET', '/email-boxes/gmail');
+    const { passwordSet: _p, oauth: _o, spa: _s, ...connection } = read.body.connection;
+    const body = { id: 'gmail', description: 'Renamed', connection };
+    // Act
+    const same = await call('PUT', '/email-boxes/gmail?verify=false', { body });
+    const moved = await call('PUT', '/email-boxes/gmail?verify=false', {
+      body: { ...body, connection: { ...connection, server: 'pop.elsewhere.test' } },
+    });
+    // Assess
+    expect(same.status).toBe(200);
+    expect(same.body.connection.oauth).toBeDefined();
+    expect(moved.status).toBe(200); // no password asked for: there is none
+    expect(moved.body.connection).toMatchObject({ passwordSet: false, server: 'pop.elsewhere.test' });
+    expect(moved.body.connection.oauth).toBeUndefined();
+    const box = await d.repos.emailBoxes.require(SID, 'gmail');
+    expect(readGrant(await d.secrets.get(box.connection.passwordRef)).refreshToken).toBeUndefined();
+    await expect(service.accessToken(SID, 'gmail')).rejects.toBeInstanceOf(OAuthSignInRequiredError);
   });
 
   it.each([

@@ -32,6 +32,8 @@ let service: OAuthService;
 let call: ReturnType<typeof apiClient>;
 let user: string;
 let box: EmailBox;
+/** The OAuth2 service's clock: moved forward to make the access token due for renewal. */
+let clock = Date.now();
 
 beforeAll(async () => {
   as = await startAuthorizationServer([`${REDIRECT_BASE}/oauth/google/callback`]);
@@ -44,7 +46,7 @@ beforeAll(async () => {
   await dovecot.deliver(user, Buffer.from('From: a@example.com\r\nSubject: via oauth\r\n\r\nHi\r\n'));
   const caFile = join(dovecot.dir, 'ca-for-oauth-tests.pem');
   await writeFile(caFile, dovecot.caCertPem);
-  d = await testDeps();
+  d = await testDeps({ now: () => new Date(clock) });
   const settings: OAuthSettings = {
     providers: {
       google: {
@@ -255,5 +257,23 @@ describe('SMTP XOAUTH2 for sending', () => {
     transport.close();
     // Assess
     expect(error).toMatchObject({ code: 'EAUTH' });
+  });
+});
+
+describe('a sign-in the provider has revoked', () => {
+  it('makes the connection test answer ok: false naming the sign-in, without reaching the mail server', async () => {
+    // Prepare
+    await as.revokeAll(user);
+    clock += 2 * 3600_000; // the access token is due for renewal
+    // Act
+    const res = await call('POST', '/email-boxes/xoauth/test');
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.body).toMatchObject({
+      ok: false,
+      field: 'connection.authentication',
+      kind: 'oauth_sign_in_required',
+      message: expect.stringMatching(/sign in again/),
+    });
   });
 });
