@@ -3,11 +3,13 @@ import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SMTPServer } from 'smtp-server';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { defaultPorts } from '#functions/inbox-poll/app';
 import { settingsFunction } from '#functions/settings/app';
 import { settingsRoutes } from '#functions/settings/routes';
 import { smtpTransport } from '#lib/adapters/mail';
 import type { EmailBox } from '#lib/domain/model';
 import { openBox } from '#lib/inbox/connect';
+import { pollBox } from '#lib/inbox/poll';
 import type { OAuthSettings } from '#lib/oauth/providers';
 import { OAuthService } from '#lib/oauth/service';
 import { Pop3Client, SaslCode } from '#lib/pop3/client';
@@ -185,6 +187,44 @@ describe('POP3 AUTH XOAUTH2 against Dovecot with an oauth2 passdb (token introsp
     expect(log).toContain('C AUTH XOAUTH2');
     expect(log.join('\n')).not.toContain(token);
     expect(log.join('\n')).not.toContain(Buffer.from(`auth=Bearer ${token}`).toString('base64').slice(0, 20));
+  });
+});
+
+describe('a poll of an OAuth2 box', () => {
+  it("imports the mailbox with XOAUTH2 through the poller's own ports", async () => {
+    // Prepare: plain POP3 here, so the poller's default TLS trust needs no test CA
+    const polled = await call('POST', '/email-boxes?verify=false', {
+      body: {
+        id: 'xoauth-poll',
+        description: 'Polled over XOAUTH2',
+        connection: {
+          ...box.connection,
+          passwordRef: undefined,
+          oauth: undefined,
+          spa: undefined,
+          ssl: false,
+          port: dovecot.pop3Port,
+        },
+      },
+    });
+    expect(polled.status).toBe(201);
+    const start = await call('GET', '/oauth/google/start?boxId=xoauth-poll');
+    await call(
+      'GET',
+      `/oauth/google/callback?${new URLSearchParams(await as.authorize(start.body.authorizationUrl, user))}`,
+      {
+        token: null,
+      },
+    );
+    // Act
+    const outcome = await pollBox(
+      d,
+      { studioId: SID, boxId: 'xoauth-poll', trigger: 'manual', budgetMs: 60_000 },
+      defaultPorts(d, service),
+    );
+    // Assess
+    expect(outcome.failure).toBeUndefined();
+    expect(outcome.run?.counts).toMatchObject({ imported: 1 });
   });
 });
 
