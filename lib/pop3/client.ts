@@ -829,7 +829,7 @@ export class Pop3Client {
           command: exchange.verb,
           commandLine: exchange.shown,
           phase: this.#phase,
-          code: SaslCode.NTLM_PROTOCOL,
+          ...(error instanceof NtlmError ? { code: SaslCode.NTLM_PROTOCOL } : {}),
         },
       );
       reply = '*';
