@@ -255,6 +255,27 @@ describe('OAuth2 sign-in of an email box (authorization code + PKCE)', () => {
   });
 });
 
+describe('a deployment without OAuth2 configured', () => {
+  it('answers 404 naming the provider, at start and at the callback', async () => {
+    // Prepare
+    const bare = apiClient(
+      settingsFunction(d, { probePop3: unreachableProbe, env: {} }),
+      settingsRoutes,
+      'settings',
+    );
+    // Act
+    const start = await bare('GET', '/oauth/google/start?boxId=gmail');
+    const back = await bare('GET', '/oauth/microsoft/callback?code=x&state=y', { token: null });
+    // Assess
+    expect(start.status).toBe(404);
+    expect(start.body.error).toMatchObject({
+      field: 'provider',
+      message: expect.stringMatching(/"google" is not configured/),
+    });
+    expect(back.status).toBe(404);
+  });
+});
+
 describe('access tokens: cached until near expiry, then refreshed', () => {
   it('reuses the access token while it is valid and refreshes it near its expiry', async () => {
     // Prepare
