@@ -17,6 +17,8 @@ import {
   startPoll,
 } from '#lib/inbox/service';
 import { mailHostPolicy } from '#lib/net/guard';
+import { oauthFromEnv } from '#lib/oauth/from-deps';
+import type { OAuthService } from '#lib/oauth/service';
 import { defaultRetry } from '#lib/send/retry';
 import { SendService } from '#lib/send/service';
 import { CredentialCache, transportPolicyFromEnv } from '#lib/send/transport';
@@ -41,15 +43,31 @@ export function isScheduledPoll(event: unknown): event is ScheduledPoll {
   );
 }
 
-/** POP3 from the box settings; auto-replies through the same send service as functions/send. */
-export function defaultPorts(d: Deps): PollPorts {
+/**
+ * POP3 from the box settings (an OAuth2 box with tokens from `oauth`, by default configured from
+ * OAUTH_*); auto-replies through the same send service as functions/send.
+ */
+export function defaultPorts(
+  d: Deps,
+  oauth: OAuthService | undefined = oauthFromEnv(d, process.env),
+): PollPorts {
   const service = new SendService(d, {
     policy: { ...transportPolicyFromEnv(process.env), mailHosts: mailHostPolicy(d.config) },
     credentials: new CredentialCache(d.secrets),
     retry: defaultRetry,
   });
   return {
-    open: (box, password) => openBox(box.connection, password, {}, mailHostPolicy(d.config)),
+    // An OAuth2 box logs in with an access token, refreshed by the OAuth2 service when due.
+    open: (box, password, studioId) =>
+      openBox(
+        box.connection,
+        password,
+        {},
+        mailHostPolicy(d.config),
+        oauth && box.connection.authentication === 'oauth2'
+          ? () => oauth.accessToken(studioId, box.id)
+          : undefined,
+      ),
     autoReply: autoReplier(service),
   };
 }

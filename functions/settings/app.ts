@@ -7,6 +7,8 @@ import type { Deps } from '#lib/app/deps';
 import { checkHealth } from '#lib/app/health';
 import { httpApi } from '#lib/http/api';
 import { mailHostPolicy } from '#lib/net/guard';
+import { oauthFromEnv } from '#lib/oauth/from-deps';
+import type { OAuthService } from '#lib/oauth/service';
 import { Pop3Client } from '#lib/pop3/client';
 import { connectionTestConfig, type Pop3Probe, pop3Probe } from '#lib/settings/connection-test';
 import type { SettingsContext } from '#lib/settings/context';
@@ -15,6 +17,7 @@ import type { SettingsHandlers } from './handlers/common.ts';
 import { companyHandlers } from './handlers/company.ts';
 import { docsHandlers, mergeFieldHandlers } from './handlers/docs.ts';
 import { inboxHandlers } from './handlers/inbox.ts';
+import { oauthHandlers } from './handlers/oauth.ts';
 import { referenceHandlers } from './handlers/reference.ts';
 import { senderIdentityHandlers } from './handlers/sender-identities.ts';
 import { userSettingsHandlers } from './handlers/user-settings.ts';
@@ -23,8 +26,10 @@ import { settingsRoutes } from './routes.ts';
 export interface SettingsOptions {
   /** The POP3 login used by box saves and tests. Default: Pop3Client, trust and timeouts from `env`. */
   probePop3?: Pop3Probe;
-  /** Where POP3_CA_FILE, POP3_TLS_INSECURE and the POP3 timeouts are read; default process.env. */
+  /** Where POP3_CA_FILE, POP3_TLS_INSECURE, the POP3 timeouts and OAUTH_* are read; default process.env. */
   env?: Record<string, string | undefined>;
+  /** OAuth2 sign-in and tokens; default from OAUTH_* in `env` (none configured: the routes answer 404). */
+  oauth?: OAuthService;
 }
 
 function defaultProbe(d: Deps, env: Record<string, string | undefined>): Pop3Probe {
@@ -60,6 +65,7 @@ export async function openApiDocument(): Promise<unknown> {
 }
 
 export function settingsHandlers(d: Deps, options: SettingsOptions = {}): SettingsHandlers {
+  const oauth = options.oauth ?? oauthFromEnv(d, options.env ?? process.env);
   const ctx: SettingsContext = {
     repos: d.repos,
     secrets: d.secrets,
@@ -69,6 +75,7 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     blobs: d.blobs,
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
     receivingDomain: d.config.receivingDomain,
+    ...(oauth ? { oauthToken: (sid: string, boxId: string) => oauth.accessToken(sid, boxId) } : {}),
   };
   return {
     'GET /health': async () => {
@@ -84,6 +91,7 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     ...docsHandlers(),
     ...mergeFieldHandlers(),
     ...senderIdentityHandlers(ctx),
+    ...oauthHandlers(oauth),
   };
 }
 

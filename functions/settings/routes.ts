@@ -9,6 +9,7 @@ import * as m from '#lib/domain/model';
 import { emptyBody } from '#lib/http/registry';
 import { defineRoutes, type RouteSpec } from '#lib/http/routes';
 import { BOX_MAIL_STATES } from '#lib/inbox/box-mail';
+import { callbackQuery, callbackView, providerParams, startQuery, startView } from '#lib/oauth/schemas';
 import { type RefPath, refKinds } from '#lib/settings/ref-kinds';
 import {
   boxInput,
@@ -429,5 +430,28 @@ export const settingsRoutes = defineRoutes({
       'Amazon SES checks DNS by itself; this reads its status at once. With the local adapters (`npm start`) this is the step that marks the identity verified, standing in for the DNS check.',
     body: emptyBody,
     response: senderIdentityView,
+  },
+
+  'GET /oauth/{provider}/start': {
+    tag: 'OAuth2 sign-in',
+    access: 'admin',
+    summary: 'Start signing an email box in with Google or Microsoft (authorization code with PKCE).',
+    description:
+      "Answers the provider's authorization URL for the box (`?redirect=true`: a 302 to it). The state in it is signed, bound to this studio, box and admin, and valid for 10 minutes; the provider sends the browser back to `GET /oauth/{provider}/callback`. The box must have `connection.authentication: oauth2` and this `connection.provider`. 404 when the provider is not configured.",
+    params: providerParams,
+    query: startQuery,
+    response: startView,
+    errors: [404, 502],
+  },
+  'GET /oauth/{provider}/callback': {
+    tag: 'OAuth2 sign-in',
+    access: 'public',
+    summary: "The provider's redirect back: stores the box's refresh token in the secret store.",
+    description:
+      'No token: the signed state says which studio and box. A missing, forged, expired or foreign state, a refusal by the provider (`error=access_denied`: consent missing) or a code it will not redeem answers 400 `oauth_callback_refused` with the field. On success the box is tested with its new tokens at the next poll or `POST /email-boxes/{id}/test`.',
+    params: providerParams,
+    query: callbackQuery,
+    response: callbackView,
+    errors: [404, 502],
   },
 });

@@ -48,6 +48,11 @@ export interface SmtpOptions {
   security: 'ssl' | 'starttls' | 'none';
   user?: string;
   password?: string;
+  /**
+   * An OAuth2 access token: with `user`, the logon is SASL XOAUTH2 (Gmail, Microsoft 365) instead
+   * of a password. The caller refreshes it (lib/oauth); nodemailer only presents it.
+   */
+  accessToken?: string;
   /** Tests use self-signed certificates; production always verifies. */
   rejectUnauthorized?: boolean;
   /** CAs (PEM) to trust instead of Node's bundled list; add tls.rootCertificates to keep those. */
@@ -114,7 +119,11 @@ function createSmtp(options: SmtpOptions, target: { host: string; servername?: s
     secure: options.security === 'ssl',
     requireTLS: options.security === 'starttls',
     ignoreTLS: options.security === 'none',
-    auth: options.user ? { user: options.user, pass: options.password ?? '' } : undefined,
+    auth: !options.user
+      ? undefined
+      : options.accessToken
+        ? { type: 'OAuth2', user: options.user, accessToken: options.accessToken }
+        : { user: options.user, pass: options.password ?? '' },
     tls: {
       rejectUnauthorized: options.rejectUnauthorized ?? true,
       ...(options.ca ? { ca: options.ca } : {}),

@@ -122,18 +122,48 @@ export const boxSchedule = z.object({
 });
 export type BoxSchedule = z.infer<typeof boxSchedule>;
 
+/** How a mailbox logs in: USER/PASS, SPA (NTLM with the Domain), or XOAUTH2 after an OAuth2 sign-in. */
+export const boxAuthentication = z.enum(['password', 'ntlm', 'oauth2']);
+export type BoxAuthentication = z.infer<typeof boxAuthentication>;
+/** OAuth2 providers the sign-in knows (lib/oauth/providers.ts). */
+export const oauthProvider = z.enum(['google', 'microsoft']);
+export type OAuthProvider = z.infer<typeof oauthProvider>;
+
+/** What the OAuth2 sign-in left on the box (the tokens themselves are in the secret store). */
+export const boxOAuth = z.object({
+  signedInAt: z.iso.datetime(),
+  /** Scopes the provider granted. */
+  scope: z.string().max(2000).optional(),
+  /** When the refresh token stops working, when the provider or the policy says (Google "Testing" apps: 7 days). */
+  refreshExpiresAt: z.iso.datetime().optional(),
+  /** The last "sign in again soon" email sent, so it goes once per sign-in. */
+  expiryWarnedAt: z.iso.datetime().optional(),
+  /** Set when a refresh failed (revoked, expired): the box needs a new sign-in. */
+  failedAt: z.iso.datetime().optional(),
+  failure: z.string().max(500).optional(),
+});
+export type BoxOAuth = z.infer<typeof boxOAuth>;
+
 export const boxConnection = z.object({
   type: z.enum(['pop3', 'exchange']),
   server: z.string().min(1).max(253),
   emailAddress: email,
-  /** Exchange only. */
+  /** Exchange, and POP3 with SPA (NTLM). */
   domain: z.string().max(253).optional(),
   userName: z.string().min(1).max(254),
-  /** Absent only on a push-only box saved without a password (it is never polled). */
+  /**
+   * The password, or for an OAuth2 box its token grant (JSON, lib/oauth/grant.ts). Absent only on
+   * a push-only box saved without a password (it is never polled).
+   */
   passwordRef: secretRef.optional(),
   ssl: z.boolean(),
+  /** The seed's "SPA" switch; true exactly when `authentication` is `ntlm`. */
   spa: z.boolean(),
   port: z.number().int().min(1).max(65535),
+  /** Absent on boxes saved before SPA and OAuth2 existed: `password`. */
+  authentication: boxAuthentication.optional(),
+  provider: oauthProvider.optional(),
+  oauth: boxOAuth.optional(),
 });
 export type BoxConnection = z.infer<typeof boxConnection>;
 

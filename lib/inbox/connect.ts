@@ -8,6 +8,10 @@ import type { BoxConnection } from '#lib/domain/model';
 import { guardedLookup, type MailHostPolicy, refuseBlockedLiteral } from '#lib/net/guard';
 import { Pop3Client, type Pop3ClientOptions } from '#lib/pop3/client';
 import { fromSocketError } from '#lib/pop3/errors';
+import { logIn } from '#lib/pop3/login';
+
+/** How an OAuth2 box gets its access token (lib/oauth/tokens.ts); absent for other boxes. */
+export type AccessTokenSource = () => Promise<string>;
 
 /** How long the poller waits for a connection, and for any one answer after that. */
 export const POLL_LIMITS = { connectTimeoutMs: 15_000, timeoutMs: 60_000 };
@@ -29,14 +33,16 @@ export function pop3Options(
 }
 
 /**
- * Connects and logs in; the caller must quit() or close() the client. With a policy, the server
- * name must resolve to addresses it allows (lib/net/guard.ts).
+ * Connects and logs in as the box says (USER/PASS, SPA = NTLM with its Domain, or XOAUTH2 with a
+ * token from `accessToken`); the caller must quit() or close() the client. With a policy, the
+ * server name must resolve to addresses it allows (lib/net/guard.ts).
  */
 export async function openBox(
   conn: BoxConnection,
   password: string,
   overrides: Partial<Pop3ClientOptions> = {},
   policy?: MailHostPolicy,
+  accessToken?: AccessTokenSource,
 ): Promise<Pop3Client> {
   if (policy) {
     try {
@@ -47,7 +53,7 @@ export async function openBox(
   }
   const client = await Pop3Client.connect({ ...pop3Options(conn, process.env, policy), ...overrides });
   try {
-    await client.login(conn.userName, password);
+    await logIn(client, { ...conn, password, accessToken });
     return client;
   } catch (error) {
     client.close();

@@ -55,8 +55,8 @@ export interface AutoReplyRequest {
 }
 
 export interface PollPorts {
-  /** Connects and logs in to the box's server. */
-  open(box: EmailBox, password: string): Promise<Pop3Client>;
+  /** Connects and logs in to the box's server (an OAuth2 box's token is looked up by studio and box). */
+  open(box: EmailBox, password: string, studioId: string): Promise<Pop3Client>;
   /** Sends one auto-reply; resolves once the transport accepted it. */
   autoReply?(request: AutoReplyRequest): Promise<unknown>;
   /** Replies per sender address per day (a loop guard). Default 3. */
@@ -161,7 +161,10 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     return { status: 'skipped', reason: 'This box takes pushed mail only; it is not polled.' };
   const passwordRef = box.connection.passwordRef;
   if (!passwordRef)
-    return { status: 'skipped', reason: 'This box has no saved password; add one (connection.password) to poll it.' };
+    return {
+      status: 'skipped',
+      reason: 'This box has no saved password; add one (connection.password) to poll it.',
+    };
   if (box.connection.type !== 'pop3') {
     return {
       status: 'skipped',
@@ -226,7 +229,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     await d.repos.runs.put(sid, run);
     const password = await d.secrets.get(passwordRef);
     ctx.own = await ownAddresses(d, sid, box, ctx);
-    outOfTime = await runSessions(d, ctx, () => ports.open(box, password));
+    outOfTime = await runSessions(d, ctx, () => ports.open(box, password, sid));
   } catch (error) {
     failure = describeFailure(error, box.connection);
     // Always listed, even past the cap: it is why the run failed.

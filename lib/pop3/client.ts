@@ -16,6 +16,16 @@ import net from 'node:net';
 import { Readable } from 'node:stream';
 import tls from 'node:tls';
 import {
+  authenticateMessage,
+  isForeignDomain,
+  type NtlmChallenge,
+  type NtlmCredentials,
+  NtlmError,
+  negotiateMessage,
+  parseChallenge,
+} from '#lib/auth-mech/ntlm';
+import { xoauth2Failure, xoauth2Response } from '#lib/auth-mech/xoauth2';
+import {
   fromSocketError,
   kindOfErr,
   Pop3Error,
@@ -34,6 +44,18 @@ export { Pop3Error };
  * step after it (the rest of the message arrives as if it were answers) — open a new one.
  */
 export const EMPTY_ANNOUNCED = 'EMPTY_ANNOUNCED';
+
+/** Codes of SASL login failures that tell which setting is wrong (lib/pop3/diagnose.ts reads them). */
+export const SaslCode = {
+  /** The server lists its SASL mechanisms and the one asked for is not among them. */
+  UNAVAILABLE: 'SASL_UNAVAILABLE',
+  /** NTLM refused, and the server announced domains that are not the box's Domain. */
+  NTLM_DOMAIN: 'NTLM_DOMAIN',
+  /** The server's NTLM messages were not usable (not NTLM, no Unicode). */
+  NTLM_PROTOCOL: 'NTLM_PROTOCOL',
+  /** XOAUTH2 refused: the access token was not accepted (expired, revoked, wrong scope or user). */
+  OAUTH_REJECTED: 'OAUTH_REJECTED',
+} as const;
 
 export type Pop3TlsMode = 'implicit' | 'starttls' | 'none';
 
@@ -121,6 +143,10 @@ interface Exchange {
   announced: number | undefined;
   /** Body bytes decoded so far. */
   received: number;
+  /** SASL (AUTH): answers a `+ <base64>` continuation with the next client line. */
+  continuation?: ((challenge: string) => string) | undefined;
+  /** Why the client cancelled a SASL exchange (`*`): the -ERR that follows is rejected with it. */
+  cancelled?: Pop3Error | undefined;
 }
 
 export class Pop3Client {
@@ -219,6 +245,101 @@ export class Pop3Client {
     const digest = createHash('md5').update(`${stamp}${password}`, 'utf8').digest('hex');
     await this.#send('APOP', [user, digest], { secret: password }).status;
     await this.capa();
+  }
+
+  /**
+   * SPA: `AUTH NTLM` (RFC 5034 SASL over POP3) with an NTLMv2 response. A rejection is kind
+   * 'auth'; when the server announced domains and the box's Domain is none of them, its code is
+   * `SaslCode.NTLM_DOMAIN`, so the Domain setting can be named rather than the password.
+   */
+  async ntlm(credentials: NtlmCredentials): Promise<void> {
+    this.#requireMechanism('NTLM');
+    let challenge: NtlmChallenge | undefined;
+    let step = 0;
+    try {
+      await this.#authenticate('NTLM', credentials.password, (text) => {
+        step += 1;
+        if (step === 1) return negotiateMessage().toString('base64');
+        if (step === 2) {
+          challenge = parseChallenge(Buffer.from(text, 'base64'));
+          return authenticateMessage(challenge, credentials).toString('base64');
+        }
+        throw new NtlmError('The server asked for more NTLM steps than there are');
+      });
+    } catch (error) {
+      if (
+        error instanceof Pop3Error &&
+        error.kind === 'auth' &&
+        error.code === undefined &&
+        challenge &&
+        isForeignDomain(challenge, credentials.domain)
+      )
+        throw new Pop3Error(
+          'auth',
+          `${error.message} (the server is in domain ${challenge.domains.join(' / ')})`,
+          { ...detailsOf(error), code: SaslCode.NTLM_DOMAIN },
+        );
+      throw error;
+    }
+    await this.capa();
+  }
+
+  /** `AUTH XOAUTH2` with an OAuth2 access token (Gmail, Microsoft 365; Dovecot's oauth2 passdb). */
+  async xoauth2(user: string, accessToken: string): Promise<void> {
+    this.#requireMechanism('XOAUTH2');
+    const initial = xoauth2Response(user, accessToken);
+    let failure: { status?: string } | undefined;
+    let step = 0;
+    try {
+      await this.#authenticate('XOAUTH2', accessToken, (text) => {
+        step += 1;
+        if (step === 1) return initial;
+        // A failure comes as a JSON challenge the client must acknowledge with an empty line.
+        failure = xoauth2Failure(text) ?? {};
+        return '';
+      });
+    } catch (error) {
+      if (error instanceof Pop3Error && error.kind === 'auth' && error.code === undefined) {
+        const status = failure?.status ? ` (status ${failure.status})` : '';
+        throw new Pop3Error('auth', `${error.message}${status}`, {
+          ...detailsOf(error),
+          code: SaslCode.OAUTH_REJECTED,
+        });
+      }
+      throw error;
+    }
+    await this.capa();
+  }
+
+  /** Refuses before sending anything when the server's CAPA lists SASL mechanisms without this one. */
+  #requireMechanism(mechanism: string): void {
+    const offered = this.#capabilities.sasl;
+    if (offered.length > 0 && !offered.includes(mechanism))
+      throw new Pop3Error(
+        'auth',
+        `The server does not offer AUTH ${mechanism} (it offers ${offered.join(', ')})`,
+        {
+          command: 'AUTH',
+          commandLine: `AUTH ${mechanism}`,
+          code: SaslCode.UNAVAILABLE,
+          phase: this.#phase,
+        },
+      );
+  }
+
+  /**
+   * One SASL exchange: `AUTH <mechanism>`, then each `+ <base64>` answered by `respond` (its
+   * lines are never logged). If `respond` throws, the exchange is cancelled with `*` and fails
+   * with that reason once the server has answered.
+   */
+  async #authenticate(
+    mechanism: string,
+    secret: string,
+    respond: (challenge: string) => string,
+  ): Promise<void> {
+    const exchange = this.#send('AUTH', [mechanism], { secret, shown: `AUTH ${mechanism}` });
+    exchange.continuation = respond;
+    await exchange.status;
   }
 
   async stat(): Promise<Pop3Stat> {
@@ -516,12 +637,13 @@ export class Pop3Client {
   #send(
     verb: string,
     args: readonly string[],
-    opts: { multiline?: boolean; secret?: string } = {},
+    opts: { multiline?: boolean; secret?: string; shown?: string } = {},
   ): Exchange {
     const shown =
-      opts.secret === undefined
+      opts.shown ??
+      (opts.secret === undefined
         ? [verb, ...args].join(' ')
-        : `${verb}${verb === 'APOP' ? ` ${args[0]}` : ''} ****`;
+        : `${verb}${verb === 'APOP' ? ` ${args[0]}` : ''} ****`);
     const exchange = newExchange(verb, shown, opts.secret);
     if (opts.multiline) exchange.body = this.#newBody(exchange);
     if (this.#failure) {
@@ -645,6 +767,10 @@ export class Pop3Client {
     // Status lines are ASCII; latin1 maps every byte, so a stray 8-bit byte cannot throw or vanish.
     const line = raw.toString('latin1').replace(/\r$/, '');
     this.#options.onLog?.('S', line);
+    if (exchange.continuation && (line === '+' || line.startsWith('+ '))) {
+      this.#continue(exchange, line.slice(2).trim());
+      return;
+    }
     if (line.startsWith('+OK')) {
       const text = line.slice(3).trimStart();
       if (exchange.body) {
@@ -664,6 +790,10 @@ export class Pop3Client {
       if (exchange.secret) text = text.split(exchange.secret).join('****');
       const kind = exchange.verb === 'greeting' ? 'server' : kindOfErr(exchange.verb, responseCode);
       const code = responseCode === undefined ? '' : `[${responseCode}] `;
+      if (exchange.cancelled) {
+        exchange.reject(exchange.cancelled);
+        return;
+      }
       exchange.reject(
         new Pop3Error(kind, `POP3 ${exchange.shown} failed: ${code}${text}`, {
           command: exchange.verb,
@@ -683,6 +813,30 @@ export class Pop3Client {
         phase: this.#phase,
       }),
     );
+  }
+
+  /** Sends the client's next SASL line (masked in the trace), or `*` to cancel. */
+  #continue(exchange: Exchange, challenge: string): void {
+    let reply: string;
+    try {
+      reply = exchange.continuation!(challenge);
+    } catch (error) {
+      exchange.continuation = undefined;
+      exchange.cancelled = new Pop3Error(
+        error instanceof NtlmError ? 'protocol' : 'auth',
+        `POP3 ${exchange.shown}: ${error instanceof Error ? error.message : String(error)}`,
+        {
+          command: exchange.verb,
+          commandLine: exchange.shown,
+          phase: this.#phase,
+          ...(error instanceof NtlmError ? { code: SaslCode.NTLM_PROTOCOL } : {}),
+        },
+      );
+      reply = '*';
+    }
+    this.#options.onLog?.('C', reply === '*' || reply === '' ? reply : '****');
+    this.#socket!.write(`${reply}\r\n`, 'latin1');
+    this.#armTimer();
   }
 
   #resume(exchange: Exchange): void {
@@ -725,6 +879,16 @@ export class Pop3Client {
 }
 
 // ── helpers ─────────────────────────────────────────────────────────────────────────────────────
+
+function detailsOf(error: Pop3Error) {
+  return {
+    command: error.command,
+    commandLine: error.commandLine,
+    serverText: error.serverText,
+    responseCode: error.responseCode,
+    phase: error.phase,
+  };
+}
 
 function newExchange(verb: string, shown: string, secret: string | undefined): Exchange {
   let resolve: (text: string) => void = noop;

@@ -10,6 +10,10 @@ export interface Pop3Target {
   server: string;
   port: number;
   ssl: boolean;
+  /** How the box logs in; default `password` (USER/PASS). */
+  authentication?: 'password' | 'ntlm' | 'oauth2' | undefined;
+  /** The Windows domain, for SPA (NTLM). */
+  domain?: string | undefined;
 }
 
 export interface Pop3Limits {
@@ -71,7 +75,7 @@ export function diagnosePop3(error: Pop3Error, target: Pop3Target, limits: Pop3L
       );
     case 'timeout':
       // Servers slow down log-ins after failed attempts (Dovecot: up to 15 s), often past our wait.
-      if (error.command === 'USER' || error.command === 'PASS')
+      if (error.command === 'USER' || error.command === 'PASS' || error.command === 'AUTH')
         return d(
           'connection.password',
           `The mail server did not answer the log-in within ${seconds(limits.timeoutMs)} s.`,
@@ -121,12 +125,48 @@ export function diagnosePop3(error: Pop3Error, target: Pop3Target, limits: Pop3L
         `Turn SSL off, or use the SSL port (${PORT_HINT}).`,
       );
     case 'auth':
+      if (error.code === 'SASL_UNAVAILABLE')
+        return error.commandLine === 'AUTH NTLM'
+          ? d(
+              'connection.spa',
+              `The mail server ${target.server} does not offer SPA (NTLM) log-in.`,
+              'Turn SPA off and log in with the password, or check the server name (SPA is for Exchange servers).',
+            )
+          : d(
+              'connection.authentication',
+              `The mail server ${target.server} does not offer OAuth2 (XOAUTH2) log-in.`,
+              'Check the server name (pop.gmail.com, outlook.office365.com), or log in with a password.',
+            );
+      if (error.code === 'NTLM_DOMAIN')
+        return d(
+          'connection.domain',
+          `The mail server rejected the log-in: it is in another Windows domain than "${target.domain ?? ''}".`,
+          'Check the Domain (the NetBIOS name such as CORP, or the DNS name such as corp.example.com).',
+        );
+      if (error.code === 'OAUTH_REJECTED')
+        return d(
+          'connection.authentication',
+          'The mail server did not accept the OAuth2 sign-in (the access was revoked, expired, or is for another mailbox).',
+          "Sign in again with the provider for this box (GET /oauth/{provider}/start), with the account of the box's email address.",
+        );
+      if (error.commandLine === 'AUTH NTLM')
+        return d(
+          'connection.password',
+          `The mail server rejected the SPA (NTLM) log-in for domain "${target.domain ?? ''}".`,
+          'Check the Domain, the user name (without the domain) and the password; the server does not say which one is wrong.',
+        );
       return d(
         error.command === 'USER' ? 'connection.userName' : 'connection.password',
         'The mail server rejected the user name or password.',
         'Check the user name and password (the user name is often the full email address; Gmail needs an app password and POP enabled).',
       );
     case 'protocol':
+      if (error.code === 'NTLM_PROTOCOL')
+        return d(
+          'connection.spa',
+          `The mail server's SPA (NTLM) messages could not be used: ${error.message}`,
+          'Turn SPA off and log in with the password, or ask the mail administrator which log-in the server supports.',
+        );
       return d(
         'connection.port',
         `The server at ${where} does not speak POP3.`,

@@ -97,6 +97,9 @@ export class SharedSmtpTransports {
       options.security,
       options.user ?? '',
       options.password === undefined ? '' : createHash('sha256').update(options.password).digest('base64'),
+      options.accessToken === undefined
+        ? ''
+        : createHash('sha256').update(options.accessToken).digest('base64'),
       options.rejectUnauthorized ?? true,
       options.ca ? createHash('sha256').update([options.ca].flat().join('\n')).digest('base64') : '',
       options.connectionTimeoutMs ?? 0,
@@ -135,11 +138,18 @@ export function openTransport(
   password: string | undefined,
   policy: TransportPolicy,
   shared?: SharedSmtpTransports,
+  /** An OAuth2 access token: the logon is XOAUTH2 as `logonName` instead of the password. */
+  accessToken?: string,
 ): OpenTransport {
   if (t.method === 'ses') return { transport: factories.ses(), release: () => {} };
   // Without a saved password there is nothing to log on with; the server's answer then says
   // whether it needs a logon, which diagnose() turns into advice.
-  const logon = password !== undefined && t.logonName ? { user: t.logonName, password } : {};
+  const logon =
+    accessToken !== undefined && t.logonName
+      ? { user: t.logonName, accessToken }
+      : password !== undefined && t.logonName
+        ? { user: t.logonName, password }
+        : {};
   const options: SmtpOptions = {
     host: t.server,
     port: t.port,

@@ -10,7 +10,7 @@ import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Stored } from '#lib/data/repositories';
 import { ConflictError, ValidationError } from '#lib/domain/errors';
-import type { EmailBox } from '#lib/domain/model';
+import type { BoxAuthentication, EmailBox } from '#lib/domain/model';
 import {
   localPartProblem,
   receivingAddress,
@@ -18,13 +18,14 @@ import {
   takesPoll,
   takesPush,
 } from '#lib/domain/receiving';
+import { PENDING_GRANT } from '#lib/oauth/grant';
 import { nameOf, planScheduleOps } from '#lib/schedules/definition';
 import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
 import type { Pop3Target, ProbeResult } from './connection-test.ts';
 import type { SettingsContext } from './context.ts';
 import { ConnectionFailedError } from './errors.ts';
 import { type PatchRequest, patchRecord } from './patch.ts';
-import { requirePasswordOnRedirect } from './redirect.ts';
+import { redirectedFields, requirePasswordOnRedirect } from './redirect.ts';
 import { checkSchedule, resolveSchedule } from './schedules.ts';
 import {
   type BoxInput,
@@ -48,16 +49,18 @@ export function boxView(
   receiving: Pick<BoxView, 'receivingAddress' | 'forwardingConfirmation'> = {},
 ): BoxView {
   const { passwordRef, ...connection } = box.connection;
-  return {
-    ...box,
-    connection: { ...connection, passwordSet: Boolean(passwordRef) },
-    verification,
-    ...receiving,
-  };
+  // An OAuth2 box's secret exists from the start; what counts is whether it holds a sign-in.
+  const passwordSet =
+    connection.authentication === 'oauth2' ? Boolean(connection.oauth) : Boolean(passwordRef);
+  return { ...box, connection: { ...connection, passwordSet }, verification, ...receiving };
 }
 
 /** The box's receiving address (push or both), on the deployment's receiving domain. */
-export function receivingAddressOf(ctx: Pick<SettingsContext, 'receivingDomain'>, sid: string, box: EmailBox) {
+export function receivingAddressOf(
+  ctx: Pick<SettingsContext, 'receivingDomain'>,
+  sid: string,
+  box: EmailBox,
+) {
   if (!takesPush(box.intake) || !ctx.receivingDomain) return {};
   return {
     receivingAddress: receivingAddress(
@@ -117,10 +120,28 @@ async function checkBox(
         'only applies when sendAutoReply is on; turn that on or leave this false.',
       );
   }
+  const authentication = authenticationOf(c);
+  if (c.spa && authentication !== 'ntlm')
+    issues.add(
+      'connection.spa',
+      `is SPA, the NTLM log-in; it cannot be on with authentication "${authentication}": turn it off, or set authentication to "ntlm".`,
+    );
   if (c.type === 'exchange' && !c.domain?.trim())
     issues.add('connection.domain', 'is required for Exchange: the Windows domain of the mailbox account.');
-  if (c.type === 'pop3' && c.domain !== undefined)
-    issues.add('connection.domain', 'is for Exchange only; leave it out for a POP3 box.');
+  if (c.type === 'pop3' && c.domain !== undefined && authentication !== 'ntlm')
+    issues.add(
+      'connection.domain',
+      'is for Exchange only; leave it out for a POP3 box, unless it logs in with SPA (spa on, or authentication "ntlm").',
+    );
+  if (authentication === 'oauth2') {
+    if (!c.provider) issues.add('connection.provider', 'is required with OAuth2: google or microsoft.');
+    if (c.password !== undefined)
+      issues.add(
+        'connection.password',
+        'is not used with OAuth2: after saving, sign in with the provider (GET /oauth/{provider}/start?boxId=…).',
+      );
+  } else if (c.provider !== undefined)
+    issues.add('connection.provider', 'only applies with authentication "oauth2"; leave it out.');
   if (takesPush(fields.intake) && !ctx.receivingDomain)
     issues.add(
       'intake',
@@ -135,7 +156,7 @@ async function checkBox(
       'schedule.enabled',
       'a push-only box is not polled: turn the schedule off, or choose intake both to poll it too.',
     );
-  if (isCreate && c.password === undefined && takesPoll(fields.intake))
+  if (isCreate && c.password === undefined && authentication !== 'oauth2' && takesPoll(fields.intake))
     issues.add(
       'connection.password',
       'is required for a new box: the password of the mailbox (Gmail: an app password).',
@@ -161,15 +182,23 @@ async function checkBox(
   }
   issues.throwIfAny();
 
-  const { password: _password, port, domain, ...connection } = c;
+  const { password: _password, port, domain, provider, authentication: _authentication, ...connection } = c;
   return {
     ...fields,
     connection: {
       ...connection,
-      ...(c.type === 'exchange' ? { domain } : {}),
+      ...(c.type === 'exchange' || authentication === 'ntlm' ? { domain } : {}),
       port: port ?? (c.ssl ? 995 : 110),
+      spa: authentication === 'ntlm',
+      authentication,
+      ...(authentication === 'oauth2' ? { provider } : {}),
     },
   };
+}
+
+/** The log-in a box input asks for: `authentication`, else ntlm when SPA is on, else password. */
+export function authenticationOf(c: { authentication?: BoxAuthentication | undefined; spa: boolean }) {
+  return c.authentication ?? (c.spa ? 'ntlm' : 'password');
 }
 
 /** Where a box's saved password is sent (lib/settings/redirect.ts). */
@@ -208,6 +237,7 @@ async function probe(
 /** Logs in to the box's server with `password`; throws ConnectionFailedError when it fails. */
 async function verify(
   ctx: SettingsContext,
+  sid: string,
   boxId: string,
   record: BoxRecord,
   password: string | undefined,
@@ -222,20 +252,47 @@ async function verify(
       'is required to poll this box: the password of the mailbox (Gmail: an app password).',
     );
   if (record.connection.type === 'exchange') return { tested: false, note: EXCHANGE_NOT_AVAILABLE };
-  const { server, port, ssl, userName } = record.connection;
-  const result = await probe(ctx, 'email box connection verified on save', boxId, {
+  const c = record.connection;
+  if (c.authentication === 'oauth2') {
+    // The sign-in comes after the save; a box already signed in is tested with its tokens.
+    if (!c.oauth || !ctx.oauthToken)
+      return {
+        tested: false,
+        note: `Not tested yet: sign in with ${c.provider} (GET /oauth/${c.provider}/start?boxId=${boxId}); the box is tested then.`,
+      };
+  }
+  const result = await probe(
+    ctx,
+    'email box connection verified on save',
+    boxId,
+    targetOf(ctx, sid, boxId, c, password),
+  );
+  if (!result.ok)
+    throw new ConnectionFailedError(result.field, result.message, result.serverReply, result.kind);
+  return { tested: true, ok: true, greeting: result.greeting, messageCount: result.messageCount };
+}
+
+/** What the connection test needs of a box: where, and how it logs in. */
+function targetOf(
+  ctx: SettingsContext,
+  sid: string,
+  boxId: string,
+  c: BoxRecord['connection'],
+  password: string,
+): Pop3Target {
+  const { server, port, ssl, userName, authentication, domain } = c;
+  const token = ctx.oauthToken;
+  return {
     server,
     port,
     ssl,
     userName,
     password,
-  });
-  if (!result.ok)
-    throw new ConnectionFailedError(result.field, result.message, result.serverReply, result.kind);
-  const note = record.connection.spa
-    ? 'SPA is stored, but POP3 boxes log in with USER/PASS (SPA applies to Exchange).'
-    : undefined;
-  return { tested: true, ok: true, greeting: result.greeting, messageCount: result.messageCount, note };
+    // USER/PASS is the default: a password box's target stays as it always was.
+    ...(authentication && authentication !== 'password' ? { authentication } : {}),
+    ...(authentication === 'ntlm' ? { domain } : {}),
+    ...(authentication === 'oauth2' && token ? { accessToken: () => token(sid, boxId) } : {}),
+  };
 }
 
 export async function createBox(
@@ -248,10 +305,11 @@ export async function createBox(
   const record = await checkBox(ctx, sid, input, true);
   if (await ctx.repos.emailBoxes.get(sid, id))
     throw new ConflictError(`An email box with id "${id}" already exists.`);
-  const password = input.connection.password;
+  // An OAuth2 box's secret starts as an empty grant; the sign-in's callback fills it.
+  const password = record.connection.authentication === 'oauth2' ? PENDING_GRANT : input.connection.password;
   const schedule = await resolveSchedule(ctx, sid, input.schedule, undefined);
   // Verify before writing anything: a failed login leaves no secret and no box behind.
-  const verification = await verify(ctx, id, record, password, options.verify);
+  const verification = await verify(ctx, sid, id, record, password, options.verify);
   const ops = planScheduleOps({ studioId: sid, after: { id, description: record.description, schedule } });
   // Schedule first, then secret and record; a failed record write takes both back.
   const saved = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
@@ -287,19 +345,40 @@ export async function replaceBox(
   if (input.id !== undefined && input.id !== id)
     throw ValidationError.field('id', `must match the id in the path ("${id}"); a box's id cannot change.`);
   const current = await ctx.repos.emailBoxes.require(sid, id);
-  const redirect = new Issues();
-  requirePasswordOnRedirect(
-    redirect,
-    'connection.password',
-    input.connection.password !== undefined,
-    boxDestination(current.connection),
-    boxDestination({
-      ...input.connection,
-      port: input.connection.port ?? (input.connection.ssl ? 995 : 110),
-    }),
-  );
-  redirect.throwIfAny();
+  const before = boxDestination(current.connection);
+  const afterDestination = boxDestination({
+    ...input.connection,
+    port: input.connection.port ?? (input.connection.ssl ? 995 : 110),
+  });
+  const wasOAuth = current.connection.authentication === 'oauth2';
+  const isOAuth = authenticationOf(input.connection) === 'oauth2';
+  // An OAuth2 box has no password to give again: a new destination drops its sign-in instead
+  // (below), so no token of it ever goes to a server it was not signed in for.
+  if (!isOAuth) {
+    const redirect = new Issues();
+    requirePasswordOnRedirect(
+      redirect,
+      'connection.password',
+      input.connection.password !== undefined,
+      before,
+      afterDestination,
+    );
+    redirect.throwIfAny();
+  }
   const record = await checkBox(ctx, sid, input, false);
+  // The stored secret of an OAuth2 box is its token grant, not a password to keep.
+  if (wasOAuth && !isOAuth && input.connection.password === undefined)
+    throw ValidationError.field(
+      'connection.password',
+      'is required when a box stops using OAuth2: the password of the mailbox.',
+    );
+  // The sign-in stays with the box while it signs in with the same provider to the same mailbox.
+  const keepsSignIn =
+    isOAuth &&
+    wasOAuth &&
+    current.connection.provider === record.connection.provider &&
+    redirectedFields(before, afterDestination).length === 0;
+  if (keepsSignIn && current.connection.oauth) record.connection.oauth = current.connection.oauth;
   const version = input.version ?? current.version;
   // Refused before anything is written, so a stale save does not touch the schedule either.
   if (version !== current.version)
@@ -324,9 +403,10 @@ export async function replaceBox(
   const newPassword = input.connection.password;
   const verification = await verify(
     ctx,
+    sid,
     id,
     record,
-    newPassword ?? (options.verify && currentRef ? await ctx.secrets.get(currentRef) : ''),
+    newPassword ?? (options.verify && !isOAuth && currentRef ? await ctx.secrets.get(currentRef) : ''),
     options.verify,
   );
   const saved = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
@@ -335,9 +415,10 @@ export async function replaceBox(
       ctx.log,
       {
         currentRef,
-        password: newPassword,
+        // Joining OAuth2, or moving an OAuth2 box elsewhere, empties the secret until a new sign-in.
+        password: isOAuth && !keepsSignIn ? PENDING_GRANT : newPassword,
         // Kept while there is one (switching to push-only does not drop a saved password).
-        wantsSecret: newPassword !== undefined || currentRef !== undefined,
+        wantsSecret: isOAuth || newPassword !== undefined || currentRef !== undefined,
         name: () => secretName(sid, 'boxes', id, record.connection.type),
       },
       (ref) =>
@@ -380,13 +461,14 @@ export async function deleteBox(ctx: SettingsContext, sid: string, id: string): 
   const removed = await withScheduleOps(ctx.scheduler, ctx.log, { studioId: sid, boxId: id }, ops, () =>
     ctx.repos.emailBoxes.delete(sid, id),
   );
-  if (removed.connection.passwordRef) await retireSecret(ctx.secrets, ctx.log, removed.connection.passwordRef);
+  if (removed.connection.passwordRef)
+    await retireSecret(ctx.secrets, ctx.log, removed.connection.passwordRef);
 }
 
 /** Logs in with the stored password and reports the outcome as data (the test itself worked). */
 export async function testBox(ctx: SettingsContext, sid: string, id: string): Promise<ConnectionTestView> {
   const box = await ctx.repos.emailBoxes.require(sid, id);
-  const { server, port, ssl, userName, type } = box.connection;
+  const { server, port, ssl, type } = box.connection;
   const base = { boxId: id, server, port, ssl };
   if (type === 'exchange')
     return {
@@ -397,7 +479,17 @@ export async function testBox(ctx: SettingsContext, sid: string, id: string): Pr
       message: EXCHANGE_NOT_AVAILABLE,
       ms: 0,
     };
-  if (!box.connection.passwordRef)
+  if (box.connection.authentication === 'oauth2' && (!box.connection.oauth || !ctx.oauthToken))
+    return {
+      ...base,
+      ok: false,
+      field: 'connection.authentication',
+      kind: 'not_signed_in',
+      message: `This box signs in with ${box.connection.provider} and has not yet: sign in (GET /oauth/${box.connection.provider}/start?boxId=${id}).`,
+      ms: 0,
+    };
+  const ref = box.connection.passwordRef;
+  if (box.connection.authentication !== 'oauth2' && !ref)
     return {
       ...base,
       ok: false,
@@ -406,7 +498,12 @@ export async function testBox(ctx: SettingsContext, sid: string, id: string): Pr
       message: 'This box has no saved password (it takes pushed mail only); add one to poll it.',
       ms: 0,
     };
-  const password = await ctx.secrets.get(box.connection.passwordRef);
-  const result = await probe(ctx, 'email box connection test', id, { server, port, ssl, userName, password });
+  const password = box.connection.authentication === 'oauth2' || !ref ? '' : await ctx.secrets.get(ref);
+  const result = await probe(
+    ctx,
+    'email box connection test',
+    id,
+    targetOf(ctx, sid, id, box.connection, password),
+  );
   return { ...base, ...result };
 }

@@ -1,21 +1,21 @@
 /**
  * The email-box connection test: log in to the POP3 server and out again (connect, implicit TLS
- * when `ssl` is on or plain when off, USER/PASS, STAT, QUIT), and when it fails say which field to
+ * when `ssl` is on or plain when off, USER/PASS or SPA or XOAUTH2 as the box says, STAT, QUIT), and when it fails say which field to
  * fix in words a studio owner can act on. The mail server's own reply is passed on; the password
  * never is (Pop3Error never carries it).
  */
 import { readFileSync } from 'node:fs';
+import { AppError } from '#lib/domain/errors';
 import { guardedLookup, type MailHostPolicy, refuseBlockedLiteral } from '#lib/net/guard';
 import { type Pop3ClientOptions, Pop3Error } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
 import { fromSocketError } from '#lib/pop3/errors';
+import { logIn, type Pop3Credentials, type Pop3LoginSession } from '#lib/pop3/login';
 
-export interface Pop3Target {
+export interface Pop3Target extends Pop3Credentials {
   server: string;
   port: number;
   ssl: boolean;
-  userName: string;
-  password: string;
 }
 
 /**
@@ -53,9 +53,8 @@ export function connectionTestConfig(
 }
 
 /** The part of Pop3Client the test uses; taken as an argument so the test can be pointed anywhere. */
-export interface Pop3Session {
+export interface Pop3Session extends Pop3LoginSession {
   readonly greeting: string;
-  login(user: string, password: string): Promise<void>;
   stat(): Promise<{ count: number }>;
   quit(): Promise<void>;
   close(): void;
@@ -99,7 +98,7 @@ export async function probePop3(
       connectTimeoutMs: config.connectTimeoutMs,
       timeoutMs: config.timeoutMs,
     });
-    await session.login(target.userName, target.password);
+    await logIn(session, target);
     const { count } = await session.stat();
     await session.quit();
     return {
@@ -111,6 +110,9 @@ export async function probePop3(
     };
   } catch (error) {
     session?.close();
+    // No token to log in with (never signed in, or the provider refused a refresh): the sign-in is what to fix.
+    if (error instanceof AppError && error.field)
+      return { ok: false, field: error.field, message: error.message, kind: error.code, ms: ms() };
     if (!(error instanceof Pop3Error)) throw error;
     return { ok: false, ...diagnose(error, target, config), ms: ms() };
   }

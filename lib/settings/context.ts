@@ -22,4 +22,6 @@ export interface SettingsContext {
   probePop3: Pop3Probe;
   /** The deployment's receiving domain (push intake), when it has one. */
   receivingDomain?: string;
+  /** A current OAuth2 access token of a signed-in box (lib/oauth/tokens.ts); absent: OAuth2 not configured. */
+  oauthToken?: (studioId: string, boxId: string) => Promise<string>;
 }

@@ -231,15 +231,30 @@ export const boxConnectionInput = z.strictObject({
   type: m.boxConnection.shape.type.default('pop3'),
   server: hostName,
   emailAddress,
-  domain: optionalText(253).optional().describe('Exchange only; refused for POP3.'),
+  domain: optionalText(253)
+    .optional()
+    .describe('The Windows domain: required for Exchange; for POP3 only with SPA (authentication ntlm).'),
   userName: z
     .string()
     .min(1, { error: 'must not be empty: give the log-on name, often the full email address.' })
     .max(254, { error: 'must be at most 254 characters long.' }),
   password: password.optional().describe('Write-only. Required on POST; omit on PUT to keep the stored one.'),
   ssl: z.boolean().default(true),
-  spa: z.boolean().default(false).describe('Secure Password Authentication (Exchange); stored as given.'),
+  spa: z
+    .boolean()
+    .default(false)
+    .describe(
+      'Secure Password Authentication: log in with NTLM (AUTH NTLM) and the Domain. Same as authentication "ntlm".',
+    ),
   port: port.optional().describe('Default 995 with SSL, 110 without.'),
+  authentication: m.boxAuthentication
+    .optional()
+    .describe(
+      'password: USER/PASS; ntlm: SPA (NTLMv2 with the Domain); oauth2: XOAUTH2 with the tokens of a sign-in (GET /oauth/{provider}/start), no password. Default: ntlm when spa is on, else password.',
+    ),
+  provider: m.oauthProvider
+    .optional()
+    .describe('OAuth2 only, and required there: google (Gmail) or microsoft (Microsoft 365).'),
 });
 export type BoxConnectionInput = z.infer<typeof boxConnectionInput>;
 
@@ -307,7 +322,9 @@ export const boxInput = withIds({
     .trim()
     .toLowerCase()
     .optional()
-    .describe('The local part of the receivingAddress, when the studio chooses one; default `<box>.<studio>`.'),
+    .describe(
+      'The local part of the receivingAddress, when the studio chooses one; default `<box>.<studio>`.',
+    ),
   connection: boxConnectionInput,
   schedule: scheduleInput
     .nullable()
@@ -326,7 +343,11 @@ export const verificationView = z.object({
 });
 
 export const boxView = m.emailBox.omit({ connection: true }).extend({
-  connection: m.boxConnection.omit({ passwordRef: true }).extend({ passwordSet: z.boolean() }),
+  connection: m.boxConnection.omit({ passwordRef: true }).extend({
+    passwordSet: z
+      .boolean()
+      .describe('A password is stored (OAuth2: the sign-in is done and its tokens are stored).'),
+  }),
   ...meta,
   verification: verificationView.optional().describe('Present on POST and PUT: what the save checked.'),
   receivingAddress: z

@@ -636,7 +636,7 @@ describe('the HTTP API', () => {
     }
   });
 
-  it('puts the JWT authorizer on every route except health, the OpenAPI document and its page', () => {
+  it('puts the JWT authorizer on every route except health, the OpenAPI document and its page, and the OAuth2 callback', () => {
     // Prepare
     const authorizerId = ref('ApiHttpApiJwtAuthorizer', 'AWS::ApiGatewayV2::Authorizer');
 
@@ -644,7 +644,13 @@ describe('the HTTP API', () => {
     const open = routes.filter((r) => r.AuthorizationType !== 'JWT').map((r) => r.RouteKey);
 
     // Assess
-    expect(open.sort()).toEqual(['GET /docs', 'GET /docs/{file}', 'GET /health', 'GET /openapi.json']);
+    expect(open.sort()).toEqual([
+      'GET /docs',
+      'GET /docs/{file}',
+      'GET /health',
+      'GET /oauth/{provider}/callback',
+      'GET /openapi.json',
+    ]);
     expect(publicRouteKeys([settingsRoutes, sendRoutes, inboxPollRoutes]).sort()).toEqual(open);
     for (const route of routes.filter((r) => r.AuthorizationType === 'JWT')) {
       expect(route.AuthorizerId).toEqual(authorizerId);

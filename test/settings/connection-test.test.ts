@@ -67,7 +67,9 @@ describe('saving a box logs in to its POP3 server first', () => {
     expect(res.body.verification).toMatchObject({ tested: true, ok: true, messageCount: 2 });
     expect(res.body.verification.greeting).toMatch(/Dovecot/);
     expect(
-      await h.d.secrets.get((await h.d.repos.emailBoxes.require('studio-1', 'pop3s')).connection.passwordRef!),
+      await h.d.secrets.get(
+        (await h.d.repos.emailBoxes.require('studio-1', 'pop3s')).connection.passwordRef!,
+      ),
     ).toBe(PASSWORD);
   });
 

@@ -1,0 +1,512 @@
+/**
+ * OAuth2 for mailboxes (Gmail, Microsoft 365), on `oauth4webapi`:
+ * - sign-in: authorization code with PKCE (S256); the state binds the studio, box and user and
+ *   is signed and short-lived (./state.ts); the callback stores the refresh token in the box's
+ *   secret (its `passwordRef`, as JSON: ./grant.ts) and the sign-in facts on the box;
+ * - access tokens: refreshed when the stored one is within a margin of its expiry, reused until
+ *   then (in this process, and across invocations through the secret);
+ * - alerts: an email to the box's notification address before the refresh token is known to
+ *   expire, and as soon as a refresh is refused (revoked, expired), saying what to do.
+ */
+import * as oauth from 'oauth4webapi';
+import type { Repositories, Stored } from '#lib/data/repositories';
+import { AppError, ValidationError } from '#lib/domain/errors';
+import type { BoxOAuth, EmailBox, OAuthProvider } from '#lib/domain/model';
+import { notificationMime } from '#lib/notify/compose';
+import type { MailTransport, SecretStore } from '#lib/ports/index';
+import { type Grant, readGrant } from './grant.ts';
+import { isLoopbackHttp, type OAuthSettings, type ProviderSettings, redirectUri } from './providers.ts';
+import { codeVerifierOf, InvalidStateError, signState, verifyState } from './state.ts';
+
+/** An access token is refreshed when it has less than this left. */
+const REFRESH_MARGIN_MS = 5 * 60_000;
+
+export interface OAuthLog {
+  info(message: string, ...extra: Record<string, unknown>[]): void;
+  warn(message: string, ...extra: Record<string, unknown>[]): void;
+}
+
+export interface OAuthDeps {
+  repos: Repositories;
+  secrets: SecretStore;
+  log: OAuthLog;
+  now: () => Date;
+  /** The notification mail path (SES; the local SES under npm start and in tests). */
+  mail: () => MailTransport;
+  notificationSender: string;
+}
+
+/** The provider is not set up in this deployment (no client id): 404, naming the provider. */
+export class ProviderNotConfiguredError extends AppError {
+  override readonly name = 'ProviderNotConfiguredError';
+  override readonly status = 404;
+  override readonly code = 'not_found';
+  constructor(provider: string) {
+    super(
+      `OAuth2 sign-in with "${provider}" is not configured here (OAUTH_${provider.toUpperCase()}_CLIENT_ID).`,
+      {
+        field: 'provider',
+      },
+    );
+  }
+}
+
+/** A callback the service refuses: bad or expired state, or the provider said no. 400. */
+export class OAuthCallbackError extends AppError {
+  override readonly name = 'OAuthCallbackError';
+  override readonly status = 400;
+  override readonly code = 'oauth_callback_refused';
+}
+
+/** The box has no usable sign-in: never signed in, or its refresh was refused. */
+export class OAuthSignInRequiredError extends AppError {
+  override readonly name = 'OAuthSignInRequiredError';
+  override readonly status = 409;
+  override readonly code = 'oauth_sign_in_required';
+}
+
+/** The provider could not be reached or answered oddly; nothing about the sign-in is known to be wrong. */
+export class OAuthUpstreamError extends AppError {
+  override readonly name = 'OAuthUpstreamError';
+  override readonly status = 502;
+  override readonly code = 'oauth_provider_unavailable';
+}
+
+export interface StartResult {
+  authorizationUrl: string;
+  expiresAt: string;
+}
+
+export interface CallbackResult {
+  ok: true;
+  boxId: string;
+  provider: OAuthProvider;
+  message: string;
+}
+
+interface CachedToken {
+  token: string;
+  expiresAt: number;
+}
+
+export class OAuthService {
+  readonly #d: OAuthDeps;
+  readonly #settings: OAuthSettings;
+  readonly #servers = new Map<OAuthProvider, Promise<oauth.AuthorizationServer>>();
+  readonly #tokens = new Map<string, CachedToken>();
+  readonly #refreshing = new Map<string, Promise<string>>();
+  #stateKey: Promise<Buffer> | undefined;
+
+  constructor(deps: OAuthDeps, settings: OAuthSettings) {
+    this.#d = deps;
+    this.#settings = settings;
+  }
+
+  /** Where to send the admin's browser to sign the box in with `provider`. */
+  async start(
+    studioId: string,
+    userId: string,
+    provider: OAuthProvider,
+    boxId: string,
+  ): Promise<StartResult> {
+    const p = this.#provider(provider);
+    const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
+    if (box.connection.authentication !== 'oauth2' || box.connection.provider !== provider)
+      throw ValidationError.field(
+        'boxId',
+        `the email box "${boxId}" does not sign in with ${provider}: set its connection.authentication to "oauth2" and connection.provider to "${provider}" first.`,
+      );
+    const as = await this.#server(p);
+    if (!as.authorization_endpoint)
+      throw new OAuthUpstreamError(`${provider} names no authorization endpoint.`);
+    const key = await this.#key();
+    const expiresAt = Math.floor(this.#d.now().getTime() / 1000) + this.#settings.stateTtlSeconds;
+    const { state, claims } = signState(key, { provider, studioId, boxId, userId, expiresAt });
+    const url = new URL(as.authorization_endpoint);
+    const params: Record<string, string> = {
+      client_id: p.clientId,
+      redirect_uri: redirectUri(this.#settings, provider),
+      response_type: 'code',
+      scope: p.scopes.join(' '),
+      state,
+      code_challenge: await oauth.calculatePKCECodeChallenge(codeVerifierOf(key, claims)),
+      code_challenge_method: 'S256',
+      login_hint: box.connection.emailAddress,
+      ...p.authorizationParams,
+    };
+    for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
+    return { authorizationUrl: url.href, expiresAt: new Date(expiresAt * 1000).toISOString() };
+  }
+
+  /** The provider's redirect back: checks the state, redeems the code, stores the tokens. */
+  async callback(
+    provider: OAuthProvider,
+    query: Record<string, string | undefined>,
+  ): Promise<CallbackResult> {
+    const p = this.#provider(provider);
+    if (!query.state) throw new OAuthCallbackError('The callback has no state.', { field: 'state' });
+    let claims: ReturnType<typeof verifyState>;
+    try {
+      claims = verifyState(
+        await this.#key(),
+        query.state,
+        provider,
+        Math.floor(this.#d.now().getTime() / 1000),
+      );
+    } catch (error) {
+      if (error instanceof InvalidStateError || error instanceof SyntaxError)
+        throw new OAuthCallbackError(
+          error instanceof InvalidStateError ? error.message : 'The sign-in state is malformed.',
+          { field: 'state' },
+        );
+      throw error;
+    }
+    const { studioId, boxId } = claims;
+    if (query.error) {
+      const consent = query.error === 'access_denied' || query.error === 'consent_required';
+      throw new OAuthCallbackError(
+        consent
+          ? `The sign-in was not allowed (${query.error}): sign in again and accept the requested mail access; a Microsoft 365 tenant may need an admin's consent for the app first.`
+          : `${provider} refused the sign-in: ${query.error}${query.error_description ? ` (${query.error_description})` : ''}.`,
+        { field: 'error', details: { error: query.error } },
+      );
+    }
+    const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
+    if (box.connection.authentication !== 'oauth2' || box.connection.provider !== provider)
+      throw new OAuthCallbackError(`The email box "${boxId}" no longer signs in with ${provider}.`, {
+        field: 'state',
+      });
+    const as = await this.#server(p);
+    const client = this.#client(p);
+    const params = new URLSearchParams(
+      Object.entries(query).filter((entry): entry is [string, string] => entry[1] !== undefined),
+    );
+    let tokens: oauth.TokenEndpointResponse;
+    try {
+      const checked = oauth.validateAuthResponse(as, client, params, query.state);
+      const response = await oauth.authorizationCodeGrantRequest(
+        as,
+        client,
+        oauth.ClientSecretPost(await this.#d.secrets.get(p.clientSecretRef)),
+        checked,
+        redirectUri(this.#settings, provider),
+        codeVerifierOf(await this.#key(), claims),
+        this.#requestOptions(p),
+      );
+      tokens = await oauth.processAuthorizationCodeResponse(as, client, response);
+    } catch (error) {
+      throw this.#callbackError(provider, error);
+    }
+    if (!tokens.refresh_token)
+      throw new OAuthCallbackError(
+        `${provider} gave no refresh token, so the box could not stay signed in: sign in again and allow offline access.`,
+        { field: 'code' },
+      );
+    const now = this.#d.now();
+    const grant: Grant = {
+      kind: 'oauth2',
+      refreshToken: tokens.refresh_token,
+      accessToken: tokens.access_token,
+      ...(tokens.expires_in
+        ? { accessExpiresAt: new Date(now.getTime() + tokens.expires_in * 1000).toISOString() }
+        : {}),
+    };
+    await this.#d.secrets.update(grantRef(box), JSON.stringify(grant));
+    const refreshExpiresAt = this.#refreshExpiry(p, tokens, now);
+    await this.#updateOAuth(studioId, boxId, () => ({
+      signedInAt: now.toISOString(),
+      ...(tokens.scope ? { scope: tokens.scope } : {}),
+      ...(refreshExpiresAt ? { refreshExpiresAt } : {}),
+    }));
+    this.#d.log.info('email box signed in with OAuth2', { boxId, provider, userId: claims.userId });
+    return { ok: true, boxId, provider, message: `The email box "${boxId}" is signed in with ${provider}.` };
+  }
+
+  /**
+   * A current access token for the box: the cached one while it has more than a few minutes
+   * left, else a refreshed one. Refusals alert the box's notification address once.
+   */
+  async accessToken(studioId: string, boxId: string): Promise<string> {
+    // Keyed by the sign-in and the mailbox it is for: a box moved to another server or signed in
+    // again never gets a token cached for what it was before.
+    const k = cacheKey(studioId, await this.#d.repos.emailBoxes.require(studioId, boxId));
+    const cached = this.#tokens.get(k);
+    if (cached && cached.expiresAt - this.#d.now().getTime() > REFRESH_MARGIN_MS) return cached.token;
+    // One refresh at a time per box: a rotating refresh token must not be spent twice.
+    const running = this.#refreshing.get(k);
+    if (running) return running;
+    const work = this.#fresh(studioId, boxId, k).finally(() => this.#refreshing.delete(k));
+    this.#refreshing.set(k, work);
+    return work;
+  }
+
+  /** Sends the "sign in again before …" email when a box's refresh token is close to its known end. */
+  async checkExpiry(studioId: string, boxId: string): Promise<boolean> {
+    const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
+    const o = box.connection.oauth;
+    if (!o?.refreshExpiresAt || o.expiryWarnedAt || o.failedAt) return false;
+    const left = Date.parse(o.refreshExpiresAt) - this.#d.now().getTime();
+    if (left > this.#settings.warnBeforeSeconds * 1000) return false;
+    const sent = await this.#alert(box, 'expiring', o.refreshExpiresAt);
+    await this.#updateOAuth(studioId, boxId, (current) => ({
+      ...current,
+      expiryWarnedAt: this.#d.now().toISOString(),
+    }));
+    return sent;
+  }
+
+  async #fresh(studioId: string, boxId: string, k: string): Promise<string> {
+    const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
+    const provider = box.connection.provider;
+    if (box.connection.authentication !== 'oauth2' || !provider)
+      throw new OAuthSignInRequiredError(`The email box "${boxId}" does not sign in with OAuth2.`, {
+        field: 'connection.authentication',
+      });
+    const p = this.#provider(provider);
+    const grant = readGrant(await this.#d.secrets.get(grantRef(box)));
+    if (!box.connection.oauth || !grant.refreshToken)
+      throw new OAuthSignInRequiredError(
+        `The email box "${boxId}" is not signed in with ${provider} yet: sign in (GET /oauth/${provider}/start?boxId=${boxId}).`,
+        { field: 'connection.authentication' },
+      );
+    if (box.connection.oauth.failedAt)
+      throw new OAuthSignInRequiredError(
+        `The sign-in of email box "${boxId}" with ${provider} stopped working (${box.connection.oauth.failure ?? 'refused'}): sign in again.`,
+        { field: 'connection.authentication' },
+      );
+    await this.checkExpiry(studioId, boxId).catch((error: unknown) =>
+      this.#d.log.warn('could not send the OAuth2 expiry warning', { boxId, errorMessage: String(error) }),
+    );
+    const now = this.#d.now().getTime();
+    const stored = grant.accessToken && grant.accessExpiresAt ? Date.parse(grant.accessExpiresAt) : 0;
+    if (grant.accessToken && stored - now > REFRESH_MARGIN_MS) {
+      this.#tokens.set(k, { token: grant.accessToken, expiresAt: stored });
+      return grant.accessToken;
+    }
+    const as = await this.#server(p);
+    const client = this.#client(p);
+    let tokens: oauth.TokenEndpointResponse;
+    try {
+      const response = await oauth.refreshTokenGrantRequest(
+        as,
+        client,
+        oauth.ClientSecretPost(await this.#d.secrets.get(p.clientSecretRef)),
+        grant.refreshToken,
+        this.#requestOptions(p),
+      );
+      tokens = await oauth.processRefreshTokenResponse(as, client, response);
+    } catch (error) {
+      // The provider's "no" (invalid_grant: revoked, expired, password changed) needs a person; a
+      // network failure or a 5xx does not, and the next poll tries again.
+      if (error instanceof oauth.ResponseBodyError && error.status >= 400 && error.status < 500) {
+        const why = `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`;
+        await this.#updateOAuth(studioId, boxId, (current) => ({
+          ...current,
+          failedAt: this.#d.now().toISOString(),
+          failure: why.slice(0, 500),
+        }));
+        this.#tokens.delete(k);
+        await this.#alert(box, 'refresh-failed', why).catch((alertError: unknown) =>
+          this.#d.log.warn('could not send the OAuth2 failure alert', {
+            boxId,
+            errorMessage: String(alertError),
+          }),
+        );
+        throw new OAuthSignInRequiredError(
+          `${provider} refused to renew the sign-in of email box "${boxId}" (${why}): sign in again (GET /oauth/${provider}/start?boxId=${boxId}).`,
+          { field: 'connection.authentication' },
+        );
+      }
+      throw new OAuthUpstreamError(
+        `${provider} could not renew the access token just now (${error instanceof Error ? error.message : String(error)}); the next run tries again.`,
+      );
+    }
+    const expiresAt = now + (tokens.expires_in ?? 3600) * 1000;
+    const next: Grant = {
+      kind: 'oauth2',
+      // Providers that rotate refresh tokens send a new one; the old one may already be spent.
+      refreshToken: tokens.refresh_token ?? grant.refreshToken,
+      accessToken: tokens.access_token,
+      accessExpiresAt: new Date(expiresAt).toISOString(),
+    };
+    try {
+      await this.#d.secrets.update(grantRef(box), JSON.stringify(next));
+    } catch (error) {
+      // The token works all the same; only the next invocation must refresh again (and a rotated
+      // refresh token is kept in this process alone). The poller needs PutSecretValue for this.
+      this.#d.log.warn('could not store the renewed OAuth2 tokens', { boxId, errorMessage: String(error) });
+    }
+    this.#tokens.set(k, { token: tokens.access_token, expiresAt });
+    const refreshExpiresAt = tokens.refresh_token ? this.#refreshExpiry(p, tokens, new Date(now)) : undefined;
+    if (refreshExpiresAt)
+      await this.#updateOAuth(studioId, boxId, (current) => ({ ...current, refreshExpiresAt }));
+    this.#d.log.info('OAuth2 access token renewed', { boxId, provider });
+    return tokens.access_token;
+  }
+
+  /** When the refresh token is known to stop working: the response's own word, else the provider's policy. */
+  #refreshExpiry(p: ProviderSettings, tokens: oauth.TokenEndpointResponse, now: Date): string | undefined {
+    const seconds = Number(tokens.refresh_token_expires_in);
+    if (Number.isFinite(seconds) && seconds > 0)
+      return new Date(now.getTime() + seconds * 1000).toISOString();
+    if (p.refreshTokenDays) return new Date(now.getTime() + p.refreshTokenDays * 86_400_000).toISOString();
+    return undefined;
+  }
+
+  async #updateOAuth(
+    studioId: string,
+    boxId: string,
+    change: (current: BoxOAuth) => BoxOAuth,
+  ): Promise<void> {
+    // The box may be saved by an admin at the same moment: read again and retry once.
+    for (let attempt = 0; ; attempt++) {
+      const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
+      const current = box.connection.oauth ?? { signedInAt: this.#d.now().toISOString() };
+      const { id: _id, version, createdAt: _c, updatedAt: _u, ...record } = box;
+      try {
+        await this.#d.repos.emailBoxes.replace(
+          studioId,
+          boxId,
+          { ...record, id: boxId, connection: { ...box.connection, oauth: change(current) } },
+          version,
+        );
+        return;
+      } catch (error) {
+        if (attempt >= 1) throw error;
+      }
+    }
+  }
+
+  /** One email to the box's notification address; false when it has none. */
+  async #alert(box: Stored<EmailBox>, kind: 'expiring' | 'refresh-failed', detail: string): Promise<boolean> {
+    const to = box.schedule?.notifyEmail;
+    const provider = box.connection.provider ?? 'the provider';
+    const name = box.description || box.id;
+    const where = `Settings → Email boxes → "${name}" → Sign in with ${providerName(provider)} (GET /oauth/${provider}/start?boxId=${box.id})`;
+    if (!to) {
+      this.#d.log.warn('OAuth2 alert not sent: the box has no notification address', { boxId: box.id, kind });
+      return false;
+    }
+    const content =
+      kind === 'expiring'
+        ? {
+            subject: `Email box ${name}: sign in with ${providerName(provider)} again before ${detail.slice(0, 10)}`,
+            text: [
+              `The sign-in of the email box "${name}" (${box.connection.emailAddress}) with ${providerName(provider)} expires on ${detail}.`,
+              'After that, its mail can no longer be collected (or sent) until someone signs in again.',
+              '',
+              `What to do: an administrator signs the box in again before then: ${where}.`,
+            ].join('\n'),
+          }
+        : {
+            subject: `Email box ${name} cannot log in: sign in with ${providerName(provider)} again`,
+            text: [
+              `${providerName(provider)} refused to renew the sign-in of the email box "${name}" (${box.connection.emailAddress}): ${detail}.`,
+              'This happens when the access was revoked, the password of the account changed, or the sign-in expired.',
+              'Mail is not being collected from this box until it is signed in again; nothing has been lost on the server.',
+              '',
+              `What to do: an administrator signs the box in again: ${where}.`,
+            ].join('\n'),
+          };
+    const sender = this.#d.notificationSender;
+    const domain = sender.split('@').pop() || 'studio-mail.invalid';
+    const messageId = `<oauth.${box.id.replace(/[^A-Za-z0-9.-]/g, '')}.${kind}.${this.#d.now().getTime()}@${domain}>`;
+    const mail = await notificationMime(content, { from: sender, to, messageId, date: this.#d.now() });
+    await this.#d.mail().send(mail);
+    this.#d.log.info('OAuth2 alert sent', { boxId: box.id, kind });
+    return true;
+  }
+
+  #provider(provider: OAuthProvider): ProviderSettings {
+    const p = this.#settings.providers[provider];
+    if (!p) throw new ProviderNotConfiguredError(provider);
+    return p;
+  }
+
+  #client(p: ProviderSettings): oauth.Client {
+    return { client_id: p.clientId };
+  }
+
+  #requestOptions(p: ProviderSettings) {
+    return isLoopbackHttp(p.issuer) ? { [oauth.allowInsecureRequests]: true } : {};
+  }
+
+  #server(p: ProviderSettings): Promise<oauth.AuthorizationServer> {
+    let server = this.#servers.get(p.id);
+    if (!server) {
+      server = discover(p);
+      // A failed discovery is not kept: the next request tries again.
+      server.catch(() => this.#servers.delete(p.id));
+      this.#servers.set(p.id, server);
+    }
+    return server;
+  }
+
+  #key(): Promise<Buffer> {
+    this.#stateKey ??= this.#d.secrets.get(this.#settings.stateKeyRef).then((value) => {
+      if (value.length < 32) throw new Error('The OAuth2 state key must be at least 32 characters long.');
+      return Buffer.from(value, 'utf8');
+    });
+    this.#stateKey.catch(() => {
+      this.#stateKey = undefined;
+    });
+    return this.#stateKey;
+  }
+
+  #callbackError(provider: OAuthProvider, error: unknown): AppError {
+    if (error instanceof oauth.ResponseBodyError)
+      return new OAuthCallbackError(
+        `${provider} refused the sign-in code (${error.error}${error.error_description ? `: ${error.error_description}` : ''}): start the sign-in again.`,
+        { field: 'code' },
+      );
+    if (error instanceof oauth.AuthorizationResponseError)
+      return new OAuthCallbackError(`${provider} refused the sign-in: ${error.error}.`, { field: 'error' });
+    if (error instanceof oauth.OperationProcessingError)
+      return new OAuthCallbackError(`The sign-in answer could not be used: ${error.message}`, {
+        field: 'code',
+      });
+    return new OAuthUpstreamError(
+      `${provider} could not be reached to finish the sign-in (${error instanceof Error ? error.message : String(error)}); try again.`,
+    );
+  }
+}
+
+/** Discovery, tolerating Microsoft's multi-tenant metadata, whose issuer is a `{tenantid}` template. */
+async function discover(p: ProviderSettings): Promise<oauth.AuthorizationServer> {
+  const options = isLoopbackHttp(p.issuer) ? { [oauth.allowInsecureRequests]: true } : {};
+  const response = await oauth.discoveryRequest(p.issuer, { ...options, algorithm: 'oidc' });
+  if (p.id === 'microsoft') {
+    const metadata = (await response.clone().json()) as oauth.AuthorizationServer;
+    if (metadata.issuer.includes('{tenantid}')) return { ...metadata, issuer: p.issuer.href };
+  }
+  return oauth.processDiscoveryResponse(p.issuer, response);
+}
+
+/** The box, its sign-in and the mailbox the tokens are for. */
+/** The secret holding an OAuth2 box's grant: every OAuth2 box is saved with one (PENDING_GRANT). */
+function grantRef(box: Stored<EmailBox>): string {
+  const ref = box.connection.passwordRef;
+  if (!ref)
+    throw new OAuthSignInRequiredError(`The email box "${box.id}" has no sign-in stored; sign in again.`, {
+      field: 'connection.authentication',
+    });
+  return ref;
+}
+
+function cacheKey(studioId: string, box: Stored<EmailBox>): string {
+  const c = box.connection;
+  return JSON.stringify([
+    studioId,
+    box.id,
+    c.provider,
+    c.oauth?.signedInAt,
+    c.oauth?.failedAt,
+    c.server,
+    c.port,
+    c.userName,
+  ]);
+}
+
+function providerName(provider: string): string {
+  return provider === 'google' ? 'Google' : provider === 'microsoft' ? 'Microsoft' : provider;
+}
