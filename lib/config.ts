@@ -1,7 +1,9 @@
 /**
  * Runtime configuration, read once from the environment. The CDK stack sets these for each
- * Lambda; the local runner and the tests set the `local` flavour. Nothing here holds a secret.
+ * Lambda; the local runner and the tests set the `local` flavour. Nothing here holds a secret but the cursor key.
  */
+import { randomBytes } from 'node:crypto';
+
 export interface Config {
   /** `aws` uses the AWS adapters; `local` uses the local twins (files under .local/, in-process bus). */
   readonly adapters: 'aws' | 'local';
@@ -36,6 +38,12 @@ export interface Config {
   readonly allowPrivateMailHosts: boolean;
   /** The AWS account id, for the ARNs of SES sender identities (SES does not return them). */
   readonly accountId: string;
+  /**
+   * The secret paging cursors are signed and encrypted with (lib/http/cursor.ts), from
+   * `CURSOR_KEY`. The local adapters have a fixed development key; a deployment sets its own
+   * (unset there, each process makes a random one, so cursors do not survive another instance).
+   */
+  readonly cursorKey: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -58,6 +66,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     notificationSender: env.NOTIFICATION_SENDER ?? 'notifications@studio-mail.local',
     studioClaim: env.STUDIO_CLAIM ?? 'custom:studioId',
     accountId: env.ACCOUNT_ID ?? '000000000000',
+    cursorKey:
+      env.CURSOR_KEY ||
+      (adapters === 'local' ? 'studio-mail local development cursor key' : randomBytes(32).toString('hex')),
     allowPrivateMailHosts:
       env.ALLOW_PRIVATE_MAIL_HOSTS === undefined || env.ALLOW_PRIVATE_MAIL_HOSTS === ''
         ? adapters === 'local'

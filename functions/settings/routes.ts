@@ -86,12 +86,13 @@ function crud<P extends RefPath>(path: P) {
   const label = kind.label;
   const a = /^[aeiou]/.test(label) ? 'an' : 'a';
   const paged = 'paged' in kind && kind.paged;
+  const order = 'order' in kind ? kind.order : ' (by id)';
   const tag = 'Reference data';
   return {
     [`GET /${path}`]: {
       tag,
       access: 'user',
-      summary: paged ? `List ${label}s, a page at a time (by last name).` : `List every ${label}.`,
+      summary: paged ? `List ${label}s, a page at a time${order}.` : `List every ${label}.`,
       response: kind.list,
       ...(paged ? { query: pageParams } : {}),
     },
