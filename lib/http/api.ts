@@ -23,10 +23,20 @@ import {
 } from '#lib/domain/errors';
 import { CursorCodec, listOf } from './cursor.ts';
 import { errorBody } from './errors.ts';
-import type { ApiResult, Caller, Handler, Handlers, RouteSpec, RouteTable } from './routes.ts';
+import {
+  type ApiResult,
+  type Caller,
+  type Handler,
+  type Handlers,
+  MAX_PATH_ID_LENGTH,
+  PATH_ID,
+  type RouteSpec,
+  type RouteTable,
+} from './routes.ts';
 import { check } from './validate.ts';
 
 export type { ApiRequest, ApiResult, Caller } from './routes.ts';
+export { MAX_PATH_ID_LENGTH } from './routes.ts';
 
 export interface ApiOptions {
   logger: Logger;
@@ -37,14 +47,6 @@ export interface ApiOptions {
   /** The secret paging cursors are signed with (lib/http/cursor.ts); needed when a route is paged. */
   cursorKey?: string;
 }
-
-/**
- * Every path parameter without its own schema: at most 64 visible ASCII characters (the ids this
- * API gives out are UUIDs, `si-…` digests or client ids of letters, digits, `-` and `_`), and no
- * `#`, the separator of the table's keys.
- */
-export const MAX_PATH_ID_LENGTH = 64;
-const PATH_ID = /^[\x21\x22\x24-\x7e]+$/;
 
 /** Studio ids go into every key (`ST#<studio>`): the claim must be one, or the caller is refused. */
 const STUDIO_ID = /^[A-Za-z0-9_-]{1,64}$/;
