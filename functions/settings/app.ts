@@ -6,7 +6,6 @@ import { apiTables } from '#functions/routes';
 import type { Deps } from '#lib/app/deps';
 import { checkHealth } from '#lib/app/health';
 import { httpApi } from '#lib/http/api';
-import { buildOpenApi } from '#lib/http/openapi';
 import { mailHostPolicy } from '#lib/net/guard';
 import { Pop3Client } from '#lib/pop3/client';
 import { connectionTestConfig, type Pop3Probe, pop3Probe } from '#lib/settings/connection-test';
@@ -44,9 +43,13 @@ function defaultProbe(d: Deps, env: Record<string, string | undefined>): Pop3Pro
   };
 }
 
-/** The document for every route of every function; built once per process, on first request. */
+/**
+ * The document for every route of every function; built once per process, on first request. The
+ * generator (and zod's JSON Schema code) is loaded then too: no other request needs it.
+ */
 let document: unknown;
-export function openApiDocument(): unknown {
+export async function openApiDocument(): Promise<unknown> {
+  const { buildOpenApi } = await import('#lib/http/openapi');
   document ??= buildOpenApi(Object.values(apiTables), {
     title: 'studio-mail API',
     version: '1',
@@ -71,7 +74,7 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
       const health = await checkHealth(d);
       return { status: health.status === 'ok' ? 200 : 503, body: health };
     },
-    'GET /openapi.json': async () => ({ status: 200, body: openApiDocument() }),
+    'GET /openapi.json': async () => ({ status: 200, body: await openApiDocument() }),
     ...companyHandlers(ctx),
     ...userSettingsHandlers(ctx),
     ...referenceHandlers(ctx),

@@ -5,7 +5,7 @@
  * studio (an owner claim in the table), since one SES account serves them all.
  */
 import { createHash } from 'node:crypto';
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConflictError, NotFoundError } from '#lib/domain/errors';
 import type { SenderIdentity } from '#lib/domain/model';
 import { requestSchemas, responseSchemas } from '#lib/http/registry';

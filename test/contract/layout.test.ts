@@ -141,4 +141,17 @@ describe('the source layout', () => {
     expect([...graph.keys()].filter((f) => f.startsWith('lib/domain/')).length).toBeGreaterThan(5);
     expect(offending).toEqual([]);
   });
+
+  it('imports zod at runtime only as a namespace, so bundles keep only the schemas they use', () => {
+    // Prepare: `import { z } from 'zod'` (or a default import) binds the whole namespace object,
+    // which esbuild cannot shake: every locale and the JSON Schema code land in the cold path.
+    const named = /^\s*import\s+(?!type\b)(?:\{[^}]*\}|[A-Za-z_$][\w$]*)\s+from\s+['"]zod(?:\/[^'"]*)?['"]/m;
+    // Act
+    const offending = [...graph.keys()].filter((file) => named.test(readFileSync(join(root, file), 'utf8')));
+    // Assess
+    expect(
+      [...graph.keys()].some((file) => readFileSync(join(root, file), 'utf8').includes("from 'zod'")),
+    ).toBe(true);
+    expect(offending).toEqual([]);
+  });
 });

@@ -13,7 +13,7 @@ import { buildStack, type Resources } from '#test/infra/fixture';
 // biome-ignore lint/suspicious/noExplicitAny: the document is walked as plain JSON.
 type Json = any;
 
-const doc = openApiDocument() as Json;
+const doc = (await openApiDocument()) as Json;
 const { template } = buildStack();
 
 const logicalIdOf: Record<string, string> = {
