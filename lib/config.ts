@@ -1,7 +1,9 @@
 /**
  * Runtime configuration, read once from the environment. The CDK stack sets these for each
- * Lambda; the local runner and the tests set the `local` flavour. Nothing here holds a secret.
+ * Lambda; the local runner and the tests set the `local` flavour. Nothing here holds a secret but the cursor key.
  */
+import { randomBytes } from 'node:crypto';
+
 export interface Config {
   /** `aws` uses the AWS adapters; `local` uses the local twins (files under .local/, in-process bus). */
   readonly adapters: 'aws' | 'local';
@@ -38,6 +40,12 @@ export interface Config {
   readonly accountId: string;
   /** Push intake's receiving domain (RECEIVING_DOMAIN); locally `inbound.studio-mail.localhost`. */
   readonly receivingDomain: string | undefined;
+  /**
+   * The secret paging cursors are signed and encrypted with (lib/http/cursor.ts), from
+   * `CURSOR_KEY`. The local adapters have a fixed development key; a deployment sets its own
+   * (unset there, each process makes a random one, so cursors do not survive another instance).
+   */
+  readonly cursorKey: string;
 }
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
@@ -64,6 +72,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     // the inbound SMTP server of `npm start` locally).
     receivingDomain:
       env.RECEIVING_DOMAIN || (adapters === 'local' ? 'inbound.studio-mail.localhost' : undefined),
+    cursorKey:
+      env.CURSOR_KEY ||
+      (adapters === 'local' ? 'studio-mail local development cursor key' : randomBytes(32).toString('hex')),
     allowPrivateMailHosts:
       env.ALLOW_PRIVATE_MAIL_HOSTS === undefined || env.ALLOW_PRIVATE_MAIL_HOSTS === ''
         ? adapters === 'local'

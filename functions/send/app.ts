@@ -1,16 +1,15 @@
 import type { Deps } from '#lib/app/deps';
 import { httpApi } from '#lib/http/api';
-import { IDEMPOTENT_REPLAYED_HEADER } from '#lib/http/headers';
-import type { ApiRequest, ApiResult, Handlers } from '#lib/http/routes';
+import type { ApiResult, Handlers } from '#lib/http/routes';
 import { count } from '#lib/metrics';
 import { mailHostPolicy } from '#lib/net/guard';
 import {
-  type Claim,
   defaultIdempotency,
-  fingerprint,
   type IdempotencyOptions,
   IdempotencyStore,
-  idempotencyKey,
+  type OnceRequest,
+  runOnce,
+  watchedTransport,
 } from '#lib/send/idempotency';
 import { type Prober, portProber } from '#lib/send/probe';
 import { defaultRetry, type RetryPolicy } from '#lib/send/retry';
@@ -66,7 +65,9 @@ export function withMailHosts(policy: TransportPolicy, d: Deps): TransportPolicy
 
 /** A handler for every route of ./routes.ts. Each: domain → result (the edge has validated input). */
 export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handlers<typeof sendRoutes> {
-  const service = new SendService(d, {
+  // runOnce learns from these whether a request handed its message over before it failed.
+  const watched = { ...d, ses: watchedTransport(d.ses), smtp: watchedTransport(d.smtp) };
+  const service = new SendService(watched, {
     policy: withMailHosts(options.policy ?? defaultPolicy, d),
     credentials: new CredentialCache(d.secrets, options.credentialTtlMs),
     retry: { ...defaultRetry, ...options.retry },
@@ -77,59 +78,12 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
   });
   const keys = new IdempotencyStore(d.repos.table, { ...defaultIdempotency, ...options.idempotency });
 
-  /**
-   * Runs `send` at most once per Idempotency-Key: claim before, store the answer after, replay it
-   * for the same request. `prepare` (reads and validation, no side effects) runs alongside the
-   * claim to save a round trip; its refusal gives the key back. Without the header both just run.
-   * `send` throws only when nothing left, and then the key is given back too.
-   */
-  async function once<P>(
-    req: ApiRequest<unknown, unknown>,
+  const once = <P>(
+    req: OnceRequest,
     scope: string,
     prepare: () => Promise<P>,
     send: (prepared: P, complete: (result: ApiResult) => Promise<void>) => Promise<ApiResult>,
-  ): Promise<ApiResult> {
-    const key = idempotencyKey(req.headers);
-    if (!key) return send(await prepare(), async () => {});
-    const sid = req.caller.studioId;
-    const print = fingerprint({
-      route: req.routeKey,
-      params: req.params,
-      user: req.caller.userId,
-      body: req.body,
-    });
-    const [claimed, prepared] = await Promise.allSettled([
-      keys.claim(sid, scope, key, print, d.now()),
-      prepare(),
-    ]);
-    if (claimed.status === 'rejected') throw claimed.reason;
-    const claim: Claim = claimed.value;
-    if (claim.state === 'done') {
-      const { status, body } = claim.outcome;
-      return { status, body, headers: { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } };
-    }
-    // `send` may store its outcome itself, beside its own last write (one write round).
-    let completed = false;
-    const complete = async (r: ApiResult) => {
-      completed = true;
-      try {
-        await keys.complete(sid, scope, key, { status: r.status, body: r.body }, d.now());
-      } catch (error) {
-        // The email went; a retry now finds the claim and is told the outcome is unknown, never re-sent.
-        d.logger.error('idempotency outcome not stored', { errorMessage: String(error) });
-      }
-    };
-    let result: ApiResult;
-    try {
-      if (prepared.status === 'rejected') throw prepared.reason;
-      result = await send(prepared.value, complete);
-    } catch (error) {
-      if (!completed) await keys.release(sid, scope, key).catch(() => {});
-      throw error;
-    }
-    if (!completed) await complete(result);
-    return result;
-  }
+  ) => runOnce({ store: keys, now: d.now, log: d.logger }, req, scope, prepare, send);
 
   const nothing = async () => undefined;
 

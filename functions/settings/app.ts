@@ -100,5 +100,6 @@ export function settingsFunction(d: Deps, options: SettingsOptions = {}) {
   return httpApi(settingsRoutes, settingsHandlers(d, options), {
     logger: d.logger,
     studioClaim: d.config.studioClaim,
+    cursorKey: d.config.cursorKey,
   });
 }

@@ -7,7 +7,7 @@ import * as z from 'zod';
 import { DOCS_FILES, type DocsFile } from '#lib/app/docs';
 import * as m from '#lib/domain/model';
 import { emptyBody } from '#lib/http/registry';
-import { defineRoutes, type RouteSpec } from '#lib/http/routes';
+import { defineRoutes, MAX_PATH_ID_LENGTH, PATH_ID, type RouteSpec } from '#lib/http/routes';
 import { BOX_MAIL_STATES } from '#lib/inbox/box-mail';
 import { callbackQuery, callbackView, providerParams, startQuery, startView } from '#lib/oauth/schemas';
 import { type RefPath, refKinds } from '#lib/settings/ref-kinds';
@@ -55,7 +55,9 @@ const syncSchedule = flag(
 /** `?limit=` and `?cursor=` of a paged list. */
 export const pageParams = z.object({
   limit: pageQuery.shape.limit.describe('Items per page, 1 to 100 (default 50).'),
-  cursor: pageQuery.shape.cursor.describe('The `nextCursor` of the previous page.'),
+  cursor: pageQuery.shape.cursor.describe(
+    "The `nextCursor` of the previous page of this list (opaque and signed; another list's, or another studio's, is a 400 naming `cursor`).",
+  ),
 });
 
 const yesNo = z.enum(['true', 'false']).optional();
@@ -87,12 +89,13 @@ function crud<P extends RefPath>(path: P) {
   const label = kind.label;
   const a = /^[aeiou]/.test(label) ? 'an' : 'a';
   const paged = 'paged' in kind && kind.paged;
+  const order = 'order' in kind ? kind.order : ' (by id)';
   const tag = 'Reference data';
   return {
     [`GET /${path}`]: {
       tag,
       access: 'user',
-      summary: paged ? `List ${label}s, a page at a time (by last name).` : `List every ${label}.`,
+      summary: paged ? `List ${label}s, a page at a time${order}.` : `List every ${label}.`,
       response: kind.list,
       ...(paged ? { query: pageParams } : {}),
     },
@@ -372,7 +375,16 @@ export const settingsRoutes = defineRoutes({
     access: 'user',
     summary: 'A link (valid 5 minutes) to download one attachment; `index` counts from 0 in `attachments`.',
     params: z.object({
-      id: z.string().min(1),
+      // As the edge checks every path id without a schema of its own.
+      id: z
+        .string()
+        .min(1, { error: 'must not be empty.' })
+        .max(MAX_PATH_ID_LENGTH, {
+          error: `is not an id this API gives out (at most ${MAX_PATH_ID_LENGTH} characters).`,
+        })
+        .regex(PATH_ID, {
+          error: 'is not an id this API gives out (visible ASCII characters other than "#").',
+        }),
       index: z.coerce
         .number({ error: 'must be the attachment number, counting from 0.' })
         .int({ error: 'must be a whole number, counting from 0.' })

@@ -57,7 +57,16 @@ export class RefRepository<S extends z.ZodType> {
     return { PK: k.studioPk(sid), SK: k.refSk(this.kind, id) };
   }
 
-  async create(sid: string, id: string, value: z.input<S>): Promise<Stored<z.output<S>>> {
+  /**
+   * Creates the record; `also` (e.g. clearing the old default, from `clearing`) is written in
+   * the same transaction, so either both happen or neither does.
+   */
+  async create(
+    sid: string,
+    id: string,
+    value: z.input<S>,
+    also: TxItem[] = [],
+  ): Promise<Stored<z.output<S>>> {
     const parsed = this.schema.parse(value) as Item;
     const at = now();
     const item = {
@@ -69,7 +78,12 @@ export class RefRepository<S extends z.ZodType> {
       updatedAt: at,
     };
     try {
-      await this.table.put(item, { expression: 'attribute_not_exists(PK)' });
+      if (also.length === 0) await this.table.put(item, { expression: 'attribute_not_exists(PK)' });
+      else
+        await this.table.transact([
+          { Put: { Item: item, ConditionExpression: 'attribute_not_exists(PK)' } },
+          ...also,
+        ]);
     } catch (error) {
       if (error instanceof ConditionFailed)
         throw new ConflictError(`A ${this.label} with id "${id}" already exists.`);
@@ -97,6 +111,19 @@ export class RefRepository<S extends z.ZodType> {
     return items.map((i) => fromItem(this.schema, i));
   }
 
+  /** A page of the kind, by id (for kinds whose records are large: signatures, form letters). */
+  async page(sid: string, limit = 50, cursor?: string): Promise<Page<Stored<z.output<S>>>> {
+    const page = await this.table.query(
+      {
+        KeyConditionExpression: 'PK = :pk AND begins_with(SK, :sk)',
+        ExpressionAttributeValues: { ':pk': k.studioPk(sid), ':sk': `${this.kind}#` },
+        Limit: limit,
+      },
+      cursor,
+    );
+    return { items: page.items.map((i) => fromItem(this.schema, i)), nextCursor: page.nextCursor };
+  }
+
   /**
    * Replaces the whole record. With `expectedVersion` the write fails with a ConflictError when
    * someone else saved in between (optimistic locking).
@@ -106,6 +133,7 @@ export class RefRepository<S extends z.ZodType> {
     id: string,
     value: z.input<S>,
     expectedVersion?: number,
+    also: TxItem[] = [],
   ): Promise<Stored<z.output<S>>> {
     const current = await this.require(sid, id);
     if (expectedVersion !== undefined && expectedVersion !== current.version) {
@@ -122,12 +150,19 @@ export class RefRepository<S extends z.ZodType> {
       createdAt: current.createdAt,
       updatedAt: now(),
     };
+    const condition = {
+      ConditionExpression: '#v = :v',
+      ExpressionAttributeNames: { '#v': 'version' },
+      ExpressionAttributeValues: { ':v': current.version },
+    };
     try {
-      await this.table.put(item, {
-        expression: '#v = :v',
-        names: { '#v': 'version' },
-        values: { ':v': current.version },
-      });
+      if (also.length === 0)
+        await this.table.put(item, {
+          expression: condition.ConditionExpression,
+          names: condition.ExpressionAttributeNames,
+          values: condition.ExpressionAttributeValues,
+        });
+      else await this.table.transact([{ Put: { Item: item, ...condition } }, ...also]);
     } catch (error) {
       if (error instanceof ConditionFailed) {
         throw new ConflictError(
@@ -137,6 +172,22 @@ export class RefRepository<S extends z.ZodType> {
       throw error;
     }
     return fromItem(this.schema, item);
+  }
+
+  /**
+   * Writes that set `field` to false on `others`, each only at the version read (a record changed
+   * since fails the whole transaction: a ConflictError). For "only one default" kinds.
+   */
+  clearing(sid: string, others: readonly (Meta & { id: string })[], field = 'isDefault'): TxItem[] {
+    return others.map((o) => ({
+      Update: {
+        Key: this.key(sid, o.id),
+        UpdateExpression: 'SET #f = :false, #v = :next, updatedAt = :at',
+        ConditionExpression: '#v = :v',
+        ExpressionAttributeNames: { '#f': field, '#v': 'version' },
+        ExpressionAttributeValues: { ':false': false, ':v': o.version, ':next': o.version + 1, ':at': now() },
+      },
+    }));
   }
 
   /** Creates or replaces; for singletons such as company settings. */
@@ -248,7 +299,7 @@ export class ClientRepository extends RefRepository<typeof m.client> {
   }
 
   /** Clients ordered by last name, a page at a time. */
-  async page(sid: string, limit = 50, cursor?: string): Promise<Page<Stored<m.Client>>> {
+  override async page(sid: string, limit = 50, cursor?: string): Promise<Page<Stored<m.Client>>> {
     const page = await this.table.query(
       {
         IndexName: 'GSI1',

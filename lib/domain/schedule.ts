@@ -100,19 +100,34 @@ export function windowOf(s: BoxSchedule): ScheduleWindow {
 
 /**
  * A schedule name an admin recognises in the console; Scheduler allows 64 of [0-9a-zA-Z-_.].
- * It ends in the studio and box ids when they fit whole and are allowed characters; otherwise in
- * a digest of them, so that two boxes never share a name.
+ * It always ends in a digest of studio and box: the readable part alone is ambiguous
+ * (`acme-nyc`/`sales` and `acme`/`nyc-sales` read the same), and may be cut to fit.
  */
 export function scheduleName(studioId: string, boxId: string, description: string): string {
+  const digest = createHash('sha256').update(`${studioId}\n${boxId}`).digest('hex').slice(0, 16);
+  const readable = `inbox-${slugOf(description)}-${studioId}-${boxId}`.replace(/[^0-9a-zA-Z_.-]/g, '-');
+  return `${readable.slice(0, 64 - digest.length - 1).replace(/-+$/, '')}-${digest}`;
+}
+
+/**
+ * The name schedules had before issue 12 (a digest only when the ids did not fit): read and
+ * deleted on the way to the new name, so a box is never polled by two schedules.
+ */
+export function legacyScheduleName(studioId: string, boxId: string, description: string): string {
+  const name = `inbox-${slugOf(description)}-${studioId}-${boxId}`
+    .replace(/[^0-9a-zA-Z_.-]/g, '-')
+    .slice(0, 64);
+  if (name.endsWith(`-${studioId}-${boxId}`)) return name;
+  return scheduleName(studioId, boxId, description);
+}
+
+function slugOf(description: string): string {
   const slug = description
     .normalize('NFKD')
     .replace(/[^\w.-]+/g, '-')
     .replace(/^-+|-+$/g, '')
     .slice(0, 24);
-  const name = `inbox-${slug || 'box'}-${studioId}-${boxId}`.replace(/[^0-9a-zA-Z_.-]/g, '-').slice(0, 64);
-  if (name.endsWith(`-${studioId}-${boxId}`)) return name;
-  const digest = createHash('sha256').update(`${studioId}\n${boxId}`).digest('hex').slice(0, 16);
-  return `${name.slice(0, 64 - digest.length - 1).replace(/-+$/, '')}-${digest}`;
+  return slug || 'box';
 }
 
 const HHMM = /^([01]\d|2[0-3]):[0-5]\d$/;

@@ -21,11 +21,22 @@ import {
   UnauthorizedError,
   ValidationError,
 } from '#lib/domain/errors';
+import { CursorCodec, listOf } from './cursor.ts';
 import { errorBody } from './errors.ts';
-import type { Caller, Handler, Handlers, RouteSpec, RouteTable } from './routes.ts';
+import {
+  type ApiResult,
+  type Caller,
+  type Handler,
+  type Handlers,
+  MAX_PATH_ID_LENGTH,
+  PATH_ID,
+  type RouteSpec,
+  type RouteTable,
+} from './routes.ts';
 import { check } from './validate.ts';
 
 export type { ApiRequest, ApiResult, Caller } from './routes.ts';
+export { MAX_PATH_ID_LENGTH } from './routes.ts';
 
 export interface ApiOptions {
   logger: Logger;
@@ -33,7 +44,14 @@ export interface ApiOptions {
   studioClaim: string;
   /** Name of the group whose members are admins. */
   adminGroup?: string;
+  /** The secret paging cursors are signed with (lib/http/cursor.ts); needed when a route is paged. */
+  cursorKey?: string;
 }
+
+/** Studio ids go into every key (`ST#<studio>`): the claim must be one, or the caller is refused. */
+const STUDIO_ID = /^[A-Za-z0-9_-]{1,64}$/;
+/** The subject goes into keys too (user settings, idempotency scopes). */
+const SUBJECT = /^[\x21\x22\x24-\x7e]{1,128}$/;
 
 export type ApiEvent = APIGatewayProxyEventV2WithJWTAuthorizer;
 export type ApiHandler = (event: ApiEvent, context: Context) => Promise<APIGatewayProxyStructuredResultV2>;
@@ -61,6 +79,10 @@ export function callerFrom(event: ApiEvent, studioClaim: string, adminGroup: str
   if (!claims?.sub) return undefined;
   const studioId = claims[studioClaim];
   if (typeof studioId !== 'string' || studioId === '') return undefined;
+  if (!STUDIO_ID.test(studioId) || !SUBJECT.test(String(claims.sub)))
+    throw new UnauthorizedError(
+      'The token names no valid studio or user: the studio claim must be 1 to 64 letters, digits, "-" or "_".',
+    );
   const groups = parseGroups(claims['cognito:groups'] ?? claims.groups);
   return { userId: String(claims.sub), studioId, groups, isAdmin: groups.includes(adminGroup) };
 }
@@ -115,9 +137,36 @@ function authorise(spec: RouteSpec, caller: Caller | undefined, params: Record<s
   }
 }
 
+/** Path ids without a schema of their own: 400 naming the parameter. */
+function pathIdIssues(spec: RouteSpec, params: Record<string, string>): FieldIssue[] {
+  const own = spec.params ? Object.keys(spec.params.shape) : [];
+  return Object.entries(params)
+    .filter(([name]) => !own.includes(name))
+    .flatMap(([field, value]): FieldIssue[] => {
+      if (value.length === 0) return [{ field, message: 'must not be empty.' }];
+      if (value.length > MAX_PATH_ID_LENGTH)
+        return [
+          { field, message: `is not an id this API gives out (at most ${MAX_PATH_ID_LENGTH} characters).` },
+        ];
+      if (!PATH_ID.test(value))
+        return [
+          { field, message: 'is not an id this API gives out (visible ASCII characters other than "#").' },
+        ];
+      return [];
+    });
+}
+
+/** Whether the route pages with `?cursor=` (its query declares one). */
+const isPaged = (spec: RouteSpec) => Boolean(spec.query && 'cursor' in spec.query.shape);
+
 /** Path parameters, query and body against the route's schemas; every problem in one ValidationError. */
-function validateInput(spec: RouteSpec, event: ApiEvent, params: Record<string, string>) {
-  const issues: FieldIssue[] = [];
+function validateInput(
+  spec: RouteSpec,
+  event: ApiEvent,
+  params: Record<string, string>,
+  cursors: { codec: CursorCodec | undefined; studioId: string },
+) {
+  const issues: FieldIssue[] = pathIdIssues(spec, params);
   const take = <T>(result: { ok: true; data: T } | { ok: false; issues: FieldIssue[] }, fallback: T): T => {
     if (result.ok) return result.data;
     issues.push(...result.issues);
@@ -125,7 +174,17 @@ function validateInput(spec: RouteSpec, event: ApiEvent, params: Record<string, 
   };
   const parsedParams = spec.params ? take(check(spec.params, params), params) : params;
   const rawQuery = (event.queryStringParameters ?? {}) as Record<string, string>;
-  const query = spec.query ? take(check(spec.query, rawQuery), {}) : {};
+  const query: Record<string, unknown> = spec.query ? take(check(spec.query, rawQuery), {}) : {};
+  // The client's cursor is ours sealed; the handler gets the repository's cursor inside it.
+  if (cursors.codec && typeof query.cursor === 'string' && issues.length === 0) {
+    const binding = { studioId: cursors.studioId, list: listOf(event.routeKey, parsedParams, query) };
+    try {
+      query.cursor = cursors.codec.open(query.cursor, binding);
+    } catch (error) {
+      if (!(error instanceof ValidationError)) throw error;
+      issues.push(...error.issues);
+    }
+  }
   let body: unknown;
   let raw: unknown;
   try {
@@ -160,6 +219,10 @@ export function apiRouter<T extends RouteTable>(
   const adminGroup = options.adminGroup ?? 'admins';
   const bound = handlers as unknown as Record<string, Handler>;
   assertBound(table, bound);
+  const paged = Object.entries(table as Record<string, RouteSpec>).filter(([, spec]) => isPaged(spec));
+  if (paged.length > 0 && !options.cursorKey)
+    throw new Error(`${paged[0]?.[0]} is paged: the edge needs a cursorKey to sign its cursors.`);
+  const codec = options.cursorKey ? new CursorCodec(options.cursorKey) : undefined;
   return async (event, context) => {
     const requestId = event.requestContext?.requestId ?? context.awsRequestId;
     try {
@@ -169,7 +232,8 @@ export function apiRouter<T extends RouteTable>(
       const caller = callerFrom(event, options.studioClaim, adminGroup);
       const params = { ...((event.pathParameters ?? {}) as Record<string, string>) };
       authorise(spec, caller, params);
-      const input = validateInput(spec, event, params);
+      const studioId = caller?.studioId ?? '';
+      const input = validateInput(spec, event, params, { codec, studioId });
       const result = await handler({
         routeKey: event.routeKey,
         ...input,
@@ -177,6 +241,11 @@ export function apiRouter<T extends RouteTable>(
         caller: caller as Caller,
         requestId,
       } as Parameters<Handler>[0]);
+      if (codec && isPaged(spec))
+        sealNextCursor(result, codec, {
+          studioId,
+          list: listOf(event.routeKey, input.params, input.query as Record<string, unknown>),
+        });
       // A text body with its own content type (the docs page and its files) goes out as it is.
       if (typeof result.body === 'string' && result.headers?.['content-type'])
         return { statusCode: result.status, headers: result.headers, body: result.body };
@@ -200,6 +269,13 @@ export function lambdaHandler<E, R>(logger: Logger, fn: (event: E, context: Cont
 /** The Lambda handler for an API function: its route table, its handlers and the shared edge. */
 export function httpApi<T extends RouteTable>(table: T, handlers: Handlers<T>, options: ApiOptions) {
   return lambdaHandler(options.logger, apiRouter(table, handlers, options));
+}
+
+/** A page's `nextCursor` goes out sealed to the list it belongs to. */
+function sealNextCursor(result: ApiResult, codec: CursorCodec, binding: { studioId: string; list: string }) {
+  const body = result.body as { nextCursor?: unknown } | undefined;
+  if (body && typeof body === 'object' && typeof body.nextCursor === 'string')
+    result.body = { ...body, nextCursor: codec.seal(body.nextCursor, binding) };
 }
 
 function lowerCaseHeaders(headers: Record<string, string | undefined> | undefined): Record<string, string> {

@@ -5,7 +5,14 @@
  */
 import * as z from 'zod';
 import { requestSchemas, responseSchemas } from './registry.ts';
-import { type Access, type RouteSpec, type RouteTable, splitRouteKey } from './routes.ts';
+import {
+  type Access,
+  MAX_PATH_ID_LENGTH,
+  PATH_ID,
+  type RouteSpec,
+  type RouteTable,
+  splitRouteKey,
+} from './routes.ts';
 
 const ACCESS_TEXT: Record<Access, string> = {
   public: 'No token needed.',
@@ -84,7 +91,7 @@ function parameters(path: string, pathParams: string[], spec: RouteSpec) {
           ? plain(
               z.toJSONSchema(declared, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>,
             )
-          : { type: 'string', minLength: 1 },
+          : { type: 'string', minLength: 1, maxLength: MAX_PATH_ID_LENGTH, pattern: PATH_ID.source },
         ...(description ? { description } : {}),
       };
     }),

@@ -108,6 +108,14 @@ export type Handlers<T extends RouteTable> = {
   [K in keyof T]: T[K] extends RouteSpec ? Handler<T[K]> : never;
 };
 
+/**
+ * Every path parameter without its own schema (the edge checks it, the OpenAPI document says it):
+ * at most 64 visible ASCII characters (the ids this API gives out are UUIDs, `si-…` digests or
+ * client ids of letters, digits, `-` and `_`), and no `#`, the separator of the table's keys.
+ */
+export const MAX_PATH_ID_LENGTH = 64;
+export const PATH_ID = /^[\x21\x22\x24-\x7e]+$/;
+
 const KEY = /^(GET|POST|PUT|PATCH|DELETE) (\/[A-Za-z0-9._~{}/-]*)$/;
 
 export function splitRouteKey(key: string): { method: Method; path: string; pathParams: string[] } {

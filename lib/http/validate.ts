@@ -151,6 +151,20 @@ export function validate<S extends z.ZodType>(schema: S, value: unknown, prefix 
   return result.data;
 }
 
+/**
+ * C0 controls (CR, LF, NUL, tab, ESC, …), DEL, NEL and the Unicode line separators: never part of
+ * a name, a title or a log-on name, and what header and protocol injection is made of.
+ */
+// biome-ignore lint/suspicious/noControlCharactersInRegex: matching control characters is the point.
+export const CONTROL_CHARACTERS = /[\x00-\x1f\x7f\u0085\u2028\u2029]/;
+export const ONE_LINE_MESSAGE =
+  'must be one line of plain text: no line breaks, tabs, NUL or other control characters.';
+
+/** `schema` refusing control characters, naming the field (400). */
+export function oneLine<S extends z.ZodString>(schema: S): S {
+  return schema.refine((v) => !CONTROL_CHARACTERS.test(v), { error: ONE_LINE_MESSAGE }) as S;
+}
+
 /** Collects cross-field and reference problems so one answer lists all of them. */
 export class Issues {
   readonly list: FieldIssue[] = [];

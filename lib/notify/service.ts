@@ -1,8 +1,8 @@
 /**
  * `notify`: turns a poll outcome event into (at most) one email to the box's notification address,
  * read from the box's schedule at notify time. Each run is claimed in DynamoDB before anything is
- * sent, together with the alert state it produces, so a redelivered event or a Lambda retry never
- * sends twice or counts a failure twice. A send that fails marks the claim `failed` and throws: the
+ * sent, together with the failure streak it produces, so a redelivered event or a Lambda retry never
+ * sends twice or counts a failure twice; the alert itself is recorded only once its email went. A send that fails marks the claim `failed` and throws: the
  * one Lambda retry sends it again, and after that the event goes to the dead-letter queue.
  */
 
@@ -41,6 +41,8 @@ export interface NotifyOptions {
 /** One composed notification, ready to go. */
 interface Outgoing {
   email: NotificationKind;
+  /** The failure kind a failure or reminder email alerts about. */
+  alertKind?: string;
   to: string;
   subject: string;
   mail: RawMail;
@@ -109,7 +111,7 @@ export async function notifyRun(d: Deps, event: unknown, options: NotifyOptions 
     const sender = d.config.notificationSender;
     const messageId = notificationMessageId(runId, claim.email, sender);
     const mail = await notificationMime(content, { from: sender, to: claim.to, messageId, date: d.now() });
-    return { email: claim.email, to: claim.to, subject: content.subject, mail };
+    return { email: claim.email, alertKind: claim.alertKind, to: claim.to, subject: content.subject, mail };
   };
 
   /** Sends a composed email whose claim is `sending`; a refusal marks it `failed` and throws. */
@@ -133,6 +135,13 @@ export async function notifyRun(d: Deps, event: unknown, options: NotifyOptions 
       // Sent all the same; the claim stays `sending`, so a redelivery still sends nothing.
       log.warn('notification sent but not recorded as sent', { errorMessage: (error as Error).message });
     }
+    // Only now is there an alert to remember: the next failure of this kind is "the same".
+    if ((out.email === 'failure' || out.email === 'reminder') && out.alertKind)
+      await store.recordAlert(sid, boxId, out.alertKind, run.finishedAt).catch((error: unknown) =>
+        log.warn('alert sent but not recorded; the next failure alerts again', {
+          errorMessage: (error as Error).message,
+        }),
+      );
     log.info('notification sent', { email: out.email, subject: out.subject });
     count(d.metrics, { NotificationsSent: 1 });
     return { ...base, email: out.email, to: out.to, sent: true, reason: 'sent' };
@@ -180,8 +189,15 @@ export async function notifyRun(d: Deps, event: unknown, options: NotifyOptions 
       attempts: email ? 1 : 0,
     };
     const out = email && to ? await compose({ ...claim, email, to }) : undefined;
+    // An alert is recorded when its email has gone (send → recordAlert), never before: a box
+    // without a notification address, or a send that fails for good, leaves the last alert as it was.
+    const alerting = decision.email === 'failure' || decision.email === 'reminder';
+    const next =
+      decision.next && alerting
+        ? { ...decision.next, alertKind: state.alertKind, alertedAt: state.alertedAt }
+        : decision.next;
     try {
-      await store.commit(sid, boxId, claim, decision.next, state.version);
+      await store.commit(sid, boxId, claim, next, state.version);
     } catch (error) {
       // Claimed by a concurrent delivery, or the state moved: read again.
       if (error instanceof ConditionFailed) continue;

@@ -100,6 +100,27 @@ export class NotifyStore {
     ]);
   }
 
+  /**
+   * Records that an alert about `kind` went out for the run that finished `at`: only while the box
+   * is still failing and no later alert is recorded; the version moves, so a decision made on the
+   * state before this is decided again.
+   */
+  async recordAlert(sid: string, boxId: string, kind: string, at: string): Promise<void> {
+    try {
+      await this.table.update({
+        Key: this.stateKey(sid, boxId),
+        UpdateExpression: 'SET alertKind = :k, alertedAt = :at, #v = #v + :one',
+        ConditionExpression:
+          'attribute_exists(PK) AND failing = :t AND (attribute_not_exists(alertedAt) OR alertedAt < :at)',
+        ExpressionAttributeNames: { '#v': 'version' },
+        ExpressionAttributeValues: { ':k': kind, ':at': at, ':one': 1, ':t': true },
+      });
+    } catch (error) {
+      // Recovered, or a later alert is recorded already: this one is history.
+      if (!(error instanceof ConditionFailed)) throw error;
+    }
+  }
+
   /** Moves a claim from one status to another; false when it was not in `from` (someone else moved it). */
   async move(
     sid: string,

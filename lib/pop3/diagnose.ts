@@ -33,6 +33,17 @@ export interface Pop3Diagnosis {
   serverReply?: string;
 }
 
+/** A connection reset or broken during the handshake. */
+const CUT_CODES = new Set(['ECONNRESET', 'EPIPE', 'ECONNABORTED', 'ERR_STREAM_DESTROYED']);
+/** What OpenSSL says when the bytes it got are not TLS (a plain-text greeting). */
+const PLAIN_TEXT_CODES = new Set([
+  'ERR_SSL_WRONG_VERSION_NUMBER',
+  'ERR_SSL_PACKET_LENGTH_TOO_LONG',
+  'ERR_SSL_RECORD_LENGTH_MISMATCH',
+  'ERR_SSL_UNKNOWN_PROTOCOL',
+  'ERR_SSL_HTTP_REQUEST',
+]);
+
 const PORT_HINT = 'POP3 uses port 995 with SSL and 110 without';
 const seconds = (ms: number) => Math.round(ms / 100) / 10;
 
@@ -119,10 +130,24 @@ export function diagnosePop3(error: Pop3Error, target: Pop3Target, limits: Pop3L
           `${where} refused to start SSL.`,
           `Check the SSL setting and the port (${PORT_HINT}).`,
         );
+      // Closed or reset before the server said anything: a network or firewall cut, not a
+      // plain-text server (that one answers, and OpenSSL reads its greeting as a bad record).
+      if (!error.code || CUT_CODES.has(error.code))
+        return d(
+          'connection.server',
+          `The SSL (TLS) handshake with ${where} was cut off: the connection closed before the server answered.`,
+          `This is usually the network or a firewall between here and the server, not the SSL setting. Try again; if it keeps happening, check the server name and port (${PORT_HINT}) and that the server accepts connections from outside.`,
+        );
+      if (PLAIN_TEXT_CODES.has(error.code))
+        return d(
+          'connection.ssl',
+          `The SSL (TLS) handshake with ${where} failed: the server answered in plain text (a POP3 greeting), so this port does not speak SSL.`,
+          `Turn SSL off, or use the SSL port (${PORT_HINT}).`,
+        );
       return d(
         'connection.ssl',
-        `The SSL (TLS) handshake with ${where} failed: this port does not seem to speak SSL.`,
-        `Turn SSL off, or use the SSL port (${PORT_HINT}).`,
+        `The SSL (TLS) handshake with ${where} failed (${error.code}).`,
+        `Check the SSL setting and the port (${PORT_HINT}).`,
       );
     case 'auth':
       if (error.code === 'SASL_UNAVAILABLE')

@@ -5,6 +5,7 @@
  */
 import type { BoxSchedule, EmailBox } from '#lib/domain/model';
 import {
+  legacyScheduleName,
   parseWindow,
   type ScheduleWindow,
   scheduleExpression,
@@ -29,13 +30,17 @@ export interface PollScheduleInput {
 type BoxNaming = Pick<EmailBox, 'id' | 'description'>;
 
 /**
- * The box's schedule name: `inbox-<description>-<studio>-<box>` when studio and box id fit in it
- * whole. When they do not (Scheduler allows 64 characters, so long ids are cut, or an id has a
- * character Scheduler refuses), two boxes could share a name and overwrite each other's schedule;
- * such a name keeps what fits of the readable part and ends in a digest of studio and box instead.
+ * The box's schedule name: `inbox-<description>-<studio>-<box>` as far as it fits, always ending
+ * in a digest of studio and box, so two boxes (of one studio or two) never share a name.
  */
 export function nameOf(studioId: string, box: BoxNaming): string {
   return scheduleName(studioId, box.id, box.description);
+}
+
+/** The name the box's schedule had before the digest was always added (lib/domain/schedule.ts). */
+export function legacyNameOf(studioId: string, box: BoxNaming): string | undefined {
+  const legacy = legacyScheduleName(studioId, box.id, box.description);
+  return legacy === nameOf(studioId, box) ? undefined : legacy;
 }
 
 export function descriptionOf(studioId: string, box: BoxNaming): string {
@@ -105,7 +110,8 @@ export interface SchedulePlanInput {
 export function planScheduleOps(p: SchedulePlanInput): ScheduleOp[] {
   const { studioId, before, after } = p;
   const oldName = before?.schedule ? nameOf(studioId, before) : undefined;
-  if (!after?.schedule) return oldName ? [{ kind: 'delete', name: oldName }] : [];
+  if (!after?.schedule)
+    return oldName ? withLegacyDeletes(studioId, before, [{ kind: 'delete', name: oldName }]) : [];
 
   const newName = nameOf(studioId, after);
   const changed = p.force || !before?.schedule || deployedSettingsChanged(before.schedule, after.schedule);
@@ -125,7 +131,13 @@ export function planScheduleOps(p: SchedulePlanInput): ScheduleOp[] {
   }
   const ops: ScheduleOp[] = [{ kind: 'put', def }];
   if (renamed && oldName) ops.push({ kind: 'delete', name: oldName });
-  return ops;
+  return withLegacyDeletes(studioId, before, ops);
+}
+
+/** A write to a box's schedule also removes one left under its legacy name (a no-op when none is). */
+function withLegacyDeletes(studioId: string, before: BoxNaming | undefined, ops: ScheduleOp[]): ScheduleOp[] {
+  const legacy = before ? legacyNameOf(studioId, before) : undefined;
+  return legacy ? [...ops, { kind: 'delete', name: legacy }] : ops;
 }
 
 export interface Drift {

@@ -73,7 +73,7 @@ export interface ScheduleOwner {
 }
 
 /** Whether a deployed schedule's input names another box (a broken input is still the box's own). */
-function ownedByOther(def: ScheduleDefinition | undefined, owner: ScheduleOwner): boolean {
+export function ownedByOther(def: ScheduleDefinition | undefined, owner: ScheduleOwner): boolean {
   const { studioId, boxId } = def?.input ?? {};
   return (
     typeof studioId === 'string' &&

@@ -1,15 +1,21 @@
 /**
  * Idempotency-Key support: a request that carries a key sends at most once. The key is claimed
- * per studio with a conditional put BEFORE sending and the answer stored AFTER, so a retry gets
- * the same status and body back, a retry during the first gets "in progress", and the same key
- * with another request is refused. Items expire (TTL) after 24 hours.
+ * per studio and user with a conditional put BEFORE sending and the answer stored AFTER, so a
+ * retry gets the same status and body back, a retry during the first gets "in progress", and the
+ * same key with another request is refused. A key is given back only when nothing was handed to a
+ * transport; an error after that is stored as the answer and replayed. Keys end after 24 hours
+ * (TTL): one past its end is not honoured even before DynamoDB's TTL sweep removes it.
  */
 
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { idempotencyPk } from '#lib/data/keys';
 import { ConditionFailed, type Table } from '#lib/data/table';
 import { ValidationError } from '#lib/domain/errors';
-import { IDEMPOTENCY_KEY_HEADER } from '#lib/http/headers';
+import { errorBody } from '#lib/http/errors';
+import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER } from '#lib/http/headers';
+import type { ApiResult } from '#lib/http/routes';
+import type { MailTransport } from '#lib/ports/index';
 import {
   IdempotencyInProgressError,
   IdempotencyKeyReusedError,
@@ -26,6 +32,8 @@ interface IdemItem {
   fingerprint: string;
   startedAt: string;
   outcome?: StoredOutcome;
+  /** Epoch seconds after which the key is over (DynamoDB's TTL attribute). */
+  ttl?: number;
 }
 
 /** JSON with object keys sorted, so `{a,b}` and `{b,a}` are the same request. */
@@ -88,6 +96,7 @@ export class IdempotencyStore {
    * when the key belongs to another request or the first is still running.
    */
   async claim(sid: string, scope: string, key: string, print: string, now: Date): Promise<Claim> {
+    const nowSeconds = Math.floor(now.getTime() / 1000);
     try {
       await this.table.put(
         {
@@ -96,9 +105,14 @@ export class IdempotencyStore {
           state: 'in-progress',
           fingerprint: print,
           startedAt: now.toISOString(),
-          ttl: Math.floor(now.getTime() / 1000) + this.options.ttlSeconds,
+          ttl: nowSeconds + this.options.ttlSeconds,
         },
-        { expression: 'attribute_not_exists(PK)' },
+        // A key past its TTL is over even while DynamoDB has not swept it yet (that takes up to days).
+        {
+          expression: 'attribute_not_exists(PK) OR #ttl < :now',
+          names: { '#ttl': 'ttl' },
+          values: { ':now': nowSeconds },
+        },
       );
       return { state: 'claimed' };
     } catch (error) {
@@ -106,7 +120,7 @@ export class IdempotencyStore {
     }
     const item = await this.table.get<IdemItem>(this.key(sid, scope, key));
     // Expired and removed between the put and the read: rare enough to ask for a retry.
-    if (!item) throw new IdempotencyInProgressError();
+    if (!item || (item.ttl !== undefined && item.ttl < nowSeconds)) throw new IdempotencyInProgressError();
     if (item.fingerprint !== print) throw new IdempotencyKeyReusedError();
     if (item.state === 'done' && item.outcome) return { state: 'done', outcome: item.outcome };
     if (now.getTime() - Date.parse(item.startedAt) > this.options.staleAfterMs) {
@@ -129,4 +143,108 @@ export class IdempotencyStore {
   async release(sid: string, scope: string, key: string): Promise<void> {
     await this.table.delete(this.key(sid, scope, key));
   }
+}
+
+/** Whether the request running in this context has handed a message to a transport. */
+const sending = new AsyncLocalStorage<{ started: boolean }>();
+
+/**
+ * `factory`'s transports, telling `runOnce` when a send starts (in the request's own async
+ * context, so a transport shared by concurrent requests still tells each its own).
+ */
+export function watchedTransport<A extends unknown[]>(
+  factory: (...args: A) => MailTransport,
+): (...args: A) => MailTransport {
+  return (...args) => {
+    const transport = factory(...args);
+    return Object.assign(Object.create(transport) as MailTransport, {
+      send: (mail: Parameters<MailTransport['send']>[0]) => {
+        const state = sending.getStore();
+        if (state) state.started = true;
+        return transport.send(mail);
+      },
+    });
+  };
+}
+
+export interface OnceRequest {
+  headers: Record<string, string>;
+  routeKey: string;
+  params: Record<string, string>;
+  body: unknown;
+  caller: { studioId: string; userId: string };
+  requestId: string;
+}
+
+export interface OnceOptions {
+  store: IdempotencyStore;
+  now: () => Date;
+  log: { error(message: string, ...extra: Record<string, unknown>[]): void };
+}
+
+/**
+ * Runs `send` at most once per Idempotency-Key, per studio and user: claim before, store the
+ * answer after, replay it for the same request. `prepare` (reads and validation, no side effects)
+ * runs alongside the claim to save a round trip; its refusal gives the key back. Without the
+ * header both just run. An error before any transport was handed the message gives the key back
+ * (nothing went); after that, the error's answer is stored and replayed, so a retry never sends twice.
+ */
+export async function runOnce<P>(
+  o: OnceOptions,
+  req: OnceRequest,
+  scope: string,
+  prepare: () => Promise<P>,
+  send: (prepared: P, complete: (result: ApiResult) => Promise<void>) => Promise<ApiResult>,
+): Promise<ApiResult> {
+  const key = idempotencyKey(req.headers);
+  if (!key) return send(await prepare(), async () => {});
+  const sid = req.caller.studioId;
+  // Per user: another user's key of the same text is another request (the edge checked the subject).
+  const userScope = `${scope}#${req.caller.userId}`;
+  const print = fingerprint({
+    route: req.routeKey,
+    params: req.params,
+    user: req.caller.userId,
+    body: req.body,
+  });
+  const [claimed, prepared] = await Promise.allSettled([
+    o.store.claim(sid, userScope, key, print, o.now()),
+    prepare(),
+  ]);
+  if (claimed.status === 'rejected') throw claimed.reason;
+  const claim: Claim = claimed.value;
+  if (claim.state === 'done') {
+    const { status, body } = claim.outcome;
+    return { status, body, headers: { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } };
+  }
+  // `send` may store its outcome itself, beside its own last write (one write round).
+  let completed = false;
+  const complete = async (r: ApiResult) => {
+    completed = true;
+    try {
+      await o.store.complete(sid, userScope, key, { status: r.status, body: r.body }, o.now());
+    } catch (error) {
+      // The email went; a retry now finds the claim and is told the outcome is unknown, never re-sent.
+      o.log.error('idempotency outcome not stored', { errorMessage: String(error) });
+    }
+  };
+  const attempt = { started: false };
+  let result: ApiResult;
+  try {
+    if (prepared.status === 'rejected') throw prepared.reason;
+    const ready = prepared.value;
+    result = await sending.run(attempt, () => send(ready, complete));
+  } catch (error) {
+    if (completed) throw error;
+    if (!attempt.started) {
+      await o.store.release(sid, userScope, key).catch(() => {});
+      throw error;
+    }
+    // Handed to a transport, then failed: whatever the answer is now, it is the answer for good.
+    const { status, body } = errorBody(error, req.requestId);
+    await complete({ status, body });
+    throw error;
+  }
+  if (!completed) await complete(result);
+  return result;
 }

@@ -4,6 +4,16 @@
  */
 import * as z from 'zod';
 import { requestSchemas, responseSchemas } from '#lib/http/registry';
+import { oneLine } from '#lib/http/validate';
+
+/**
+ * RFC 5322 msg-id, ASCII only: `<` dot-atom-text `@` (dot-atom-text / no-fold-literal) `>`.
+ * In-Reply-To and References carry nothing else, so no 8-bit byte or line break reaches a header.
+ */
+const ATEXT = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
+const DOT_ATOM = `${ATEXT}(?:\\.${ATEXT})*`;
+const MSG_ID = new RegExp(`^<${DOT_ATOM}@(?:${DOT_ATOM}|\\[[\\x21-\\x5a\\x5e-\\x7e]*\\])>$`);
+export const isMsgId = (value: string): boolean => value.length <= 998 && MSG_ID.test(value);
 
 const id = z
   .string()
@@ -19,7 +29,7 @@ export const recipient = z.union(
     email,
     z.strictObject({
       address: email,
-      name: z.string().trim().max(200, { error: 'must be at most 200 characters long.' }).optional(),
+      name: oneLine(z.string().trim().max(200, { error: 'must be at most 200 characters long.' })).optional(),
     }),
   ],
   { error: 'must be an email address, or an object with "address" and an optional "name".' },
@@ -56,7 +66,15 @@ export const sendEmailInput = z
     /** Another signature than the default, or null for none. */
     signatureId: id.nullable().optional(),
     /** The message this answers: its id in this system, or its Message-ID header (`<…@…>`). */
-    inReplyTo: z.string().min(1).max(998, { error: 'must be at most 998 characters long.' }).optional(),
+    inReplyTo: z
+      .string()
+      .min(1)
+      .max(998, { error: 'must be at most 998 characters long.' })
+      .refine((v) => (v.trimStart().startsWith('<') ? isMsgId(v.trim()) : !/[^\x21-\x7e]/.test(v)), {
+        error:
+          'must be the id of a message here, or its Message-ID written <left@right> in plain ASCII (RFC 5322), without spaces or line breaks.',
+      })
+      .optional(),
   })
   .superRefine((v, ctx) => {
     if (!v.clientId && (!v.to || v.to.length === 0)) {

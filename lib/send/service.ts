@@ -27,7 +27,7 @@ import { sesIdentityArn } from './identity.ts';
 import type { Prober } from './probe.ts';
 import { type ContentSource, type RenderedEmail, renderEmail, type SignatureSource } from './render.ts';
 import { type RetryPolicy, withRetry } from './retry.ts';
-import type { SendEmailInput } from './schemas.ts';
+import { isMsgId, type SendEmailInput } from './schemas.ts';
 import {
   type CredentialCache,
   describeTransport,
@@ -263,11 +263,13 @@ export class SendService {
       effective.transport.value.method === 'ses'
         ? await sesIdentityArn(repos, this.d.identities, sid, from.address)
         : undefined;
-    const parentHeader = parentMessage
+    // Imported mail may carry anything in its ids; only RFC 5322 msg-ids go into our headers.
+    const parentId = parentMessage
       ? (parentMessage.providerMessageId ?? parentMessage.messageId)
       : (parent as { header?: string } | undefined)?.header;
+    const parentHeader = parentId && isMsgId(parentId) ? parentId : undefined;
     const references = parentMessage
-      ? [...parentMessage.references, ...(parentHeader ? [parentHeader] : [])]
+      ? [...parentMessage.references.filter(isMsgId), ...(parentHeader ? [parentHeader] : [])]
       : parentHeader
         ? [parentHeader]
         : [];

@@ -19,7 +19,7 @@ import {
   takesPush,
 } from '#lib/domain/receiving';
 import { PENDING_GRANT } from '#lib/oauth/grant';
-import { nameOf, planScheduleOps } from '#lib/schedules/definition';
+import { legacyNameOf, nameOf, planScheduleOps } from '#lib/schedules/definition';
 import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
 import type { Pop3Target, ProbeResult } from './connection-test.ts';
 import type { SettingsContext } from './context.ts';
@@ -390,7 +390,7 @@ export async function replaceBox(
   // A rename with unchanged settings moves the deployed schedule, console edits and all.
   const deployedBefore =
     current.schedule && schedule && nameOf(sid, current) !== nameOf(sid, after)
-      ? await readDeployed(ctx.scheduler, nameOf(sid, current))
+      ? await readDeployedOf(ctx, sid, current)
       : undefined;
   const ops = planScheduleOps({
     studioId: sid,
@@ -506,4 +506,13 @@ export async function testBox(ctx: SettingsContext, sid: string, id: string): Pr
     targetOf(ctx, sid, id, box.connection, password),
   );
   return { ...base, ...result };
+}
+
+/** The box's deployed schedule, under its name or the legacy one (lib/schedules/definition.ts). */
+async function readDeployedOf(ctx: SettingsContext, sid: string, box: Stored<EmailBox>) {
+  const legacy = legacyNameOf(sid, box);
+  return (
+    (await readDeployed(ctx.scheduler, nameOf(sid, box))) ??
+    (legacy ? await readDeployed(ctx.scheduler, legacy) : undefined)
+  );
 }

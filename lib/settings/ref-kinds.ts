@@ -17,6 +17,8 @@ export const refKinds = {
     input: s.signatureInput,
     view: s.signatureView,
     list: s.lists.signatures,
+    // Bodies of up to ~100 kB each: a whole list could pass Lambda's 6 MB response limit.
+    paged: true,
   },
   'task-types': { label: 'task type', input: s.lookupInput, view: s.lookupView, list: s.lists.lookups },
   'task-statuses': { label: 'task status', input: s.lookupInput, view: s.lookupView, list: s.lists.lookups },
@@ -32,8 +34,16 @@ export const refKinds = {
     input: s.formLetterInput,
     view: s.formLetterView,
     list: s.lists.formLetters,
+    paged: true,
   },
-  clients: { label: 'client', input: s.clientInput, view: s.clientView, list: s.lists.clients, paged: true },
+  clients: {
+    label: 'client',
+    input: s.clientInput,
+    view: s.clientView,
+    list: s.lists.clients,
+    paged: true,
+    order: ' (by last name)',
+  },
 } as const;
 
 export type RefPath = keyof typeof refKinds;

@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import type { z } from 'zod';
 import type { Repositories, Stored } from '#lib/data/repositories';
+import type { TxItem } from '#lib/data/table';
 import { ValidationError } from '#lib/domain/errors';
 import { mergeFieldIssues, mergeFieldNames } from '#lib/domain/merge-fields';
 import type { SettingsContext } from './context.ts';
@@ -22,8 +23,20 @@ interface Repo {
   get(sid: string, id: string): Promise<Stored<Record_> | undefined>;
   require(sid: string, id: string): Promise<Stored<Record_>>;
   list(sid: string): Promise<Stored<Record_>[]>;
-  create(sid: string, id: string, value: never): Promise<Stored<Record_>>;
-  replace(sid: string, id: string, value: never, expectedVersion?: number): Promise<Stored<Record_>>;
+  page(
+    sid: string,
+    limit: number,
+    cursor?: string,
+  ): Promise<{ items: Stored<Record_>[]; nextCursor?: string }>;
+  create(sid: string, id: string, value: never, also?: TxItem[]): Promise<Stored<Record_>>;
+  replace(
+    sid: string,
+    id: string,
+    value: never,
+    expectedVersion?: number,
+    also?: TxItem[],
+  ): Promise<Stored<Record_>>;
+  clearing(sid: string, others: readonly Stored<Record_>[]): TxItem[];
   delete(sid: string, id: string): Promise<Stored<Record_>>;
 }
 
@@ -43,21 +56,25 @@ export interface RefSpec {
   build?: (ctx: SettingsContext, sid: string, value: Record_, issues: Issues) => Promise<Record_>;
   /** Fields derived on save (not part of the input), e.g. a form letter's `mergeFields`. */
   derived?: readonly string[];
-  /** After a save (e.g. only one default per kind). */
-  afterSave?: (ctx: SettingsContext, sid: string, saved: Stored<Record_>) => Promise<void>;
+  /** Only one record of the kind may be the default (`isDefault`). */
+  singleDefault?: boolean;
 }
 
-/** Only one task type (status, email type, email status) is the default: saving one clears the rest. */
-function singleDefault(repo: RefKind): RefSpec['afterSave'] {
-  return async (ctx, sid, saved) => {
-    if (!saved.isDefault) return;
-    const r = ctx.repos[repo] as unknown as Repo;
-    for (const other of await r.list(sid)) {
-      if (other.id === saved.id || !other.isDefault) continue;
-      const { version, createdAt: _c, updatedAt: _u, ...value } = other;
-      await r.replace(sid, other.id, { ...value, isDefault: false } as never, version);
-    }
-  };
+/**
+ * Only one task type (status, email type, email status) is the default: saving one as the default
+ * clears the others in the same transaction as the save (lib/data RefRepository.clearing).
+ */
+async function clearOtherDefaults(
+  ctx: SettingsContext,
+  spec: RefSpec,
+  sid: string,
+  id: string,
+  value: Record_,
+) {
+  if (!spec.singleDefault || !value.isDefault) return [];
+  const r = repoOf(ctx.repos, spec);
+  const others = (await r.list(sid)).filter((o) => o.id !== id && o.isDefault);
+  return r.clearing(sid, others);
 }
 
 /** A form letter or signature with an unknown merge field is refused on save, not at send time. */
@@ -70,7 +87,7 @@ function lookupSpec(
   path: 'task-types' | 'task-statuses' | 'email-types' | 'email-statuses',
   repo: RefKind,
 ): RefSpec {
-  return { path, repo, ...refKinds[path], afterSave: singleDefault(repo) };
+  return { path, repo, ...refKinds[path], singleDefault: true };
 }
 
 export const refSpecs: RefSpec[] = [
@@ -168,7 +185,8 @@ export async function listRefs(
   sid: string,
   page: { limit: number; cursor?: string },
 ): Promise<{ items: object[]; nextCursor?: string }> {
-  if (spec.paged) return ctx.repos.clients.page(sid, page.limit, page.cursor);
+  if (spec.repo === 'clients') return ctx.repos.clients.page(sid, page.limit, page.cursor);
+  if (spec.paged) return repoOf(ctx.repos, spec).page(sid, page.limit, page.cursor);
   return { items: await repoOf(ctx.repos, spec).list(sid) };
 }
 
@@ -201,9 +219,8 @@ export async function createRef(
   if (spec.idRequired && input.id === undefined) throw ValidationError.field('id', spec.idRequired);
   const id = input.id ?? randomUUID();
   const value = await build(ctx, spec, sid, id, input);
-  const saved = await repoOf(ctx.repos, spec).create(sid, id, value as never);
-  await spec.afterSave?.(ctx, sid, saved);
-  return saved;
+  const also = await clearOtherDefaults(ctx, spec, sid, id, value);
+  return repoOf(ctx.repos, spec).create(sid, id, value as never, also);
 }
 
 export async function replaceRef(
@@ -218,9 +235,8 @@ export async function replaceRef(
   const repo = repoOf(ctx.repos, spec);
   await repo.require(sid, id);
   const value = await build(ctx, spec, sid, id, input);
-  const saved = await repo.replace(sid, id, value as never, input.version);
-  await spec.afterSave?.(ctx, sid, saved);
-  return saved;
+  const also = await clearOtherDefaults(ctx, spec, sid, id, value);
+  return repo.replace(sid, id, value as never, input.version, also);
 }
 
 /** Changes the fields a merge patch names (If-Match required), through replaceRef. */

@@ -7,8 +7,8 @@
 import type { Stored } from '#lib/data/repositories';
 import type { BoxSchedule, EmailBox } from '#lib/domain/model';
 import { parseWindow, WEEKDAYS } from '#lib/domain/schedule';
-import { definitionOf, driftOf, nameOf } from '#lib/schedules/definition';
-import { readDeployed } from '#lib/schedules/sync';
+import { definitionOf, driftOf, legacyNameOf, nameOf } from '#lib/schedules/definition';
+import { ownedByOther, readDeployed } from '#lib/schedules/sync';
 import type { SettingsContext } from './context.ts';
 import type { ScheduleInput, ScheduleView } from './schemas.ts';
 import type { Issues } from './validation.ts';
@@ -60,7 +60,13 @@ export async function scheduleView(
 ): Promise<ScheduleView> {
   const name = nameOf(sid, box);
   const stored = box.schedule ? definitionOf(sid, box, box.schedule) : undefined;
-  const deployed = await readDeployed(ctx.scheduler, name);
+  const legacy = legacyNameOf(sid, box);
+  const found =
+    (await readDeployed(ctx.scheduler, name)) ??
+    (legacy ? await readDeployed(ctx.scheduler, legacy) : undefined);
+  // A schedule under this name that polls another box (of this studio or another) is not this
+  // box's: it is neither shown nor compared.
+  const deployed = found && !ownedByOther(found, { studioId: sid, boxId: box.id }) ? found : undefined;
   return {
     stored: box.schedule && stored ? { ...box.schedule, name, expression: stored.expression } : null,
     deployed: deployed

@@ -14,7 +14,9 @@ import {
   hhmm,
   hostName,
   isoDate,
+  lineText,
   name,
+  oneLine,
   password,
   port,
   refId,
@@ -45,7 +47,7 @@ export const transportInput = z.discriminatedUnion(
       server: hostName,
       port: smtpPort,
       security: m.smtpSecurity,
-      logonName: optionalText(254).optional(),
+      logonName: lineText(254).optional(),
       password: password.optional().describe('Write-only. Omit on PUT to keep the stored one.'),
     }),
     z
@@ -62,7 +64,7 @@ export const transportInput = z.discriminatedUnion(
           .literal(GMAIL_SMTP.port, { error: 'is always 587 for Gmail; use method smtp for another port.' })
           .optional(),
         security: z.literal(GMAIL_SMTP.security, { error: 'is always "starttls" for Gmail.' }).optional(),
-        logonName: optionalText(254).optional().describe('Ignored: Gmail logs on with the sending address.'),
+        logonName: lineText(254).optional().describe('Ignored: Gmail logs on with the sending address.'),
       })
       .describe('Gmail: smtp.gmail.com, port 587, STARTTLS, logging on with the sending address.'),
   ],
@@ -102,8 +104,8 @@ export const companySettingsInput = z.strictObject({
   transport: transportInput,
   defaultSignatureId: refId.optional(),
   timeZone: timeZone.default('America/New_York'),
-  phone: optionalText(50).optional(),
-  website: optionalText(200).optional(),
+  phone: lineText(50).optional(),
+  website: lineText(200).optional(),
   address: optionalText(500).optional(),
   version: version.optional(),
 });
@@ -158,44 +160,67 @@ export const userInput = withIds({
   lastName: name(),
   email: emailAddress,
   departmentId: refId.optional(),
-  title: optionalText(200).optional(),
-  phone: optionalText(50).optional(),
+  title: lineText(200).optional(),
+  phone: lineText(50).optional(),
 });
+/**
+ * The most a form letter's or a signature's texts may take together, in UTF-8 bytes: below
+ * DynamoDB's 400 KB item limit with room for the rest of the record (names, merge fields, keys).
+ */
+export const MAX_BODY_BYTES = 300_000;
+
+/** Refuses texts over MAX_BODY_BYTES together, naming the largest of them. */
+const withinItemLimit =
+  (fields: readonly string[]) => (value: Record<string, unknown>, ctx: z.RefinementCtx) => {
+    const sizes = fields.map((f) => [f, Buffer.byteLength(String(value[f] ?? ''), 'utf8')] as const);
+    const total = sizes.reduce((sum, [, n]) => sum + n, 0);
+    if (total <= MAX_BODY_BYTES) return;
+    const [largest] = [...sizes].sort((a, b) => b[1] - a[1])[0] ?? [fields[0]];
+    ctx.addIssue({
+      code: 'custom',
+      path: [largest as string],
+      message: `makes the record too large: ${fields.join(', ')} together may take at most ${MAX_BODY_BYTES} bytes (UTF-8); these take ${total}.`,
+    });
+  };
+
 export const signatureInput = withIds({
   name: name(),
   html: optionalText(100_000).default(''),
   text: optionalText(20_000).default(''),
-});
+}).superRefine(withinItemLimit(['html', 'text']));
 export const lookupInput = withIds({ name: name(), isDefault: z.boolean().default(false) });
 export const formLetterInput = withIds({
   name: name(),
   kind: m.formLetter.shape.kind.default('form-letter'),
-  subject: z
-    .string()
-    .min(1, { error: 'must not be empty.' })
-    .max(998, { error: 'must be at most 998 characters long.' }),
-  html: optionalText(500_000).optional(),
-  text: optionalText(200_000).optional(),
-});
+  subject: oneLine(
+    z
+      .string()
+      .min(1, { error: 'must not be empty.' })
+      .max(998, { error: 'must be at most 998 characters long.' }),
+  ),
+  // No character limit of their own: the byte limit below is the stricter one.
+  html: z.string().optional(),
+  text: z.string().optional(),
+}).superRefine(withinItemLimit(['subject', 'html', 'text']));
 export const clientInput = withIds({
-  firstName: optionalText(200).default(''),
-  lastName: optionalText(200).default(''),
-  company: optionalText(200).optional(),
+  firstName: lineText(200).default(''),
+  lastName: lineText(200).default(''),
+  company: lineText(200).optional(),
   emails: z
     .array(
       z.strictObject({
         address: emailAddress,
-        label: optionalText(50).optional(),
+        label: lineText(50).optional(),
         primary: z.boolean().default(false),
       }),
     )
     .max(20, { error: 'must have at most 20 addresses.' })
     .default([]),
   groups: z
-    .array(z.string().trim().min(1, { error: 'must not be empty.' }).max(100))
+    .array(oneLine(z.string().trim().min(1, { error: 'must not be empty.' }).max(100)))
     .max(50, { error: 'must have at most 50 groups.' })
     .default([]),
-  phone: optionalText(50).optional(),
+  phone: lineText(50).optional(),
 });
 
 const withMeta = <S extends z.ZodObject>(s: S) => s.extend(meta);
@@ -231,13 +256,15 @@ export const boxConnectionInput = z.strictObject({
   type: m.boxConnection.shape.type.default('pop3'),
   server: hostName,
   emailAddress,
-  domain: optionalText(253)
+  domain: lineText(253)
     .optional()
     .describe('The Windows domain: required for Exchange; for POP3 only with SPA (authentication ntlm).'),
-  userName: z
-    .string()
-    .min(1, { error: 'must not be empty: give the log-on name, often the full email address.' })
-    .max(254, { error: 'must be at most 254 characters long.' }),
+  userName: oneLine(
+    z
+      .string()
+      .min(1, { error: 'must not be empty: give the log-on name, often the full email address.' })
+      .max(254, { error: 'must be at most 254 characters long.' }),
+  ),
   password: password.optional().describe('Write-only. Required on POST; omit on PUT to keep the stored one.'),
   ssl: z.boolean().default(true),
   spa: z
@@ -466,9 +493,9 @@ responseSchemas.add(boxMailEntry, { id: 'BoxMailEntry' });
 export const lists = {
   departments: listOf(departmentView, 'DepartmentList'),
   users: listOf(userView, 'UserList'),
-  signatures: listOf(signatureView, 'SignatureList'),
+  signatures: listOf(signatureView, 'SignaturePage', true),
   lookups: listOf(lookupView, 'LookupList'),
-  formLetters: listOf(formLetterView, 'FormLetterList'),
+  formLetters: listOf(formLetterView, 'FormLetterPage', true),
   clients: listOf(clientView, 'ClientPage', true),
   boxes: listOf(boxView, 'EmailBoxList'),
   messages: listOf(m.message, 'MessagePage', true),

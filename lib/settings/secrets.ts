@@ -38,10 +38,13 @@ export interface SecretPlan {
 
 /**
  * Writes the record through `write(ref)` with the secret handled around it:
- * - new password, no secret yet: create the secret, then write; on failure schedule the secret's deletion;
- * - new password, secret exists: write a new version, then write; on failure restore the old value;
+ * - a new password: create a new secret, then write the record pointing at it; on failure schedule
+ *   the new secret's deletion; after success schedule the old one's (if any);
  * - no new password: keep the current reference;
  * - the record no longer needs a secret: write, then schedule the old secret's deletion.
+ * A password is never written over the secret a record points to: two saves at the same time each
+ * make their own secret, the record's conditional write (its version) lets one win, and the loser
+ * only retires its own secret, so neither can put the old password back.
  */
 export async function saveWithSecret<T>(
   store: SecretStore,
@@ -57,30 +60,16 @@ export async function saveWithSecret<T>(
   }
   if (password === undefined) return write(currentRef);
 
-  if (!currentRef) {
-    const ref = await store.create(plan.name(), password, plan.tags);
-    try {
-      return await write(ref);
-    } catch (error) {
-      await retireSecret(store, log, ref);
-      throw error;
-    }
-  }
-
-  const previous = await store.get(currentRef);
-  await store.update(currentRef, password);
+  const ref = await store.create(plan.name(), password, plan.tags);
+  let saved: T;
   try {
-    return await write(currentRef);
+    saved = await write(ref);
   } catch (error) {
-    try {
-      await store.update(currentRef, previous);
-    } catch (restoreError) {
-      log.warn('could not restore the previous credential after a failed save', {
-        errorName: (restoreError as Error).name,
-      });
-    }
+    await retireSecret(store, log, ref);
     throw error;
   }
+  if (currentRef && currentRef !== ref) await retireSecret(store, log, currentRef);
+  return saved;
 }
 
 /** Schedules deletion; a failure only leaves an unused secret behind, so it is logged, not thrown. */

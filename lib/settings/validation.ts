@@ -2,7 +2,9 @@
 import * as z from 'zod';
 import { isValidTimeZone } from '#lib/domain/cron';
 
-export { check, Issues, toIssues, validate } from '#lib/http/validate';
+import { oneLine } from '#lib/http/validate';
+
+export { check, Issues, oneLine, toIssues, validate } from '#lib/http/validate';
 
 // ── field builders ──────────────────────────────────────────────────────────────────────────────
 
@@ -24,11 +26,17 @@ export const refId = z
   .max(64, { error: 'is not an id this API gives out (at most 64 characters).' });
 
 export const name = (max = 200) =>
-  z
-    .string()
-    .trim()
-    .min(1, { error: 'must not be empty.' })
-    .max(max, { error: `must be at most ${max} characters long.` });
+  oneLine(
+    z
+      .string()
+      .trim()
+      .min(1, { error: 'must not be empty.' })
+      .max(max, { error: `must be at most ${max} characters long.` }),
+  );
+
+/** Optional one-line text (a title, a phone number, a company name): no control characters. */
+export const lineText = (max: number) =>
+  oneLine(z.string().max(max, { error: `must be at most ${max} characters long.` }));
 
 export const emailAddress = z
   .email({ error: unlessMissing('must be an email address such as name@example.com.') })

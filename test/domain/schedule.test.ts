@@ -221,7 +221,7 @@ describe('schedule windows', () => {
 
   it('names schedules so an admin recognises the box, within Scheduler limits', () => {
     const name = scheduleName('studio-1', 'b1f0c', 'Sales & Bookings (Gmail)');
-    expect(name).toBe('inbox-Sales-Bookings-Gmail-studio-1-b1f0c');
+    expect(name).toBe('inbox-Sales-Bookings-Gmail-studio-1-b1f0c-2080711f4147c085');
     expect(name).toMatch(/^[0-9a-zA-Z_.-]{1,64}$/);
   });
 });

@@ -48,7 +48,7 @@ const notFound = () =>
 
 /** The exact request the adapter sends for `def`. */
 const expectedRequest = {
-  Name: 'inbox-Sales-studio-1-sales',
+  Name: 'inbox-Sales-studio-1-sales-19cc593c1405f22e',
   GroupName: 'studio-mail',
   Description: def.description,
   ScheduleExpression: 'cron(10/20 8,9,10,11,12,13,14,15,16,17 ? * MON,WED,FRI *)',
@@ -147,9 +147,12 @@ describe('AwsScheduler', () => {
   it('reads a schedule back as a definition, and undefined when there is none', async () => {
     // Prepare
     scheduler
-      .on(GetScheduleCommand, { Name: 'inbox-Sales-studio-1-sales', GroupName: 'studio-mail' })
+      .on(GetScheduleCommand, {
+        Name: 'inbox-Sales-studio-1-sales-19cc593c1405f22e',
+        GroupName: 'studio-mail',
+      })
       .resolves({
-        Name: 'inbox-Sales-studio-1-sales',
+        Name: 'inbox-Sales-studio-1-sales-19cc593c1405f22e',
         Description: def.description,
         ScheduleExpression: 'cron(0 9 ? * MON *)',
         ScheduleExpressionTimezone: 'America/Chicago',
@@ -159,7 +162,7 @@ describe('AwsScheduler', () => {
     scheduler.on(GetScheduleCommand, { Name: 'gone' }).rejects(notFound());
     const aws = new AwsScheduler(new SchedulerClient({}), options);
     // Act
-    const found = await aws.get('inbox-Sales-studio-1-sales');
+    const found = await aws.get('inbox-Sales-studio-1-sales-19cc593c1405f22e');
     const missing = await aws.get('gone');
     // Assess
     expect(found).toEqual({ ...def, expression: 'cron(0 9 ? * MON *)', enabled: false });

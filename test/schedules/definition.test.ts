@@ -30,7 +30,7 @@ describe('the schedule definition of a box', () => {
     const def = definitionOf('studio-1', box, schedule);
     // Assess
     expect(def).toEqual({
-      name: 'inbox-Sales-Bookings-studio-1-sales',
+      name: 'inbox-Sales-Bookings-studio-1-sales-19cc593c1405f22e',
       description: expect.stringContaining('"Sales & Bookings"'),
       expression: 'cron(10/20 8,9,10,11,12,13,14,15,16,17 ? * MON,WED,FRI *)',
       timeZone: 'Europe/London',
@@ -74,9 +74,9 @@ describe('the schedule name of a box', () => {
   const studio = '5f0c2a7e-91d4-4b6e-8a3f-2c9d1e7b4a60';
   const allowed = /^[0-9A-Za-z_.-]{1,64}$/;
 
-  it('reads inbox-<description>-<studio>-<box> when the ids fit whole', () => {
+  it('reads inbox-<description>-<studio>-<box>-<digest> when the ids fit whole', () => {
     // Assess
-    expect(nameOf('studio-1', box)).toBe('inbox-Sales-Bookings-studio-1-sales');
+    expect(nameOf('studio-1', box)).toBe('inbox-Sales-Bookings-studio-1-sales-19cc593c1405f22e');
   });
 
   it('never gives two boxes one name when long ids would be cut to 64 characters', () => {
@@ -102,7 +102,7 @@ describe('the schedule name of a box', () => {
     const colon = nameOf('a:b', { id: 'sales', description: 'Sales' });
     const dash = nameOf('a-b', { id: 'sales', description: 'Sales' });
     // Assess
-    expect(dash).toBe('inbox-Sales-a-b-sales');
+    expect(dash).toBe('inbox-Sales-a-b-sales-64f7c14d0b6a7e5f');
     expect(colon).toMatch(allowed);
     expect(colon).not.toBe(dash);
   });
@@ -172,7 +172,9 @@ describe('writing schedules around the box record', () => {
 });
 
 describe('what a box save writes to the scheduler', () => {
-  const name = 'inbox-Sales-Bookings-studio-1-sales';
+  const name = 'inbox-Sales-Bookings-studio-1-sales-19cc593c1405f22e';
+  /** Where the schedule was before every name carried a digest: removed on every write (a no-op when absent). */
+  const legacy = { kind: 'delete', name: 'inbox-Sales-Bookings-studio-1-sales' };
 
   it('creates the schedule of a new box, and nothing for a box without one', () => {
     // Act
@@ -198,7 +200,7 @@ describe('what a box save writes to the scheduler', () => {
     // Act
     const ops = planScheduleOps({ studioId: 'studio-1', before: box, after: box, force: true });
     // Assess
-    expect(ops).toEqual([{ kind: 'put', def: definitionOf('studio-1', box, schedule) }]);
+    expect(ops).toEqual([{ kind: 'put', def: definitionOf('studio-1', box, schedule) }, legacy]);
   });
 
   it('deletes the schedule when the box loses it or is deleted', () => {
@@ -210,8 +212,8 @@ describe('what a box save writes to the scheduler', () => {
     });
     const deleted = planScheduleOps({ studioId: 'studio-1', before: box });
     // Assess
-    expect(removed).toEqual([{ kind: 'delete', name }]);
-    expect(deleted).toEqual([{ kind: 'delete', name }]);
+    expect(removed).toEqual([{ kind: 'delete', name }, legacy]);
+    expect(deleted).toEqual([{ kind: 'delete', name }, legacy]);
   });
 
   it('moves the deployed schedule, console edit included, when the box is renamed', () => {
@@ -232,12 +234,13 @@ describe('what a box save writes to the scheduler', () => {
       {
         kind: 'put',
         def: expect.objectContaining({
-          name: 'inbox-Front-desk-studio-1-sales',
+          name: 'inbox-Front-desk-studio-1-sales-19cc593c1405f22e',
           expression: 'cron(0 9 ? * MON *)',
           description: expect.stringContaining('"Front desk"'),
         }),
       },
       { kind: 'delete', name },
+      legacy,
     ]);
   });
 });

@@ -63,7 +63,7 @@ describe('Idempotency-Key on POST /emails', () => {
     expect(smtp.messages).toHaveLength(1);
   });
 
-  it('refuses the same key from another user of the studio', async () => {
+  it("keeps keys per user: another user's request with the same key is their own (issue 12)", async () => {
     // Prepare
     await call('POST', '/emails', withKey('key-3', email()));
     // Act
@@ -71,9 +71,15 @@ describe('Idempotency-Key on POST /emails', () => {
       ...withKey('key-3', email()),
       token: 'dev:studio-1:user-2:',
     });
+    const again = await call('POST', '/emails', {
+      ...withKey('key-3', email()),
+      token: 'dev:studio-1:user-2:',
+    });
     // Assess
-    expect(res.status).toBe(409);
-    expect(smtp.messages).toHaveLength(1);
+    expect(res.status).toBe(200);
+    expect(res.headers['idempotent-replayed']).toBeUndefined();
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(smtp.messages).toHaveLength(2);
   });
 
   it('answers "in progress" to a retry that arrives while the first is still sending', async () => {
@@ -171,7 +177,7 @@ describe('Idempotency-Key on POST /emails', () => {
     // Prepare
     const store = new IdempotencyStore(d.repos.table);
     const print = fingerprint({ route: 'POST /emails', params: {}, user: 'user-1', body: email() });
-    await store.claim(SID, 'emails', 'key-7', print, new Date(Date.now() - 5 * 60_000));
+    await store.claim(SID, 'emails#user-1', 'key-7', print, new Date(Date.now() - 5 * 60_000));
     // Act
     const res = await call('POST', '/emails', withKey('key-7', email()));
     // Assess
@@ -196,6 +202,88 @@ describe('Idempotency-Key on POST /emails', () => {
     expect(smtp.messages).toHaveLength(2);
     expect(bad.status).toBe(400);
     expect(bad.body.error.fields[0].field).toBe('Idempotency-Key');
+  });
+});
+
+describe('Idempotency-Key after the email has gone (issue 12)', () => {
+  /** The send function over `d` whose SMTP connections fail to close: after the message went. */
+  const closingFails = () =>
+    sendApi(
+      {
+        ...d,
+        smtp: (options) => {
+          const transport = d.smtp(options);
+          return Object.assign(Object.create(transport) as typeof transport, {
+            close() {
+              transport.close();
+              throw new Error('socket already destroyed');
+            },
+          });
+        },
+      },
+      { policy: trusting(smtp), retry: { sleep: async () => {} }, probe: false },
+    );
+
+  it('replays the answer of a request that failed after sending, instead of sending again', async () => {
+    // Prepare
+    const failing = closingFails();
+    const first = await failing('POST', '/emails', withKey('after-1', email()));
+    // Act
+    const retried = await call('POST', '/emails', withKey('after-1', email()));
+    // Assess
+    expect(first.status).toBe(500);
+    expect(smtp.messages).toHaveLength(1);
+    expect(retried.status).toBe(500);
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(retried.body).toEqual(first.body);
+    expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('replays a Send Test Email that failed after sending, instead of sending again', async () => {
+    // Prepare
+    const failing = closingFails();
+    const headers = { 'Idempotency-Key': 'after-2' };
+    const first = await failing('POST', '/settings/company/email/test', { body: {}, headers });
+    // Act
+    const retried = await call('POST', '/settings/company/email/test', { body: {}, headers });
+    // Assess
+    expect(first.status).toBe(500);
+    expect(retried.headers['idempotent-replayed']).toBe('true');
+    expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('does not honour a key past its TTL, even before DynamoDB has swept it', async () => {
+    // Prepare: the same request, sent and stored two days ago with a one-day TTL.
+    const store = new IdempotencyStore(d.repos.table, { ttlSeconds: 24 * 3600, staleAfterMs: 60_000 });
+    const print = fingerprint({ route: 'POST /emails', params: {}, user: 'user-1', body: email() });
+    const then = new Date(Date.now() - 48 * 3600_000);
+    await store.claim(SID, 'emails#user-1', 'old-1', print, then);
+    await store.complete(
+      SID,
+      'emails#user-1',
+      'old-1',
+      { status: 200, body: { ok: true, stale: true } },
+      then,
+    );
+    // Act
+    const res = await call('POST', '/emails', withKey('old-1', email()));
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.headers['idempotent-replayed']).toBeUndefined();
+    expect(res.body.stale).toBeUndefined();
+    expect(smtp.messages).toHaveLength(1);
+  });
+
+  it('claims a stored key again once its TTL has passed', async () => {
+    // Prepare
+    const store = new IdempotencyStore(d.repos.table, { ttlSeconds: 60, staleAfterMs: 60_000 });
+    const then = new Date(Date.now() - 10 * 60_000);
+    await store.claim(SID, 'scope', 'ttl-1', 'print', then);
+    await store.complete(SID, 'scope', 'ttl-1', { status: 200, body: {} }, then);
+    // Act
+    const claim = await store.claim(SID, 'scope', 'ttl-1', 'print', new Date());
+    // Assess
+    expect(claim).toEqual({ state: 'claimed' });
   });
 });
 

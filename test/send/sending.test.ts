@@ -288,12 +288,28 @@ describe('POST /emails/preview', () => {
 });
 
 describe('recipients and headers', () => {
-  it('puts Bcc in the envelope only, and keeps a line break in a name from starting a header', async () => {
+  it('refuses a line break in a recipient name with a 400 naming it (issue 12), sending nothing', async () => {
     // Act
     const res = await call('POST', '/emails', {
       token: USER,
       body: {
         to: [{ address: 'ann@example.test', name: 'Ann\r\nBcc: evil@example.test' }],
+        subject: 'Proofs',
+        text: 'Ready.',
+      },
+    });
+    // Assess
+    expect(res.status).toBe(400);
+    expect(res.body.error.fields.map((f: { field: string }) => f.field)).toEqual(['to.0.name']);
+    expect(smtp.messages).toHaveLength(0);
+  });
+
+  it('puts Bcc in the envelope only, and keeps a line break in the subject from starting a header', async () => {
+    // Act
+    const res = await call('POST', '/emails', {
+      token: USER,
+      body: {
+        to: [{ address: 'ann@example.test', name: 'Ann' }],
         cc: ['cc@example.test'],
         bcc: ['hidden@example.test'],
         subject: 'Proofs\r\nX-Injected: yes',

@@ -101,7 +101,7 @@ describe('PUT /settings/company/email with SMTP', () => {
     expect(await h.d.secrets.get(before as string)).toBe(SMTP_PASSWORD);
   });
 
-  it('writes a new version of the same secret when the password changes', async () => {
+  it('stores a changed password as a new secret and retires the old one (never written over)', async () => {
     // Prepare
     const before = await storedRef();
     const update = vi.spyOn(h.d.secrets, 'update');
@@ -111,13 +111,15 @@ describe('PUT /settings/company/email with SMTP', () => {
     });
     // Assess
     expect(res.status).toBe(200);
-    expect(update).toHaveBeenCalledWith(before, SMTP_PASSWORD_2);
+    expect(update).not.toHaveBeenCalled();
     update.mockRestore();
-    expect(await storedRef()).toBe(before);
-    expect(await h.d.secrets.get(before as string)).toBe(SMTP_PASSWORD_2);
+    const after = await storedRef();
+    expect(after).not.toBe(before);
+    expect(await h.d.secrets.get(after as string)).toBe(SMTP_PASSWORD_2);
+    await expect(h.d.secrets.get(before as string)).rejects.toThrow();
   });
 
-  it('puts the old password back when the record cannot be saved after the secret was updated', async () => {
+  it('keeps the saved password when the record cannot be saved with a new one', async () => {
     // Prepare
     const ref = await storedRef();
     const replace = vi
@@ -277,8 +279,11 @@ describe('PUT /settings/company/email with Gmail and SES', () => {
     expect(gmail.status).toBe(200);
     expect(toSmtp.status).toBe(400);
     expect(messageFor(toSmtp, 'transport.password')).toMatch(/required when switching from Gmail to SMTP/);
-    expect(await storedRef()).toBe(ref);
-    expect(await h.d.secrets.get(ref)).toBe(GMAIL_PASSWORD);
+    // The Gmail password is a secret of its own; the SMTP one is retired.
+    const gmailRef = (await storedRef()) as string;
+    expect(gmailRef).not.toBe(ref);
+    expect(await h.d.secrets.get(gmailRef)).toBe(GMAIL_PASSWORD);
+    await expect(h.d.secrets.get(ref)).rejects.toThrow();
     // Back to the managed service for the tests below.
     await h.call('PUT', '/settings/company/email', {
       body: { ...smtpSettings(), transport: { method: 'ses' } },

@@ -256,7 +256,7 @@ describe('PUT /email-boxes/{id}', () => {
     expect(await h.d.secrets.get(ref)).toBe(PASSWORD);
   });
 
-  it('writes a new version of the same secret when the password changes', async () => {
+  it('stores a changed password as a new secret and retires the old one (never written over)', async () => {
     // Prepare
     const ref = await passwordRefOf('sales');
     const update = vi.spyOn(h.d.secrets, 'update');
@@ -264,10 +264,13 @@ describe('PUT /email-boxes/{id}', () => {
     const res = await h.call('PUT', '/email-boxes/sales', { body: box({}, { password: NEW_PASSWORD }) });
     // Assess
     expect(res.status).toBe(200);
-    expect(update).toHaveBeenCalledWith(ref, NEW_PASSWORD);
-    expect(probeCalls.at(-1)?.password).toBe(NEW_PASSWORD);
-    expect(await h.d.secrets.get(ref)).toBe(NEW_PASSWORD);
+    expect(update).not.toHaveBeenCalled();
     update.mockRestore();
+    expect(probeCalls.at(-1)?.password).toBe(NEW_PASSWORD);
+    const after = await passwordRefOf('sales');
+    expect(after).not.toBe(ref);
+    expect(await h.d.secrets.get(after)).toBe(NEW_PASSWORD);
+    await expect(h.d.secrets.get(ref)).rejects.toThrow();
   });
 
   it('keeps the schedule that the schedule routes own', async () => {

@@ -143,7 +143,7 @@ describe('PUT /users/me/email-settings', () => {
     expect(res.body.signatureId).toEqual({ value: 'sig-company', source: 'company' });
   });
 
-  it('changes the password as a new version of the same secret, and keeps it when left out', async () => {
+  it('changes the password as a new secret, and keeps it when left out', async () => {
     // Prepare
     const current = (await h.call('GET', '/users/me/email-settings', { token: tokens.user })).body;
     const { passwordSet: _p, ...transport } = current.transport;
@@ -164,7 +164,7 @@ describe('PUT /users/me/email-settings', () => {
     // Assess
     expect(changed.status).toBe(200);
     expect(kept.status).toBe(200);
-    expect(update).toHaveBeenCalledTimes(1);
+    expect(update).not.toHaveBeenCalled();
     update.mockRestore();
     const stored = await h.d.repos.userEmail.require('studio-1', 'user-1');
     const ref = stored.transport?.method === 'smtp' ? stored.transport.passwordRef : '';
