@@ -6,7 +6,7 @@ import { settingsFunction } from '#functions/settings/app';
 import { settingsRoutes } from '#functions/settings/routes';
 import { LocalBlobStore, serveLocalDownload } from '#lib/adapters/local/blobs';
 import { apiClient, testDeps, tokens } from '#test/support/api';
-import { bigAttachmentMail, rawMail } from '#test/support/mail';
+import { bigAttachmentMail, bigTextMail, rawMail } from '#test/support/mail';
 import { inboxFixture, sid } from './support.ts';
 
 /** The local runner's download route, on a port of its own; the store signs links to it. */
@@ -134,6 +134,30 @@ describe('downloads of a message and its attachments', () => {
     expect(partFile.bytes.length).toBe(size);
     expect(sha(partFile.bytes)).toBe(sha256);
     expect(partFile.headers.get('content-disposition')).toContain('filename="shoot.raw"');
+  });
+
+  it('gives a link to a body streamed to the blob store whole, and refuses a body the message lacks', async () => {
+    // Prepare
+    const { box, deliver } = await makeBox();
+    const { raw, sha256, size } = bigTextMail(3);
+    await deliver(raw);
+    await poll(box.id);
+    const [entry] = (await call('GET', `/email-boxes/${box.id}/messages`)).body.items;
+    const id = entry.message.id;
+    // Act
+    const textLink = await call('GET', `/messages/${id}/body/text`, { token: tokens.user });
+    const text = await download(textLink.body.url);
+    const html = await call('GET', `/messages/${id}/body/html`);
+    const bad = await call('GET', `/messages/${id}/body/pdf`);
+    // Assess
+    expect(textLink.status).toBe(200);
+    expect(textLink.body).toMatchObject({ filename: `${id}.txt`, contentType: 'text/plain; charset=utf-8' });
+    expect(entry.message.snippet.length).toBeLessThanOrEqual(200);
+    expect(text.bytes.length).toBe(size);
+    expect(sha(text.bytes)).toBe(sha256);
+    expect(html.status).toBe(404);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.fields[0].field).toBe('part');
   });
 
   it('refuses a forged or expired link, and a missing attachment', async () => {
