@@ -4,6 +4,7 @@
  * conditional, and a failed condition becomes a named ConflictError or NotFoundError.
  */
 import type { z } from 'zod';
+import { addressKey } from '#lib/domain/addresses';
 import { ConflictError, NotFoundError } from '#lib/domain/errors';
 import * as m from '#lib/domain/model';
 import * as k from './keys.ts';
@@ -166,7 +167,7 @@ export class ClientRepository extends RefRepository<typeof m.client> {
   }
 
   private addressItems(sid: string, c: m.Client) {
-    const unique = [...new Set(c.emails.map((e) => e.address.toLowerCase()))];
+    const unique = [...new Set(c.emails.map((e) => addressKey(e.address)))];
     return unique.map((address) => ({ PK: k.addressPk(sid, address), SK: `CLIENT#${c.id}`, clientId: c.id }));
   }
 

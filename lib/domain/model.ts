@@ -4,6 +4,7 @@
  * live with the handlers. No AWS imports here.
  */
 import * as z from 'zod';
+import { isMailbox } from './addresses.ts';
 
 const id = z.string().min(1).max(64);
 const name = z.string().trim().min(1).max(200);
@@ -89,7 +90,8 @@ export const formLetter = z.object({
 export type FormLetter = z.infer<typeof formLetter>;
 
 export const clientEmail = z.object({
-  address: email,
+  /** A client may have an internationalised address (RFC 6531), as mail from them carries it. */
+  address: z.string().trim().max(254).refine(isMailbox),
   label: z.string().max(50).optional(),
   primary: z.boolean().default(false),
 });

@@ -12,6 +12,7 @@ import { htmlToText } from 'html-to-text';
 // A static import on purpose: with `await import('mailparser')` here, the 25 MB import test saw
 // 19–26 MB retained at once (under 16 MB with this import); see docs/performance.md.
 import { type AddressObject, type AttachmentStream, MailParser, type MessageText } from 'mailparser';
+import { withUnicodeDomain } from '#lib/domain/addresses';
 import { extractIds, type Headers, headersFrom } from '#lib/domain/inbound';
 import type { Address } from '#lib/domain/model';
 import { type BlobStore, isHeaderSafeContentType } from '#lib/ports/index';
@@ -91,14 +92,15 @@ function safeFilename(value: unknown): string | undefined {
   return v === '' ? undefined : v;
 }
 
+/** Addresses as written, internationalised ones too (RFC 6531); domains in Unicode, one spelling. */
 function addresses(value: unknown): Address[] {
   const list = (Array.isArray(value) ? value : value ? [value] : []) as AddressObject[];
   return list
     .flatMap((o) =>
       (o.value ?? []).flatMap((a) =>
         a.group
-          ? a.group.map((g) => ({ address: g.address ?? '', name: g.name || undefined }))
-          : [{ address: a.address ?? '', name: a.name || undefined }],
+          ? a.group.map((g) => ({ address: withUnicodeDomain(g.address ?? ''), name: g.name || undefined }))
+          : [{ address: withUnicodeDomain(a.address ?? ''), name: a.name || undefined }],
       ),
     )
     .filter((a) => a.address !== '');

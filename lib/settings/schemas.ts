@@ -11,6 +11,7 @@ import {
   clientId,
   emailAddress,
   hhmm,
+  mailboxAddress,
   hostName,
   isoDate,
   name,
@@ -183,7 +184,7 @@ export const clientInput = withIds({
   emails: z
     .array(
       z.strictObject({
-        address: emailAddress,
+        address: mailboxAddress,
         label: optionalText(50).optional(),
         primary: z.boolean().default(false),
       }),
