@@ -42,5 +42,3 @@ export function isMailbox(address: string): boolean {
   );
 }
 
-/** Whether `address` needs SMTPUTF8 to be sent to (non-ASCII in it). */
-export const isInternational = (address: string) => /[^\x00-\x7f]/.test(address);

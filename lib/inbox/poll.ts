@@ -13,8 +13,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { pipeline, type Readable, Transform } from 'node:stream';
 import type { Deps } from '#lib/app/deps';
 import type { ImportMarker } from '#lib/data/repositories';
-import { addressKey } from '#lib/domain/addresses';
 import { ConditionFailed } from '#lib/data/table';
+import { addressKey } from '#lib/domain/addresses';
 import {
   automaticReason,
   autoReplyTargets,
@@ -1082,7 +1082,8 @@ export async function classify(
   const { thread, clientId } = await threadAndClient(d, sid, parsed);
   // Mail from the studio itself (a user, the company, any of its boxes) is never answered and
   // creates no task: it is not a client asking.
-  const fromOwn = parsed.from !== undefined && own.some((a) => addressKey(a) === addressKey(parsed.from!.address));
+  const fromOwn =
+    parsed.from !== undefined && own.some((a) => addressKey(a) === addressKey(parsed.from!.address));
   const actions = decideActions({
     automatic: automatic !== undefined,
     thread,
