@@ -214,6 +214,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     log,
     replies: [],
     clock,
+    judgeAfterRetrieval: new Set(),
   };
   let continued = false;
   try {
@@ -332,6 +333,13 @@ interface ImportContext {
   /** Reads the time budgets are checked against (PollPorts.clock). */
   clock: () => number;
   companyTimeZone?: string;
+  /**
+   * UIDLs whose date TOP could not give (a server without TOP, or refusing it for a message):
+   * judged against the exclude date from the retrieved copy instead.
+   */
+  judgeAfterRetrieval: Set<string>;
+  /** The server refused a TOP in this run: later chunks are judged after retrieval at once. */
+  topRefused?: boolean;
 }
 
 /** One message as the server lists it; `uid` is unique in the listing (see listing). */
@@ -558,6 +566,7 @@ async function takeOne(
     throw error;
   }
   try {
+    if (await excludedAfterRetrieval(d, ctx, u.uid, raw)) return 'kept';
     return (await importOne(d, ctx, { uid: u.uid, size: u.size, ...raw })) ? 'stored' : 'kept';
   } catch (error) {
     if (isOwnStorageFailure(error) || error instanceof Pop3Error) throw error;
@@ -674,21 +683,36 @@ async function excludedByDate(
 ): Promise<Set<number> | 'reconnect'> {
   const cutoff = cutoffInstant(excludeBefore, boxTimeZone(ctx));
   const out = new Set<number>();
+  const later = (rest: Listed[]) => {
+    for (const u of rest) ctx.judgeAfterRetrieval.add(u.uid);
+  };
+  // CAPA answered without TOP (RFC 2449), or a TOP refused before: no header pass at all.
+  const caps = ctx.client.capabilities;
+  if (ctx.topRefused || (caps.raw.length > 0 && !caps.top)) {
+    later(chunk);
+    return out;
+  }
   const heads = ctx.client.topMany(
     chunk.map((u) => u.id),
     0,
     { window: 16 },
   );
-  for (const u of chunk) {
+  for (const [i, u] of chunk.entries()) {
     let head: Buffer;
     try {
       const r = await heads.next();
-      if (r.done) break;
+      if (r.done) {
+        later(chunk.slice(i));
+        break;
+      }
       head = r.value.data;
     } catch (error) {
       if (error instanceof Pop3Error && error.command === 'TOP' && error.kind === 'server') {
-        // No TOP on this server (or not for this message): retrieval decides instead.
-        continue;
+        // No TOP on this server (or not for this message): judged once retrieved instead. A
+        // refusal ends the pipelined TOPs, so the rest of the chunk is judged that way too.
+        ctx.topRefused = true;
+        later(chunk.slice(i));
+        break;
       }
       if (error instanceof Pop3Error && error.code === EMPTY_ANNOUNCED) {
         await quarantineUnfetchable(d, ctx, u.uid, error.message);
@@ -699,15 +723,69 @@ async function excludedByDate(
     const t = headerDate(head.toString('latin1'));
     if (t === undefined || t >= cutoff) continue;
     out.add(u.id);
-    await d.repos.importMarkers.mark(ctx.sid, ctx.box.id, ctx.identity, {
-      uidl: u.uid,
-      state: 'excluded',
-      excludeBefore,
-      at: d.now().toISOString(),
-    });
-    ctx.run.counts.skipped++;
+    await markExcluded(d, ctx, u.uid, excludeBefore);
   }
   return out;
+}
+
+/** Marks a message dated before the cut-off `excluded` (left on the server, judged again when the date moves). */
+async function markExcluded(d: Deps, ctx: ImportContext, uid: string, excludeBefore: string) {
+  await d.repos.importMarkers.mark(ctx.sid, ctx.box.id, ctx.identity, {
+    uidl: uid,
+    state: 'excluded',
+    excludeBefore,
+    at: d.now().toISOString(),
+  });
+  ctx.run.counts.skipped++;
+}
+
+/** The header block of a stored message (at most 256 KB read): from the copy in hand, else the blob store. */
+async function storedHead(d: Deps, raw: { rawKey: string; copy?: Buffer }): Promise<string> {
+  const MAX = 256 * 1024;
+  const cut = (b: Buffer) => {
+    const end = b.indexOf('\r\n\r\n');
+    return b.subarray(0, end >= 0 ? end : Math.min(b.length, MAX)).toString('latin1');
+  };
+  if (raw.copy) return cut(raw.copy);
+  let stream: Readable;
+  try {
+    stream = await d.blobs.get(raw.rawKey);
+  } catch (error) {
+    throw new StorageError(error);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= MAX || chunk.includes('\r\n\r\n')) break;
+    }
+  } catch (error) {
+    throw new StorageError(error);
+  } finally {
+    stream.destroy();
+  }
+  return cut(Buffer.concat(chunks));
+}
+
+/**
+ * For a message TOP could not date: excluded, from the retrieved copy's headers, when dated
+ * before the cut-off (its raw copy removed again; the server keeps it). True when excluded.
+ */
+async function excludedAfterRetrieval(
+  d: Deps,
+  ctx: ImportContext,
+  uid: string,
+  raw: { rawKey: string; copy?: Buffer },
+): Promise<boolean> {
+  const excludeBefore = ctx.box.excludeBefore;
+  if (!ctx.judgeAfterRetrieval.delete(uid) || !excludeBefore) return false;
+  const t = headerDate(await storedHead(d, raw));
+  if (t === undefined || t >= cutoffInstant(excludeBefore, boxTimeZone(ctx))) return false;
+  await markExcluded(d, ctx, uid, excludeBefore);
+  await d.blobs.delete(raw.rawKey).catch(() => {});
+  return true;
 }
 
 /** The box's time zone: its schedule's, else the company's (read with the own addresses). */
