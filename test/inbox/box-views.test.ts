@@ -5,8 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settingsFunction } from '#functions/settings/app';
 import { settingsRoutes } from '#functions/settings/routes';
 import { LocalBlobStore, serveLocalDownload } from '#lib/adapters/local/blobs';
+import type { EmailBox } from '#lib/domain/model';
 import { apiClient, testDeps, tokens } from '#test/support/api';
 import { bigAttachmentMail, bigTextMail, rawMail } from '#test/support/mail';
+import { startPop3Proxy } from '#test/support/pop3-proxy';
 import { inboxFixture, sid } from './support.ts';
 
 /** The local runner's download route, on a port of its own; the store signs links to it. */
@@ -81,6 +83,35 @@ describe('GET /email-boxes/{id}/messages', () => {
         duplicateOf: original.message.id,
       },
     ]);
+  });
+
+  it('lists mail quarantined on its marker (refused three runs, never retrieved) with the reason', async () => {
+    // Prepare: a server that refuses every RETR, through the test proxy.
+    const proxy = await startPop3Proxy({
+      target: { host: '127.0.0.1', port: ctx.dovecot.pop3Port },
+      refuse: ['RETR'],
+    });
+    try {
+      const { box, deliver } = await makeBox({
+        connection: { ssl: false, port: proxy.port } as EmailBox['connection'],
+      });
+      await deliver(rawMail({ subject: 'never sent whole' }));
+      for (let run = 0; run < 3; run++) await poll(box.id);
+      // Act
+      const quarantined = await call('GET', `/email-boxes/${box.id}/messages?state=quarantined`, {
+        token: tokens.user,
+      });
+      const fourth = await poll(box.id);
+      // Assess
+      expect(quarantined.status).toBe(200);
+      expect(quarantined.body.items).toHaveLength(1);
+      expect(quarantined.body.items[0]).toMatchObject({ state: 'quarantined', uidl: expect.any(String) });
+      expect(quarantined.body.items[0].message).toBeUndefined();
+      expect(quarantined.body.items[0].reason).toMatch(/refused/);
+      expect(fourth.run?.counts).toMatchObject({ seen: 1, skipped: 1, quarantined: 0 });
+    } finally {
+      await proxy.close();
+    }
   });
 
   it('pages with a cursor, and names the field of a bad state or an unknown box', async () => {
