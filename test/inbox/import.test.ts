@@ -89,8 +89,8 @@ describe('importing a POP3 box', () => {
     expect((await imported(box.id)).filter((m) => m.subject === 'Twice')).toHaveLength(1);
   });
 
-  it('leaves mail on the server when asked, and deletes it only after storing it when not', async () => {
-    // Prepare
+  it('leaves mail on the server when asked, and deletes what it imported when not', async () => {
+    // Prepare (that each DELE follows its record is observed in slow-servers.test.ts)
     const keep = await makeBox({ leaveOnServer: true });
     const take = await makeBox({ leaveOnServer: false });
     for (const b of [keep, take]) {

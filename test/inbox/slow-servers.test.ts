@@ -6,12 +6,16 @@
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
+import { makeRepositories } from '#lib/data/repositories';
+import type { Table, TxItem } from '#lib/data/table';
 import type { EmailBox } from '#lib/domain/model';
+import { openBox } from '#lib/inbox/connect';
+import { pollBox } from '#lib/inbox/poll';
 import { rawMail } from '#test/support/mail';
 import { type Pop3ProxyOptions, startPop3Proxy } from '#test/support/pop3-proxy';
 import { inboxFixture, sid } from './support.ts';
 
-const { ctx, makeBox, poll } = inboxFixture();
+const { ctx, ports, makeBox, poll } = inboxFixture();
 const proxies: { close(): Promise<void> }[] = [];
 afterEach(async () => {
   await Promise.all(proxies.splice(0).map((p) => p.close()));
@@ -78,4 +82,71 @@ describe('exclude-before on a server without TOP', () => {
       expect(new Set(tops.map((t) => t.session)).size).toBeLessThanOrEqual(1);
     },
   );
+});
+
+/** The table, except that each committed transaction is also told to `onCommit`. */
+function recordingTable(base: Table, onCommit: (items: TxItem[]) => void): Table {
+  return Object.create(base, {
+    transact: {
+      value: async (items: TxItem[]) => {
+        await base.transact(items);
+        onCommit(items);
+      },
+    },
+  });
+}
+
+describe('deleting from the server', () => {
+  it('sends each DELE, and the QUIT that commits it, only after that message is durably recorded', async () => {
+    // Prepare: one log of what happened, in order: each message's record committing (the table
+    // twin) and each command reaching the server (the proxy).
+    const events: ({ kind: 'durable'; uidl: string } | { kind: 'command'; session: number; line: string })[] =
+      [];
+    const { box, user, deliver } = await proxiedBox(
+      { onCommand: (c) => events.push({ kind: 'command', session: c.session, line: c.line }) },
+      { leaveOnServer: false },
+    );
+    for (let i = 0; i < 20; i++) await deliver(rawMail({ subject: `order ${i}` }));
+    // The server's numbering, as the poll's first session will see it.
+    const lister = await openBox(
+      { ...box.connection, ssl: true, port: ctx.dovecot.pop3sPort },
+      `pw-${user}`,
+      { ca: ctx.dovecot.caCertPem },
+    );
+    const uidlOf = new Map((await lister.uidl()).map((e) => [e.id, e.uid]));
+    await lister.quit();
+    const repos = makeRepositories(
+      recordingTable(ctx.d.repos.table, (items) => {
+        for (const i of items) {
+          const item = 'Put' in i ? i.Put.Item : undefined;
+          if (item?.entity === 'UIDL' && item.state === 'imported')
+            events.push({ kind: 'durable', uidl: String(item.uidl) });
+        }
+      }),
+    );
+    // Act
+    const outcome = await pollBox(
+      { ...ctx.d, repos },
+      { studioId: sid, boxId: box.id, trigger: 'manual', budgetMs: 120_000 },
+      ports,
+    );
+    // Assess
+    expect(outcome.run?.counts).toMatchObject({ imported: 20 });
+    expect(await ctx.dovecot.messageCount(user)).toBe(0);
+    const at = (predicate: (e: (typeof events)[number]) => boolean) => events.findIndex(predicate);
+    const deles = events.flatMap((e, index) =>
+      e.kind === 'command' && /^DELE \d+$/.test(e.line)
+        ? [{ index, session: e.session, n: Number(e.line.slice(5)) }]
+        : [],
+    );
+    expect(deles).toHaveLength(20);
+    for (const dele of deles) {
+      const uidl = uidlOf.get(dele.n);
+      const durable = at((e) => e.kind === 'durable' && e.uidl === uidl);
+      const quit = at((e) => e.kind === 'command' && e.session === dele.session && e.line === 'QUIT');
+      expect(durable, `record of message ${dele.n}`).toBeGreaterThanOrEqual(0);
+      expect(dele.index, `DELE ${dele.n} after its record`).toBeGreaterThan(durable);
+      expect(quit, `QUIT after DELE ${dele.n}`).toBeGreaterThan(dele.index);
+    }
+  });
 });

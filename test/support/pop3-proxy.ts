@@ -20,6 +20,8 @@ export interface Pop3ProxyOptions {
   latencyMs?: number;
   /** Pace of the server's answers toward the client; unlimited when unset. */
   bytesPerSecond?: number;
+  /** Hears each command as it is passed to the server (to line it up with other events). */
+  onCommand?: (command: ProxiedCommand) => void;
 }
 
 export interface ProxiedCommand {
@@ -76,7 +78,9 @@ export async function startPop3Proxy(options: Pop3ProxyOptions): Promise<Pop3Pro
           if (options.latencyMs) await sleep(options.latencyMs);
           const text = line.replace(/\r?\n$/, '');
           const verb = text.split(' ')[0]?.toUpperCase() ?? '';
-          commands.push({ at: Date.now(), session, line: verb === 'PASS' ? 'PASS ***' : text });
+          const command = { at: Date.now(), session, line: verb === 'PASS' ? 'PASS ***' : text };
+          commands.push(command);
+          options.onCommand?.(command);
           const sent = refuse.has(verb) ? `X${line}` : line;
           if (!upstream.destroyed) upstream.write(Buffer.from(sent, 'latin1'));
         });
