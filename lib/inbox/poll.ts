@@ -128,6 +128,8 @@ function errorList(run: Run) {
 export const MAX_ATTEMPTS = 3;
 /** DELEs committed per POP3 session (QUIT, then a new session): each batch fits any budget. */
 export const DELE_BATCH = 200;
+/** DELEs sent between two looks at the clock (and kept in flight with PIPELINING). */
+const DELE_SLICE = 16;
 /** Share of the budget retrieval may use; the rest is for DELE, QUIT and auto-replies. */
 const RETRIEVAL_SHARE = 0.6;
 /** Sessions one run may open (reconnects after a message the server cannot send, DELE batches). */
@@ -390,11 +392,18 @@ async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Pop3
       continue;
     }
     const batch = ctx.box.leaveOnServer ? [] : deletable.slice(0, DELE_BATCH);
-    if (batch.length > 0 && ctx.clock() < ctx.deadline) await ctx.client.deleMany(batch, { window: 16 });
+    // In slices, the clock checked between them: without PIPELINING every DELE is a round trip,
+    // and a batch must not outrun the budget (what is left is deleted by the next run).
+    let sent = 0;
+    while (sent < batch.length && ctx.clock() < ctx.deadline) {
+      const slice = batch.slice(sent, sent + DELE_SLICE);
+      await ctx.client.deleMany(slice, { window: DELE_SLICE });
+      sent += slice.length;
+    }
     // QUIT commits the DELEs; without it (a cut) the server keeps every message.
     await ctx.client.quit();
     await sendQueuedReplies(d, ctx);
-    const moreToDelete = !ctx.box.leaveOnServer && deletable.length > batch.length;
+    const moreToDelete = !ctx.box.leaveOnServer && deletable.length > sent;
     if (step === 'out-of-time') return true;
     if (!moreToDelete) return false;
   }

@@ -150,3 +150,46 @@ describe('deleting from the server', () => {
     }
   });
 });
+
+describe('a slow link to a server without PIPELINING', () => {
+  it('converges over runs: each run ends (never left running), commits its DELEs with QUIT, and imports every message once', {
+    timeout: 120_000,
+  }, async () => {
+    // Prepare: every command takes 40 ms to arrive and one is in flight at a time, against a
+    // 2 s budget: one run cannot take the 40 messages and delete them.
+    const { box, user, deliver, proxy } = await proxiedBox(
+      { hide: ['PIPELINING'], latencyMs: 40 },
+      { leaveOnServer: false },
+    );
+    for (let i = 0; i < 40; i++) await deliver(rawMail({ subject: `slow ${i}` }));
+    // Act
+    const runs = [];
+    const left: number[] = [];
+    for (let i = 0; i < 20; i++) {
+      const outcome = await poll(box.id, ports, 2_000);
+      runs.push(outcome);
+      left.push(await ctx.dovecot.messageCount(user));
+      if (outcome.status === 'succeeded' && left.at(-1) === 0) break;
+    }
+    // Assess
+    expect(runs.length).toBeGreaterThan(1);
+    expect(runs.at(-1)?.status).toBe('succeeded');
+    expect(runs.slice(0, -1).every((r) => r.status === 'partial')).toBe(true);
+    const stored = await ctx.d.repos.runs.list(sid, box.id, 50);
+    expect(stored.items.filter((r) => r.status === 'running')).toEqual([]);
+    expect(runs.reduce((n, r) => n + (r.run?.counts.imported ?? 0), 0)).toBe(40);
+    expect(new Set(await importedSubjects(box.id)).size).toBe(40);
+    expect(left.at(-1)).toBe(0);
+    // Each session's DELEs were committed by its QUIT: the mailbox shrank run by run by them.
+    const sessions = new Map<number, string[]>();
+    for (const c of proxy.commands) sessions.set(c.session, [...(sessions.get(c.session) ?? []), c.line]);
+    let deleted = 0;
+    for (const lines of sessions.values()) {
+      const deles = lines.filter((l) => l.startsWith('DELE ')).length;
+      if (deles > 0) expect(lines.at(-1)).toBe('QUIT');
+      deleted += deles;
+    }
+    expect(deleted).toBe(40);
+    expect(left.every((n, i) => n <= (left[i - 1] ?? 40))).toBe(true);
+  });
+});
