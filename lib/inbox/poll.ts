@@ -130,6 +130,12 @@ export const MAX_ATTEMPTS = 3;
 export const DELE_BATCH = 200;
 /** DELEs sent between two looks at the clock (and kept in flight with PIPELINING). */
 const DELE_SLICE = 16;
+/**
+ * Retrieved messages stored, parsed and recorded at once (each holds at most the in-memory
+ * limit, 1 MB, plus its parse): retrieval, storage and DynamoDB round trips of different
+ * messages overlap. The storage-floor bench runs at the same concurrency.
+ */
+export const IMPORT_CONCURRENCY = 8;
 /** Share of the budget retrieval may use; the rest is for DELE, QUIT and auto-replies. */
 const RETRIEVAL_SHARE = 0.6;
 /** Sessions one run may open (reconnects after a message the server cannot send, DELE batches). */
@@ -217,6 +223,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     replies: [],
     clock,
     judgeAfterRetrieval: new Set(),
+    order: new ImportOrder(),
   };
   let continued = false;
   try {
@@ -342,6 +349,73 @@ interface ImportContext {
   judgeAfterRetrieval: Set<string>;
   /** The server refused a TOP in this run: later chunks are judged after retrieval at once. */
   topRefused?: boolean;
+  /** What messages imported at once must still see of each other (IMPORT_CONCURRENCY). */
+  order: ImportOrder;
+}
+
+/** One message's place in ImportOrder; `release()` must follow, whatever happens. */
+export interface ImportTicket {
+  /** Settles when the earlier message with the same bytes (if any) is done with. */
+  sameBytes: Promise<void>;
+  /** Notes this message's Message-ID; then waits until every earlier message has noted its own. */
+  parsed(messageId: string | undefined): Promise<void>;
+  /** Waits for the records of earlier messages of this run that `ids` name. */
+  referenced(ids: string[]): Promise<void>;
+  release(): void;
+}
+
+/**
+ * What messages imported at once (in server order) must still see of each other, as if taken
+ * one by one: the same bytes again wait for the first copy (found as a duplicate, never recorded
+ * twice), and a reply to an earlier message of the same run waits for that record (so it joins
+ * its thread and client). A message waits only for earlier ones, so nothing waits in a circle.
+ */
+export class ImportOrder {
+  #entered = 0;
+  #allParsed: Promise<void> = Promise.resolve();
+  readonly #bySha = new Map<string, Promise<void>>();
+  readonly #byMessageId = new Map<string, { index: number; done: Promise<void> }>();
+
+  enter(sha256: string): ImportTicket {
+    const index = this.#entered++;
+    const before = this.#allParsed;
+    let noted!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      noted = resolve;
+    });
+    this.#allParsed = before.then(() => mine);
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const sameBytes = this.#bySha.get(sha256) ?? Promise.resolve();
+    this.#bySha.set(sha256, done);
+    let isNoted = false;
+    const note = (messageId: string | undefined) => {
+      if (isNoted) return;
+      isNoted = true;
+      const key = messageId?.toLowerCase();
+      if (key && !this.#byMessageId.has(key)) this.#byMessageId.set(key, { index, done });
+      noted();
+    };
+    return {
+      sameBytes,
+      parsed: async (messageId) => {
+        note(messageId);
+        await before;
+      },
+      referenced: async (ids) => {
+        const earlier = ids
+          .map((id) => this.#byMessageId.get(id.toLowerCase()))
+          .filter((e): e is { index: number; done: Promise<void> } => e !== undefined && e.index < index);
+        await Promise.all(earlier.map((e) => e.done));
+      },
+      release: () => {
+        note(undefined);
+        finish();
+      },
+    };
+  }
 }
 
 /** One message as the server lists it; `uid` is unique in the listing (see listing). */
@@ -506,39 +580,102 @@ async function retrieve(
     }
     const batch: Listed[] = [];
     for (; i < wanted.length && !isLarge(wanted[i]!); i++) batch.push(wanted[i]!);
-    let next = 0;
-    const fetchFrom = (n: number) =>
-      client.retrMany(
-        batch.slice(n).map((u) => u.id),
-        { window: 16 },
-      );
-    let messages = fetchFrom(0);
+    const step = await retrieveBatch(d, ctx, batch, known, deletable);
+    if (step !== 'done') return step;
+  }
+  return 'done';
+}
+
+/**
+ * Messages up to the in-memory limit: RETRs pipelined (16 in flight), taken from the server one
+ * by one in server order, while up to IMPORT_CONCURRENCY of them are stored, parsed and recorded
+ * at once (ImportOrder keeps what depends on order right). Outcomes are settled in server order,
+ * so `deletable` (the DELEs) keeps it.
+ */
+async function retrieveBatch(
+  d: Deps,
+  ctx: ImportContext,
+  batch: Listed[],
+  known: Map<string, ImportMarker>,
+  deletable: number[],
+): Promise<Step> {
+  const { client } = ctx;
+  let next = 0;
+  const fetchFrom = (n: number) =>
+    client.retrMany(
+      batch.slice(n).map((u) => u.id),
+      { window: 16 },
+    );
+  let messages = fetchFrom(0);
+  /** Taken and being imported, oldest first; a task never rejects (its error is its outcome). */
+  const inFlight: { u: Listed; task: Promise<{ outcome: Taken } | { error: unknown }> }[] = [];
+  let failure: { error: unknown } | undefined;
+  const settleOldest = async () => {
+    const { u, task } = inFlight.shift()!;
+    const result = await task;
+    if ('error' in result) {
+      // The first failure fails the run; the message it belongs to is the one charged for it.
+      if (!failure) {
+        failure = result;
+        ctx.current = u.uid;
+      }
+      return;
+    }
+    if (result.outcome === 'stored') deletable.push(u.id);
+    await ctx.ports.progress?.(ctx.run);
+  };
+  const drain = async () => {
+    while (inFlight.length > 0) await settleOldest();
+    if (failure) throw failure.error;
+  };
+  try {
     // Leaving this loop early (budget, error) returns the generator, which drains what is in flight.
-    while (next < batch.length) {
+    while (next < batch.length && !failure) {
       const u = batch[next]!;
       ctx.current = u.uid;
-      let data: Buffer | undefined;
-      const outcome = await takeOne(d, ctx, u, known, async () => {
+      let data: Buffer;
+      try {
         const r = await messages.next();
         if (r.done) throw new Error(`RETR ${u.id} gave no message`);
         data = r.value.data;
-        return { ...(await storeRaw(d, ctx, u.uid, r.value.data)), copy: r.value.data };
-      });
-      next++;
-      ctx.current = undefined;
-      if (outcome === 'stored') deletable.push(u.id);
-      await ctx.ports.progress?.(ctx.run);
-      if (outcome === 'reconnect') {
-        await messages.return(undefined).catch(() => {});
-        return 'reconnect';
+      } catch (error) {
+        next++;
+        // Charged to this message if it fails the run (fetchFailed rethrows what is not its own).
+        const outcome = await fetchFailed(d, ctx, u, known, error);
+        ctx.current = undefined;
+        if (outcome === 'reconnect') {
+          await drain();
+          await messages.return(undefined).catch(() => {});
+          return 'reconnect';
+        }
+        // The refused RETR ended the pipelined fetch (after draining what was in flight): go on after it.
+        messages = fetchFrom(next);
+        continue;
       }
-      // The refused RETR ended the pipelined fetch (after draining what was in flight): go on after it.
-      if (outcome === 'retr-refused' && data === undefined) messages = fetchFrom(next);
+      ctx.current = undefined;
+      next++;
+      const ticket = ctx.order.enter(createHash('sha256').update(data).digest('hex'));
+      inFlight.push({
+        u,
+        task: takeStored(d, ctx, u, ticket, async () => ({
+          ...(await storeRaw(d, ctx, u.uid, data)),
+          copy: data,
+        })).then(
+          (outcome) => ({ outcome }),
+          (error: unknown) => ({ error }),
+        ),
+      });
+      while (inFlight.length >= IMPORT_CONCURRENCY) await settleOldest();
       if (ctx.clock() >= ctx.retrievalDeadline && next < batch.length) {
+        await drain();
         await messages.return(undefined);
         return 'out-of-time';
       }
     }
+    await drain();
+  } finally {
+    // Whatever ended the loop, no import is left running behind the run's back.
+    await Promise.allSettled(inFlight.map((f) => f.task));
   }
   return 'done';
 }
@@ -561,30 +698,60 @@ async function takeOne(
   try {
     raw = await fetch();
   } catch (error) {
-    if (error instanceof Pop3Error && error.command === 'RETR' && error.kind === 'server') {
-      // The server refused this one message (-ERR); the session goes on.
-      await recordAttempt(d, ctx, u.uid, `The server refused to send it: ${error.message}`, known);
-      return 'retr-refused';
-    }
-    if (error instanceof Pop3Error && error.code === EMPTY_ANNOUNCED) {
-      // The server sends this message broken, and always will: quarantine it (no copy to keep,
-      // never deleted) and go on in a new session, since this one is out of step.
-      await quarantineUnfetchable(d, ctx, u.uid, error.message);
-      return 'reconnect';
-    }
-    throw error;
+    return fetchFailed(d, ctx, u, known, error);
   }
+  return takeStored(d, ctx, u, ctx.order.enter(raw.sha256), async () => raw);
+}
+
+/** What a failed RETR means: a refusal or a broken message belongs to the message; else it fails the run. */
+async function fetchFailed(
+  d: Deps,
+  ctx: ImportContext,
+  u: Listed,
+  known: Map<string, ImportMarker>,
+  error: unknown,
+): Promise<Taken> {
+  if (error instanceof Pop3Error && error.command === 'RETR' && error.kind === 'server') {
+    // The server refused this one message (-ERR); the session goes on.
+    await recordAttempt(d, ctx, u.uid, `The server refused to send it: ${error.message}`, known);
+    return 'retr-refused';
+  }
+  if (error instanceof Pop3Error && error.code === EMPTY_ANNOUNCED) {
+    // The server sends this message broken, and always will: quarantine it (no copy to keep,
+    // never deleted) and go on in a new session, since this one is out of step.
+    await quarantineUnfetchable(d, ctx, u.uid, error.message);
+    return 'reconnect';
+  }
+  throw error;
+}
+
+/**
+ * Stores (when `store` does) and records one retrieved message. A failure that belongs to the
+ * message quarantines it and the run goes on; a failure of our own storage fails the run.
+ */
+async function takeStored(
+  d: Deps,
+  ctx: ImportContext,
+  u: Listed,
+  ticket: ImportTicket,
+  store: () => Promise<{ rawKey: string; sha256: string; copy?: Buffer }>,
+): Promise<Taken> {
   try {
-    if (await excludedAfterRetrieval(d, ctx, u.uid, raw)) return 'kept';
-    return (await importOne(d, ctx, { uid: u.uid, size: u.size, ...raw })) ? 'stored' : 'kept';
-  } catch (error) {
-    if (isOwnStorageFailure(error) || error instanceof Pop3Error) throw error;
-    // Anything else is this message's doing: keep it quarantined with the reason, go on.
-    const reason = `It could not be imported: ${error instanceof Error ? error.message : String(error)}`;
-    ctx.log.warn('message quarantined', { uidl: u.uid, errorMessage: reason });
-    return (await recordQuarantined(d, ctx, { uid: u.uid, size: u.size, ...raw }, reason))
-      ? 'stored'
-      : 'kept';
+    const raw = await store();
+    try {
+      if (await excludedAfterRetrieval(d, ctx, u.uid, raw)) return 'kept';
+      return (await importOne(d, ctx, { uid: u.uid, size: u.size, ...raw }, ticket)) ? 'stored' : 'kept';
+    } catch (error) {
+      if (isOwnStorageFailure(error) || error instanceof Pop3Error) throw error;
+      // Anything else is this message's doing: keep it quarantined with the reason, go on.
+      const reason = `It could not be imported: ${error instanceof Error ? error.message : String(error)}`;
+      ctx.log.warn('message quarantined', { uidl: u.uid, errorMessage: reason });
+      return (await recordQuarantined(d, ctx, { uid: u.uid, size: u.size, ...raw }, reason))
+        ? 'stored'
+        : 'kept';
+    }
+  } finally {
+    ticket.release();
   }
 }
 
@@ -879,9 +1046,10 @@ function importedMarkerWrite(d: Deps, ctx: ImportContext, f: Fetched, id: string
  * Records one stored message (or marks it a duplicate) and sends its auto-reply. Returns true when
  * the message is recorded under its UIDL, so that the server's copy may be deleted.
  */
-async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boolean> {
+async function importOne(d: Deps, ctx: ImportContext, f: Fetched, ticket: ImportTicket): Promise<boolean> {
   const { sid, box, run } = ctx;
   const now = d.now().toISOString();
+  await ticket.sameBytes;
 
   // The same bytes seen before (another UIDL, or a server that re-numbered): import once.
   const dup = await d.repos.importMarkers.findHash(sid, box.id, f.sha256);
@@ -907,6 +1075,9 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
     if (!(error instanceof UnparseableMessageError)) throw error;
     parseError = error.message;
   }
+  // Taken in server order from here on where it matters: a reply files after what it answers.
+  await ticket.parsed(parsed?.messageId);
+  if (parsed) await ticket.referenced(referencedIds(parsed.inReplyTo, parsed.references));
 
   // The same email reached another box of the studio (two aliases, two boxes): filed once.
   if (parsed && (await alsoReceived(d, ctx, f, id, parsed))) return true;
@@ -972,9 +1143,11 @@ async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boole
     }
   } catch (error) {
     // Another run marked this UIDL or hash first: it is imported; count it as seen before.
-    // The next run, which finds the marker, deletes the server's copy.
+    // The next run, which finds the marker, deletes the server's copy. The parts written for
+    // this copy belong to no record: removed.
     if (error instanceof ConditionFailed) {
       run.counts.skipped++;
+      if (parsed) await removeParts(d, parsed);
       return false;
     }
     throw isOwnStorageFailure(error) ? new StorageError(error) : error;
@@ -1020,11 +1193,16 @@ async function alsoReceived(d: Deps, ctx: ImportContext, f: Fetched, id: string,
     reason: `Also received in box ${first.boxId ?? 'unknown'}; filed there.`,
     at: d.now().toISOString(),
   });
-  const keys = [parsed.textKey, parsed.htmlKey, ...parsed.attachments.map((a) => a.blobKey)];
-  await Promise.allSettled(keys.filter((k): k is string => Boolean(k)).map((k) => d.blobs.delete(k)));
+  await removeParts(d, parsed);
   ctx.run.counts.skipped++;
   ctx.log.info('also received in another box', { messageId: first.id, firstBox: first.boxId, partsOf: id });
   return true;
+}
+
+/** Removes the bodies and attachments a parse wrote (best effort: an orphan costs only storage). */
+async function removeParts(d: Deps, parsed: ParsedMessage) {
+  const keys = [parsed.textKey, parsed.htmlKey, ...parsed.attachments.map((a) => a.blobKey)];
+  await Promise.allSettled(keys.filter((k): k is string => Boolean(k)).map((k) => d.blobs.delete(k)));
 }
 
 /** Sends the queued auto-replies, within the budget; each one at most once (the claim). */
