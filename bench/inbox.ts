@@ -5,8 +5,8 @@
  *  - end-to-end import rate (pollBox: blob store + parse + DynamoDB Local transaction), with its
  *    DynamoDB units and blob-store requests per 1,000 mails priced at on-demand rates,
  *  - the storage floor: the same number of messages written with only the blob put and one
- *    transaction each, at the import's concurrency (BENCH_FLOOR_CONCURRENCY, default 1: the poll
- *    stores one message at a time today),
+ *    transaction each, at the import's concurrency (IMPORT_CONCURRENCY in lib/inbox/poll.ts;
+ *    BENCH_FLOOR_CONCURRENCY overrides it),
  *  - peak RSS of a fresh process importing one message with a 25 MB attachment, next to the
  *    peak RSS of the same process doing nothing but starting.
  */
@@ -16,6 +16,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import { IMPORT_CONCURRENCY } from '#lib/inbox/poll';
 import { Pop3Client } from '#lib/pop3/client';
 import { startDovecot, uniqueUser } from '#test/support/dovecot';
 import { bigAttachmentMail, rawMail } from '#test/support/mail';
@@ -91,7 +92,7 @@ export async function main() {
       };
     };
     const e2e = await child('import', user);
-    const floorConcurrency = process.env.BENCH_FLOOR_CONCURRENCY ?? '1';
+    const floorConcurrency = process.env.BENCH_FLOOR_CONCURRENCY ?? String(IMPORT_CONCURRENCY);
     const floor = await child('floor', user, {
       BENCH_FLOOR_COUNT: String(e2e.imported),
       BENCH_FLOOR_CONCURRENCY: floorConcurrency,
@@ -135,6 +136,7 @@ export async function main() {
         storageFloorSeconds: round(floor.seconds),
         storageFloorMessagesPerSecond: round(floorRate),
         storageFloorConcurrency: Number(floorConcurrency),
+        importConcurrency: IMPORT_CONCURRENCY,
         ...e2e.cost,
         meaning_cost:
           'per 1,000 imported mails: DynamoDB units from ReturnConsumedCapacity at on-demand prices (write $0.625, ' +

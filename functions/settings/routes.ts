@@ -370,6 +370,17 @@ export const settingsRoutes = defineRoutes({
     summary: "A link (valid 5 minutes) to download the message's raw copy, byte for byte as received.",
     response: downloadView,
   },
+  'GET /messages/{id}/body/{part}': {
+    tag: inbox,
+    access: 'user',
+    summary:
+      "A link (valid 5 minutes) to download the message's decoded body, `text` or `html`, however large (the record keeps only a snippet).",
+    params: z.object({
+      id: z.string().min(1),
+      part: z.enum(['text', 'html'], { error: 'must be `text` or `html`.' }),
+    }),
+    response: downloadView,
+  },
   'GET /messages/{id}/attachments/{index}': {
     tag: inbox,
     access: 'user',

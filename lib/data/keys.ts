@@ -2,10 +2,12 @@
  * Key builders for the single table. Every key starts with the studio (tenant) id so that no
  * query can cross studios. See docs/data-model.md for the access patterns.
  */
+import { addressKey } from '#lib/domain/addresses';
+
 export const studioPk = (sid: string) => `ST#${sid}`;
 export const refSk = (kind: string, id: string) => `${kind}#${id}`;
 
-export const addressPk = (sid: string, address: string) => `ST#${sid}#ADDR#${address.toLowerCase()}`;
+export const addressPk = (sid: string, address: string) => `ST#${sid}#ADDR#${addressKey(address)}`;
 export const clientListPk = (sid: string) => `ST#${sid}#CLIENTS`;
 
 export const boxPk = (sid: string, boxId: string) => `ST#${sid}#BOX#${boxId}`;

@@ -4,6 +4,7 @@
  * conditional, and a failed condition becomes a named ConflictError or NotFoundError.
  */
 import type { z } from 'zod';
+import { addressKey } from '#lib/domain/addresses';
 import { ConflictError, NotFoundError } from '#lib/domain/errors';
 import * as m from '#lib/domain/model';
 import { receivingLocalPart, takesPush } from '#lib/domain/receiving';
@@ -218,7 +219,7 @@ export class ClientRepository extends RefRepository<typeof m.client> {
   }
 
   private addressItems(sid: string, c: m.Client) {
-    const unique = [...new Set(c.emails.map((e) => e.address.toLowerCase()))];
+    const unique = [...new Set(c.emails.map((e) => addressKey(e.address)))];
     return unique.map((address) => ({ PK: k.addressPk(sid, address), SK: `CLIENT#${c.id}`, clientId: c.id }));
   }
 
@@ -609,16 +610,22 @@ export class MessageRepository {
   listQuarantined(sid: string, limit = 50, cursor?: string) {
     return this.listBy(k.quarantinePk(sid), limit, cursor);
   }
-  /** A box's incoming mail that was imported, or quarantined, newest first. */
+  /**
+   * A box's incoming mail that was imported, or quarantined, newest first. Quarantined mail also
+   * has markers without a message (failed three runs, or the server cannot send it).
+   */
   async listForBox(
     sid: string,
     boxId: string,
     state: 'imported' | 'quarantined',
     limit = 50,
     cursor?: string,
-  ): Promise<Page<m.Message>> {
+  ): Promise<Page<m.Message | ImportMarker>> {
     const page = await this.table.query(boxMailQuery(sid, boxId, state, limit), cursor);
-    return { items: page.items.map((i) => m.message.parse(stripKeys(i))), nextCursor: page.nextCursor };
+    return {
+      items: page.items.map((i) => (i.entity === 'UIDL' ? markerOf(i) : m.message.parse(stripKeys(i)))),
+      nextCursor: page.nextCursor,
+    };
   }
 
   async listThread(sid: string, threadId: string): Promise<m.Message[]> {
@@ -716,6 +723,20 @@ function stripKeys(item: Item): Item {
   return rest;
 }
 
+/** The listed fields of a UIDL marker item. */
+function markerOf(i: Item): ImportMarker {
+  const marker = i as unknown as ImportMarker;
+  return {
+    uidl: marker.uidl,
+    state: marker.state,
+    messageId: marker.messageId,
+    sha256: marker.sha256,
+    attempts: marker.attempts,
+    reason: marker.reason,
+    at: marker.at,
+  };
+}
+
 /** One page of a box's mail in one state, newest first (sparse GSI3: messages and markers). */
 function boxMailQuery(sid: string, boxId: string, state: string, limit: number) {
   return {
@@ -789,7 +810,7 @@ export class ImportMarkerRepository {
    */
   uidlWrite(sid: string, boxId: string, identity: string, marker: ImportMarker): TxItem {
     const listed =
-      marker.state === 'excluded' || marker.state === 'duplicate'
+      marker.state === 'excluded' || marker.state === 'duplicate' || marker.state === 'quarantined'
         ? { GSI3PK: k.boxMailPk(sid, boxId, marker.state), GSI3SK: `${marker.at}#${marker.uidl}` }
         : {};
     return {
@@ -820,16 +841,7 @@ export class ImportMarkerRepository {
     cursor?: string,
   ): Promise<Page<ImportMarker>> {
     const page = await this.table.query<ImportMarker & Item>(boxMailQuery(sid, boxId, state, limit), cursor);
-    return {
-      items: page.items.map((i) => ({
-        uidl: i.uidl,
-        state: i.state,
-        messageId: i.messageId,
-        sha256: i.sha256,
-        at: i.at,
-      })),
-      nextCursor: page.nextCursor,
-    };
+    return { items: page.items.map(markerOf), nextCursor: page.nextCursor };
   }
 
   async mark(sid: string, boxId: string, identity: string, marker: ImportMarker): Promise<void> {

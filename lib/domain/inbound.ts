@@ -2,6 +2,7 @@
  * Rules for incoming mail: what is automatic (never auto-replied to, never a task), who an
  * auto-reply goes to, and how a message joins a thread. Pure; the inbox poller feeds it headers.
  */
+import { addressKey } from './addresses.ts';
 
 /** Header lookup, case-insensitive; several values joined by ", ". */
 export type Headers = (name: string) => string | undefined;
@@ -73,13 +74,13 @@ export interface ReplyTargetsInput {
 
 /** Addresses an auto-reply goes to: the sender (Reply-To if given), or everyone on To and CC too. */
 export function autoReplyTargets(input: ReplyTargetsInput): string[] {
-  const own = new Set(input.own.map((a) => a.toLowerCase()));
+  const own = new Set(input.own.map(addressKey));
   const sender = input.replyTo.length > 0 ? input.replyTo : input.from ? [input.from] : [];
   const candidates = input.toAll ? [...sender, ...input.to, ...input.cc] : sender;
   const seen = new Set<string>();
   const out: string[] = [];
   for (const address of candidates) {
-    const key = address.trim().toLowerCase();
+    const key = addressKey(address);
     if (!key || own.has(key) || seen.has(key)) continue;
     const local = key.split('@')[0] ?? '';
     if (SYSTEM_SENDERS.test(local)) continue;

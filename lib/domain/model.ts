@@ -4,6 +4,7 @@
  * live with the handlers. No AWS imports here.
  */
 import * as z from 'zod';
+import { isMailbox } from './addresses.ts';
 import { INTAKE_MODES } from './receiving.ts';
 
 const id = z.string().min(1).max(64);
@@ -91,7 +92,8 @@ export const formLetter = z.object({
 export type FormLetter = z.infer<typeof formLetter>;
 
 export const clientEmail = z.object({
-  address: email,
+  /** A client may have an internationalised address (RFC 6531), as mail from them carries it. */
+  address: z.string().trim().max(254).refine(isMailbox),
   label: z.string().max(50).optional(),
   primary: z.boolean().default(false),
 });

@@ -1,6 +1,7 @@
 /**
  * What became of a box's mail (GET /email-boxes/{id}/messages): imported and quarantined mail
- * has a message record; excluded mail (dated before the box's cut-off) and duplicates (the same
+ * has a message record (mail quarantined after three failed runs, or that the server cannot send
+ * intact, has only its marker); excluded mail (dated before the box's cut-off) and duplicates (the same
  * bytes under another UIDL) have only their import marker, which is what is listed for them.
  */
 import type { Repositories } from '#lib/data/repositories';
@@ -19,6 +20,8 @@ export interface BoxMailEntry {
   message?: Message;
   /** The message this one duplicates. */
   duplicateOf?: string;
+  /** Why mail quarantined on its marker (no message record: it was never retrieved whole) is. */
+  reason?: string;
 }
 
 export async function listBoxMail(
@@ -33,7 +36,12 @@ export async function listBoxMail(
   if (state === 'imported' || state === 'quarantined') {
     const page = await repos.messages.listForBox(sid, boxId, state, limit, cursor);
     return {
-      items: page.items.map((message) => ({ state, date: message.date, message })),
+      items: page.items.map((item) =>
+        'uidl' in item
+          ? // Quarantined on its marker only (failed three runs, or the server cannot send it intact).
+            { state, date: item.at, uidl: item.uidl, reason: item.reason }
+          : { state, date: item.date, message: item },
+      ),
       nextCursor: page.nextCursor,
     };
   }

@@ -25,25 +25,41 @@ function safeContentType(type: string | undefined): string {
     : 'application/octet-stream';
 }
 
-/** `part`: `raw` for the message as received, else the attachment's index in `attachments`. */
+/** A message's decoded bodies as stored (`body.txt`, `body.html`), however large. */
+export const BODY_PARTS = {
+  text: { field: 'textKey', extension: 'txt', contentType: 'text/plain; charset=utf-8' },
+  html: { field: 'htmlKey', extension: 'html', contentType: 'text/html; charset=utf-8' },
+} as const;
+
+/**
+ * `part`: `raw` for the message as received, `text` or `html` for its decoded body, else the
+ * attachment's index in `attachments`.
+ */
 export async function downloadLink(
   deps: { repos: Repositories; blobs: BlobStore; now?: () => Date },
   sid: string,
   messageId: string,
-  part: 'raw' | number,
+  part: 'raw' | keyof typeof BODY_PARTS | number,
 ): Promise<DownloadLink> {
   const message = await deps.repos.messages.require(sid, messageId);
-  const attachment = part === 'raw' ? undefined : message.attachments[part];
-  if (part !== 'raw' && !attachment)
-    throw new NotFoundError(`attachment of message ${messageId}`, String(part));
-  const file = attachment
-    ? {
-        key: attachment.blobKey,
-        filename: attachment.filename || `attachment-${part}`,
-        contentType: safeContentType(attachment.contentType),
-        size: attachment.size,
-      }
-    : { key: message.rawKey, filename: `${messageId}.eml`, contentType: 'message/rfc822', size: undefined };
+  let file: { key: string; filename: string; contentType: string; size?: number };
+  if (part === 'raw') {
+    file = { key: message.rawKey, filename: `${messageId}.eml`, contentType: 'message/rfc822' };
+  } else if (typeof part === 'string') {
+    const body = BODY_PARTS[part];
+    const key = message[body.field];
+    if (!key) throw new NotFoundError(`${part} body of message ${messageId}`, part);
+    file = { key, filename: `${messageId}.${body.extension}`, contentType: body.contentType };
+  } else {
+    const attachment = message.attachments[part];
+    if (!attachment) throw new NotFoundError(`attachment of message ${messageId}`, String(part));
+    file = {
+      key: attachment.blobKey,
+      filename: attachment.filename || `attachment-${part}`,
+      contentType: safeContentType(attachment.contentType),
+      size: attachment.size,
+    };
+  }
   const now = deps.now?.() ?? new Date();
   const url = await deps.blobs.downloadUrl(file.key, {
     expiresInSeconds: DOWNLOAD_LINK_SECONDS,

@@ -14,6 +14,7 @@ import { pipeline, type Readable, Transform } from 'node:stream';
 import type { Deps } from '#lib/app/deps';
 import type { ImportMarker } from '#lib/data/repositories';
 import { ConditionFailed } from '#lib/data/table';
+import { addressKey } from '#lib/domain/addresses';
 import {
   automaticReason,
   autoReplyTargets,
@@ -128,6 +129,14 @@ export function errorList(run: Run) {
 export const MAX_ATTEMPTS = 3;
 /** DELEs committed per POP3 session (QUIT, then a new session): each batch fits any budget. */
 export const DELE_BATCH = 200;
+/** DELEs sent between two looks at the clock (and kept in flight with PIPELINING). */
+const DELE_SLICE = 16;
+/**
+ * Retrieved messages stored, parsed and recorded at once (each holds at most the in-memory
+ * limit, 1 MB, plus its parse): retrieval, storage and DynamoDB round trips of different
+ * messages overlap. The storage-floor bench runs at the same concurrency.
+ */
+export const IMPORT_CONCURRENCY = 8;
 /** Share of the budget retrieval may use; the rest is for DELE, QUIT and auto-replies. */
 const RETRIEVAL_SHARE = 0.6;
 /** Sessions one run may open (reconnects after a message the server cannot send, DELE batches). */
@@ -222,6 +231,8 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     log,
     replies: [],
     clock,
+    judgeAfterRetrieval: new Set(),
+    order: new ImportOrder(),
   };
   let continued = false;
   try {
@@ -340,6 +351,80 @@ export interface ImportContext {
   /** Reads the time budgets are checked against (PollPorts.clock). */
   clock: () => number;
   companyTimeZone?: string;
+  /**
+   * UIDLs whose date TOP could not give (a server without TOP, or refusing it for a message):
+   * judged against the exclude date from the retrieved copy instead.
+   */
+  judgeAfterRetrieval: Set<string>;
+  /** The server refused a TOP in this run: later chunks are judged after retrieval at once. */
+  topRefused?: boolean;
+  /** What messages imported at once must still see of each other (IMPORT_CONCURRENCY). */
+  order: ImportOrder;
+}
+
+/** One message's place in ImportOrder; `release()` must follow, whatever happens. */
+export interface ImportTicket {
+  /** Settles when the earlier message with the same bytes (if any) is done with. */
+  sameBytes: Promise<void>;
+  /** Notes this message's Message-ID; then waits until every earlier message has noted its own. */
+  parsed(messageId: string | undefined): Promise<void>;
+  /** Waits for the records of earlier messages of this run that `ids` name. */
+  referenced(ids: string[]): Promise<void>;
+  release(): void;
+}
+
+/**
+ * What messages imported at once (in server order) must still see of each other, as if taken
+ * one by one: the same bytes again wait for the first copy (found as a duplicate, never recorded
+ * twice), and a reply to an earlier message of the same run waits for that record (so it joins
+ * its thread and client). A message waits only for earlier ones, so nothing waits in a circle.
+ */
+export class ImportOrder {
+  #entered = 0;
+  #allParsed: Promise<void> = Promise.resolve();
+  readonly #bySha = new Map<string, Promise<void>>();
+  readonly #byMessageId = new Map<string, { index: number; done: Promise<void> }>();
+
+  enter(sha256: string): ImportTicket {
+    const index = this.#entered++;
+    const before = this.#allParsed;
+    let noted!: () => void;
+    const mine = new Promise<void>((resolve) => {
+      noted = resolve;
+    });
+    this.#allParsed = before.then(() => mine);
+    let finish!: () => void;
+    const done = new Promise<void>((resolve) => {
+      finish = resolve;
+    });
+    const sameBytes = this.#bySha.get(sha256) ?? Promise.resolve();
+    this.#bySha.set(sha256, done);
+    let isNoted = false;
+    const note = (messageId: string | undefined) => {
+      if (isNoted) return;
+      isNoted = true;
+      const key = messageId?.toLowerCase();
+      if (key && !this.#byMessageId.has(key)) this.#byMessageId.set(key, { index, done });
+      noted();
+    };
+    return {
+      sameBytes,
+      parsed: async (messageId) => {
+        note(messageId);
+        await before;
+      },
+      referenced: async (ids) => {
+        const earlier = ids
+          .map((id) => this.#byMessageId.get(id.toLowerCase()))
+          .filter((e): e is { index: number; done: Promise<void> } => e !== undefined && e.index < index);
+        await Promise.all(earlier.map((e) => e.done));
+      },
+      release: () => {
+        note(undefined);
+        finish();
+      },
+    };
+  }
 }
 
 /** One message as the server lists it; `uid` is unique in the listing (see listing). */
@@ -390,11 +475,18 @@ async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Pop3
       continue;
     }
     const batch = ctx.box.leaveOnServer ? [] : deletable.slice(0, DELE_BATCH);
-    if (batch.length > 0 && ctx.clock() < ctx.deadline) await ctx.client.deleMany(batch, { window: 16 });
+    // In slices, the clock checked between them: without PIPELINING every DELE is a round trip,
+    // and a batch must not outrun the budget (what is left is deleted by the next run).
+    let sent = 0;
+    while (sent < batch.length && ctx.clock() < ctx.deadline) {
+      const slice = batch.slice(sent, sent + DELE_SLICE);
+      await ctx.client.deleMany(slice, { window: DELE_SLICE });
+      sent += slice.length;
+    }
     // QUIT commits the DELEs; without it (a cut) the server keeps every message.
     await ctx.client.quit();
     await sendQueuedReplies(d, ctx);
-    const moreToDelete = !ctx.box.leaveOnServer && deletable.length > batch.length;
+    const moreToDelete = !ctx.box.leaveOnServer && deletable.length > sent;
     if (step === 'out-of-time') return true;
     if (!moreToDelete) return false;
   }
@@ -497,39 +589,102 @@ async function retrieve(
     }
     const batch: Listed[] = [];
     for (; i < wanted.length && !isLarge(wanted[i]!); i++) batch.push(wanted[i]!);
-    let next = 0;
-    const fetchFrom = (n: number) =>
-      client.retrMany(
-        batch.slice(n).map((u) => u.id),
-        { window: 16 },
-      );
-    let messages = fetchFrom(0);
+    const step = await retrieveBatch(d, ctx, batch, known, deletable);
+    if (step !== 'done') return step;
+  }
+  return 'done';
+}
+
+/**
+ * Messages up to the in-memory limit: RETRs pipelined (16 in flight), taken from the server one
+ * by one in server order, while up to IMPORT_CONCURRENCY of them are stored, parsed and recorded
+ * at once (ImportOrder keeps what depends on order right). Outcomes are settled in server order,
+ * so `deletable` (the DELEs) keeps it.
+ */
+async function retrieveBatch(
+  d: Deps,
+  ctx: ImportContext,
+  batch: Listed[],
+  known: Map<string, ImportMarker>,
+  deletable: number[],
+): Promise<Step> {
+  const { client } = ctx;
+  let next = 0;
+  const fetchFrom = (n: number) =>
+    client.retrMany(
+      batch.slice(n).map((u) => u.id),
+      { window: 16 },
+    );
+  let messages = fetchFrom(0);
+  /** Taken and being imported, oldest first; a task never rejects (its error is its outcome). */
+  const inFlight: { u: Listed; task: Promise<{ outcome: Taken } | { error: unknown }> }[] = [];
+  let failure: { error: unknown } | undefined;
+  const settleOldest = async () => {
+    const { u, task } = inFlight.shift()!;
+    const result = await task;
+    if ('error' in result) {
+      // The first failure fails the run; the message it belongs to is the one charged for it.
+      if (!failure) {
+        failure = result;
+        ctx.current = u.uid;
+      }
+      return;
+    }
+    if (result.outcome === 'stored') deletable.push(u.id);
+    await ctx.ports.progress?.(ctx.run);
+  };
+  const drain = async () => {
+    while (inFlight.length > 0) await settleOldest();
+    if (failure) throw failure.error;
+  };
+  try {
     // Leaving this loop early (budget, error) returns the generator, which drains what is in flight.
-    while (next < batch.length) {
+    while (next < batch.length && !failure) {
       const u = batch[next]!;
       ctx.current = u.uid;
-      let data: Buffer | undefined;
-      const outcome = await takeOne(d, ctx, u, known, async () => {
+      let data: Buffer;
+      try {
         const r = await messages.next();
         if (r.done) throw new Error(`RETR ${u.id} gave no message`);
         data = r.value.data;
-        return { ...(await storeRaw(d, ctx, u.uid, r.value.data)), copy: r.value.data };
-      });
-      next++;
-      ctx.current = undefined;
-      if (outcome === 'stored') deletable.push(u.id);
-      await ctx.ports.progress?.(ctx.run);
-      if (outcome === 'reconnect') {
-        await messages.return(undefined).catch(() => {});
-        return 'reconnect';
+      } catch (error) {
+        next++;
+        // Charged to this message if it fails the run (fetchFailed rethrows what is not its own).
+        const outcome = await fetchFailed(d, ctx, u, known, error);
+        ctx.current = undefined;
+        if (outcome === 'reconnect') {
+          await drain();
+          await messages.return(undefined).catch(() => {});
+          return 'reconnect';
+        }
+        // The refused RETR ended the pipelined fetch (after draining what was in flight): go on after it.
+        messages = fetchFrom(next);
+        continue;
       }
-      // The refused RETR ended the pipelined fetch (after draining what was in flight): go on after it.
-      if (outcome === 'retr-refused' && data === undefined) messages = fetchFrom(next);
+      ctx.current = undefined;
+      next++;
+      const ticket = ctx.order.enter(createHash('sha256').update(data).digest('hex'));
+      inFlight.push({
+        u,
+        task: takeStored(d, ctx, u, ticket, async () => ({
+          ...(await storeRaw(d, ctx, u.uid, data)),
+          copy: data,
+        })).then(
+          (outcome) => ({ outcome }),
+          (error: unknown) => ({ error }),
+        ),
+      });
+      while (inFlight.length >= IMPORT_CONCURRENCY) await settleOldest();
       if (ctx.clock() >= ctx.retrievalDeadline && next < batch.length) {
+        await drain();
         await messages.return(undefined);
         return 'out-of-time';
       }
     }
+    await drain();
+  } finally {
+    // Whatever ended the loop, no import is left running behind the run's back.
+    await Promise.allSettled(inFlight.map((f) => f.task));
   }
   return 'done';
 }
@@ -552,29 +707,60 @@ async function takeOne(
   try {
     raw = await fetch();
   } catch (error) {
-    if (error instanceof Pop3Error && error.command === 'RETR' && error.kind === 'server') {
-      // The server refused this one message (-ERR); the session goes on.
-      await recordAttempt(d, ctx, u.uid, `The server refused to send it: ${error.message}`, known);
-      return 'retr-refused';
-    }
-    if (error instanceof Pop3Error && error.code === EMPTY_ANNOUNCED) {
-      // The server sends this message broken, and always will: quarantine it (no copy to keep,
-      // never deleted) and go on in a new session, since this one is out of step.
-      await quarantineUnfetchable(d, ctx, u.uid, error.message);
-      return 'reconnect';
-    }
-    throw error;
+    return fetchFailed(d, ctx, u, known, error);
   }
+  return takeStored(d, ctx, u, ctx.order.enter(raw.sha256), async () => raw);
+}
+
+/** What a failed RETR means: a refusal or a broken message belongs to the message; else it fails the run. */
+async function fetchFailed(
+  d: Deps,
+  ctx: ImportContext,
+  u: Listed,
+  known: Map<string, ImportMarker>,
+  error: unknown,
+): Promise<Taken> {
+  if (error instanceof Pop3Error && error.command === 'RETR' && error.kind === 'server') {
+    // The server refused this one message (-ERR); the session goes on.
+    await recordAttempt(d, ctx, u.uid, `The server refused to send it: ${error.message}`, known);
+    return 'retr-refused';
+  }
+  if (error instanceof Pop3Error && error.code === EMPTY_ANNOUNCED) {
+    // The server sends this message broken, and always will: quarantine it (no copy to keep,
+    // never deleted) and go on in a new session, since this one is out of step.
+    await quarantineUnfetchable(d, ctx, u.uid, error.message);
+    return 'reconnect';
+  }
+  throw error;
+}
+
+/**
+ * Stores (when `store` does) and records one retrieved message. A failure that belongs to the
+ * message quarantines it and the run goes on; a failure of our own storage fails the run.
+ */
+async function takeStored(
+  d: Deps,
+  ctx: ImportContext,
+  u: Listed,
+  ticket: ImportTicket,
+  store: () => Promise<{ rawKey: string; sha256: string; copy?: Buffer }>,
+): Promise<Taken> {
   try {
-    return (await importOne(d, ctx, { uid: u.uid, size: u.size, ...raw })) ? 'stored' : 'kept';
-  } catch (error) {
-    if (isOwnStorageFailure(error) || error instanceof Pop3Error) throw error;
-    // Anything else is this message's doing: keep it quarantined with the reason, go on.
-    const reason = `It could not be imported: ${error instanceof Error ? error.message : String(error)}`;
-    ctx.log.warn('message quarantined', { uidl: u.uid, errorMessage: reason });
-    return (await recordQuarantined(d, ctx, { uid: u.uid, size: u.size, ...raw }, reason))
-      ? 'stored'
-      : 'kept';
+    const raw = await store();
+    try {
+      if (await excludedAfterRetrieval(d, ctx, u.uid, raw)) return 'kept';
+      return (await importOne(d, ctx, { uid: u.uid, size: u.size, ...raw }, ticket)) ? 'stored' : 'kept';
+    } catch (error) {
+      if (isOwnStorageFailure(error) || error instanceof Pop3Error) throw error;
+      // Anything else is this message's doing: keep it quarantined with the reason, go on.
+      const reason = `It could not be imported: ${error instanceof Error ? error.message : String(error)}`;
+      ctx.log.warn('message quarantined', { uidl: u.uid, errorMessage: reason });
+      return (await recordQuarantined(d, ctx, { uid: u.uid, size: u.size, ...raw }, reason))
+        ? 'stored'
+        : 'kept';
+    }
+  } finally {
+    ticket.release();
   }
 }
 
@@ -682,21 +868,36 @@ async function excludedByDate(
 ): Promise<Set<number> | 'reconnect'> {
   const cutoff = cutoffInstant(excludeBefore, boxTimeZone(ctx));
   const out = new Set<number>();
+  const later = (rest: Listed[]) => {
+    for (const u of rest) ctx.judgeAfterRetrieval.add(u.uid);
+  };
+  // CAPA answered without TOP (RFC 2449), or a TOP refused before: no header pass at all.
+  const caps = ctx.client.capabilities;
+  if (ctx.topRefused || (caps.raw.length > 0 && !caps.top)) {
+    later(chunk);
+    return out;
+  }
   const heads = ctx.client.topMany(
     chunk.map((u) => u.id),
     0,
     { window: 16 },
   );
-  for (const u of chunk) {
+  for (const [i, u] of chunk.entries()) {
     let head: Buffer;
     try {
       const r = await heads.next();
-      if (r.done) break;
+      if (r.done) {
+        later(chunk.slice(i));
+        break;
+      }
       head = r.value.data;
     } catch (error) {
       if (error instanceof Pop3Error && error.command === 'TOP' && error.kind === 'server') {
-        // No TOP on this server (or not for this message): retrieval decides instead.
-        continue;
+        // No TOP on this server (or not for this message): judged once retrieved instead. A
+        // refusal ends the pipelined TOPs, so the rest of the chunk is judged that way too.
+        ctx.topRefused = true;
+        later(chunk.slice(i));
+        break;
       }
       if (error instanceof Pop3Error && error.code === EMPTY_ANNOUNCED) {
         await quarantineUnfetchable(d, ctx, u.uid, error.message);
@@ -707,15 +908,69 @@ async function excludedByDate(
     const t = headerDate(head.toString('latin1'));
     if (t === undefined || t >= cutoff) continue;
     out.add(u.id);
-    await d.repos.importMarkers.mark(ctx.sid, ctx.box.id, ctx.identity, {
-      uidl: u.uid,
-      state: 'excluded',
-      excludeBefore,
-      at: d.now().toISOString(),
-    });
-    ctx.run.counts.skipped++;
+    await markExcluded(d, ctx, u.uid, excludeBefore);
   }
   return out;
+}
+
+/** Marks a message dated before the cut-off `excluded` (left on the server, judged again when the date moves). */
+async function markExcluded(d: Deps, ctx: ImportContext, uid: string, excludeBefore: string) {
+  await d.repos.importMarkers.mark(ctx.sid, ctx.box.id, ctx.identity, {
+    uidl: uid,
+    state: 'excluded',
+    excludeBefore,
+    at: d.now().toISOString(),
+  });
+  ctx.run.counts.skipped++;
+}
+
+/** The header block of a stored message (at most 256 KB read): from the copy in hand, else the blob store. */
+async function storedHead(d: Deps, raw: { rawKey: string; copy?: Buffer }): Promise<string> {
+  const MAX = 256 * 1024;
+  const cut = (b: Buffer) => {
+    const end = b.indexOf('\r\n\r\n');
+    return b.subarray(0, end >= 0 ? end : Math.min(b.length, MAX)).toString('latin1');
+  };
+  if (raw.copy) return cut(raw.copy);
+  let stream: Readable;
+  try {
+    stream = await d.blobs.get(raw.rawKey);
+  } catch (error) {
+    throw new StorageError(error);
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      chunks.push(chunk);
+      size += chunk.length;
+      if (size >= MAX || chunk.includes('\r\n\r\n')) break;
+    }
+  } catch (error) {
+    throw new StorageError(error);
+  } finally {
+    stream.destroy();
+  }
+  return cut(Buffer.concat(chunks));
+}
+
+/**
+ * For a message TOP could not date: excluded, from the retrieved copy's headers, when dated
+ * before the cut-off (its raw copy removed again; the server keeps it). True when excluded.
+ */
+async function excludedAfterRetrieval(
+  d: Deps,
+  ctx: ImportContext,
+  uid: string,
+  raw: { rawKey: string; copy?: Buffer },
+): Promise<boolean> {
+  const excludeBefore = ctx.box.excludeBefore;
+  if (!ctx.judgeAfterRetrieval.delete(uid) || !excludeBefore) return false;
+  const t = headerDate(await storedHead(d, raw));
+  if (t === undefined || t >= cutoffInstant(excludeBefore, boxTimeZone(ctx))) return false;
+  await markExcluded(d, ctx, uid, excludeBefore);
+  await d.blobs.delete(raw.rawKey).catch(() => {});
+  return true;
 }
 
 /** The box's time zone: its schedule's, else the company's (read with the own addresses). */
@@ -802,9 +1057,15 @@ function importedMarkerWrite(d: Deps, ctx: ImportContext, f: Fetched, id: string
  * Records one stored message (or marks it a duplicate) and sends its auto-reply. Returns true when
  * the message is recorded under its UIDL, so that the server's copy may be deleted.
  */
-export async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promise<boolean> {
+export async function importOne(
+  d: Deps,
+  ctx: ImportContext,
+  f: Fetched,
+  ticket: ImportTicket,
+): Promise<boolean> {
   const { sid, box, run } = ctx;
   const now = d.now().toISOString();
+  await ticket.sameBytes;
 
   // The same bytes seen before (another UIDL, or a server that re-numbered): import once.
   const dup = await d.repos.importMarkers.findHash(sid, box.id, f.sha256);
@@ -830,6 +1091,9 @@ export async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promis
     if (!(error instanceof UnparseableMessageError)) throw error;
     parseError = error.message;
   }
+  // Taken in server order from here on where it matters: a reply files after what it answers.
+  await ticket.parsed(parsed?.messageId);
+  if (parsed) await ticket.referenced(referencedIds(parsed.inReplyTo, parsed.references));
 
   // The same email reached another box of the studio (two aliases, two boxes): filed once.
   if (parsed && (await alsoReceived(d, ctx, f, id, parsed))) return true;
@@ -899,9 +1163,11 @@ export async function importOne(d: Deps, ctx: ImportContext, f: Fetched): Promis
     }
   } catch (error) {
     // Another run marked this UIDL or hash first: it is imported; count it as seen before.
-    // The next run, which finds the marker, deletes the server's copy.
+    // The next run, which finds the marker, deletes the server's copy. The parts written for
+    // this copy belong to no record: removed.
     if (error instanceof ConditionFailed) {
       run.counts.skipped++;
+      if (parsed) await removeParts(d, parsed);
       return false;
     }
     throw isOwnStorageFailure(error) ? new StorageError(error) : error;
@@ -951,11 +1217,16 @@ async function alsoReceived(d: Deps, ctx: ImportContext, f: Fetched, id: string,
         : `Also received in box ${first.boxId ?? 'unknown'}; filed there.`,
     at: d.now().toISOString(),
   });
-  const keys = [parsed.textKey, parsed.htmlKey, ...parsed.attachments.map((a) => a.blobKey)];
-  await Promise.allSettled(keys.filter((k): k is string => Boolean(k)).map((k) => d.blobs.delete(k)));
+  await removeParts(d, parsed);
   ctx.run.counts.skipped++;
   ctx.log.info('also received in another box', { messageId: first.id, firstBox: first.boxId, partsOf: id });
   return true;
+}
+
+/** Removes the bodies and attachments a parse wrote (best effort: an orphan costs only storage). */
+async function removeParts(d: Deps, parsed: ParsedMessage) {
+  const keys = [parsed.textKey, parsed.htmlKey, ...parsed.attachments.map((a) => a.blobKey)];
+  await Promise.allSettled(keys.filter((k): k is string => Boolean(k)).map((k) => d.blobs.delete(k)));
 }
 
 /** Sends the queued auto-replies, within the budget; each one at most once (the claim). */
@@ -1110,7 +1381,8 @@ export async function classify(
   const { thread, clientId } = await threadAndClient(d, sid, parsed);
   // Mail from the studio itself (a user, the company, any of its boxes) is never answered and
   // creates no task: it is not a client asking.
-  const fromOwn = own.some((a) => a.toLowerCase() === parsed.from?.address.toLowerCase());
+  const fromOwn =
+    parsed.from !== undefined && own.some((a) => addressKey(a) === addressKey(parsed.from!.address));
   const actions = decideActions({
     automatic: automatic !== undefined,
     thread,

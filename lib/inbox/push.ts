@@ -27,6 +27,7 @@ import {
   errorList,
   type Fetched,
   type ImportContext,
+  ImportOrder,
   importOne,
   ownAddresses,
   type PollPorts,
@@ -140,6 +141,8 @@ async function importForBox(
     log,
     replies: [],
     clock,
+    judgeAfterRetrieval: new Set(),
+    order: new ImportOrder(),
   };
   const uid = `push:${notice.id}`;
   // Redelivered after it was recorded: nothing to do (the marker is written with the import).
@@ -155,7 +158,12 @@ async function importForBox(
     ctx.own = await ownAddresses(d, sid, box, ctx);
     if (verdictReason) await recordQuarantined(d, ctx, f, verdictReason);
     else {
-      await importOne(d, ctx, f);
+      const ticket = ctx.order.enter(f.sha256);
+      try {
+        await importOne(d, ctx, f, ticket);
+      } finally {
+        ticket.release();
+      }
       await noteForwardingConfirmation(d, sid, box, f, log);
     }
   } catch (error) {

@@ -15,6 +15,7 @@ import {
   hostName,
   isoDate,
   lineText,
+  mailboxAddress,
   name,
   oneLine,
   password,
@@ -209,7 +210,7 @@ export const clientInput = withIds({
   emails: z
     .array(
       z.strictObject({
-        address: emailAddress,
+        address: mailboxAddress,
         label: lineText(50).optional(),
         primary: z.boolean().default(false),
       }),
@@ -484,9 +485,20 @@ responseSchemas.add(downloadView, { id: 'DownloadLink' });
 export const boxMailEntry = z.object({
   state: z.enum(['imported', 'quarantined', 'excluded', 'duplicate']),
   date: z.string().describe('The message date; for excluded and duplicate mail, when it was marked.'),
-  uidl: z.string().optional().describe("The mail server's id of excluded and duplicate mail."),
+  uidl: z
+    .string()
+    .optional()
+    .describe(
+      "The mail server's id of excluded and duplicate mail, and of quarantined mail without a message record.",
+    ),
   message: m.message.optional().describe('Imported and quarantined mail.'),
   duplicateOf: z.string().optional().describe('The id of the message a duplicate repeats.'),
+  reason: z
+    .string()
+    .optional()
+    .describe(
+      'Why mail quarantined without a message record (it failed three runs, or the server cannot send it) is.',
+    ),
 });
 responseSchemas.add(boxMailEntry, { id: 'BoxMailEntry' });
 

@@ -1,5 +1,6 @@
 /** Field builders shared by the settings schemas; validation itself lives in lib/http/validate.ts. */
 import * as z from 'zod';
+import { isMailbox } from '#lib/domain/addresses';
 import { isValidTimeZone } from '#lib/domain/cron';
 
 import { oneLine } from '#lib/http/validate';
@@ -37,6 +38,13 @@ export const name = (max = 200) =>
 /** Optional one-line text (a title, a phone number, a company name): no control characters. */
 export const lineText = (max: number) =>
   oneLine(z.string().max(max, { error: `must be at most ${max} characters long.` }));
+
+/** A client's address: ASCII or internationalised (RFC 6531), as their mail carries it. */
+export const mailboxAddress = z
+  .string({ error: unlessMissing('must be an email address such as name@example.com or anna@müller.de.') })
+  .trim()
+  .max(254, { error: 'must be at most 254 characters long.' })
+  .refine(isMailbox, { error: 'must be an email address such as name@example.com or anna@müller.de.' });
 
 export const emailAddress = z
   .email({ error: unlessMissing('must be an email address such as name@example.com.') })

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { autoReplier } from '#lib/inbox/auto-reply';
 import { openBox } from '#lib/inbox/connect';
-import type { PollPorts } from '#lib/inbox/poll';
+import { type PollPorts, sendAutoReply } from '#lib/inbox/poll';
 import { defaultRetry } from '#lib/send/retry';
 import { SendService } from '#lib/send/service';
 import { CredentialCache, defaultPolicy } from '#lib/send/transport';
@@ -204,14 +204,24 @@ describe('auto-replies', () => {
     expect(await sentTo('rex@client.test')).toHaveLength(3);
   });
 
-  it('sends each auto-reply once, even when the same box is polled again', async () => {
-    // Prepare
+  it('sends each auto-reply once: two workers racing to send the same reply send one, and polling again sends none', async () => {
+    // Prepare: a run imports the message without sending (no reply port), as a run killed after
+    // its record would; then two workers (the run and a retried invocation) hold the same reply.
     const { box, deliver } = await replyBox();
     await deliver(rawMail({ from: 'sam@client.test', subject: 'Once' }));
+    await fixturePoll(box.id, { open: ports.open }, 60_000);
+    const [inbound] = (await ctx.d.repos.messages.listUnassigned(sid, 100)).items.filter(
+      (m) => m.subject === 'Once',
+    );
+    const worker = { sid, box, ports, log: ctx.d.logger };
     // Act
+    const raced = await Promise.all([
+      sendAutoReply(ctx.d, worker, inbound!, ['sam@client.test']),
+      sendAutoReply(ctx.d, worker, inbound!, ['sam@client.test']),
+    ]);
     await poll(box.id);
-    await poll(box.id);
-    // Assess
+    // Assess: counted where the mail arrives (the local SES), not by our own bookkeeping.
+    expect(raced.sort()).toEqual([false, true]);
     expect(await sentTo('sam@client.test')).toHaveLength(1);
   });
 

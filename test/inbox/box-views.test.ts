@@ -5,8 +5,10 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { settingsFunction } from '#functions/settings/app';
 import { settingsRoutes } from '#functions/settings/routes';
 import { LocalBlobStore, serveLocalDownload } from '#lib/adapters/local/blobs';
+import type { EmailBox } from '#lib/domain/model';
 import { apiClient, testDeps, tokens } from '#test/support/api';
-import { bigAttachmentMail, rawMail } from '#test/support/mail';
+import { bigAttachmentMail, bigTextMail, rawMail } from '#test/support/mail';
+import { startPop3Proxy } from '#test/support/pop3-proxy';
 import { inboxFixture, sid } from './support.ts';
 
 /** The local runner's download route, on a port of its own; the store signs links to it. */
@@ -83,6 +85,35 @@ describe('GET /email-boxes/{id}/messages', () => {
     ]);
   });
 
+  it('lists mail quarantined on its marker (refused three runs, never retrieved) with the reason', async () => {
+    // Prepare: a server that refuses every RETR, through the test proxy.
+    const proxy = await startPop3Proxy({
+      target: { host: '127.0.0.1', port: ctx.dovecot.pop3Port },
+      refuse: ['RETR'],
+    });
+    try {
+      const { box, deliver } = await makeBox({
+        connection: { ssl: false, port: proxy.port } as EmailBox['connection'],
+      });
+      await deliver(rawMail({ subject: 'never sent whole' }));
+      for (let run = 0; run < 3; run++) await poll(box.id);
+      // Act
+      const quarantined = await call('GET', `/email-boxes/${box.id}/messages?state=quarantined`, {
+        token: tokens.user,
+      });
+      const fourth = await poll(box.id);
+      // Assess
+      expect(quarantined.status).toBe(200);
+      expect(quarantined.body.items).toHaveLength(1);
+      expect(quarantined.body.items[0]).toMatchObject({ state: 'quarantined', uidl: expect.any(String) });
+      expect(quarantined.body.items[0].message).toBeUndefined();
+      expect(quarantined.body.items[0].reason).toMatch(/refused/);
+      expect(fourth.run?.counts).toMatchObject({ seen: 1, skipped: 1, quarantined: 0 });
+    } finally {
+      await proxy.close();
+    }
+  });
+
   it('pages with a cursor, and names the field of a bad state or an unknown box', async () => {
     // Prepare
     const { box, deliver } = await makeBox();
@@ -134,6 +165,30 @@ describe('downloads of a message and its attachments', () => {
     expect(partFile.bytes.length).toBe(size);
     expect(sha(partFile.bytes)).toBe(sha256);
     expect(partFile.headers.get('content-disposition')).toContain('filename="shoot.raw"');
+  });
+
+  it('gives a link to a body streamed to the blob store whole, and refuses a body the message lacks', async () => {
+    // Prepare
+    const { box, deliver } = await makeBox();
+    const { raw, sha256, size } = bigTextMail(3);
+    await deliver(raw);
+    await poll(box.id);
+    const [entry] = (await call('GET', `/email-boxes/${box.id}/messages`)).body.items;
+    const id = entry.message.id;
+    // Act
+    const textLink = await call('GET', `/messages/${id}/body/text`, { token: tokens.user });
+    const text = await download(textLink.body.url);
+    const html = await call('GET', `/messages/${id}/body/html`);
+    const bad = await call('GET', `/messages/${id}/body/pdf`);
+    // Assess
+    expect(textLink.status).toBe(200);
+    expect(textLink.body).toMatchObject({ filename: `${id}.txt`, contentType: 'text/plain; charset=utf-8' });
+    expect(entry.message.snippet.length).toBeLessThanOrEqual(200);
+    expect(text.bytes.length).toBe(size);
+    expect(sha(text.bytes)).toBe(sha256);
+    expect(html.status).toBe(404);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error.fields[0].field).toBe('part');
   });
 
   it('refuses a forged or expired link, and a missing attachment', async () => {

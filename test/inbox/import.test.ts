@@ -89,8 +89,8 @@ describe('importing a POP3 box', () => {
     expect((await imported(box.id)).filter((m) => m.subject === 'Twice')).toHaveLength(1);
   });
 
-  it('leaves mail on the server when asked, and deletes it only after storing it when not', async () => {
-    // Prepare
+  it('leaves mail on the server when asked, and deletes what it imported when not', async () => {
+    // Prepare (that each DELE follows its record is observed in slow-servers.test.ts)
     const keep = await makeBox({ leaveOnServer: true });
     const take = await makeBox({ leaveOnServer: false });
     for (const b of [keep, take]) {
@@ -202,6 +202,38 @@ describe('importing a POP3 box', () => {
     const ana = await ctx.d.repos.messages.listForClient(sid, 'c-ana');
     expect(ana.items.map((m) => m.subject)).toEqual(['from Ana']);
     expect((await imported(box.id)).map((m) => m.subject)).toEqual(['from a stranger']);
+  });
+
+  it('parses internationalised (SMTPUTF8) addresses, stores them as written and matches them to the client however the domain is spelt', async () => {
+    // Prepare: the client's address in Unicode with a composed é; the mail uses the xn-- domain,
+    // a decomposed é and capitals (RFC 6531 lets headers carry UTF-8 as is).
+    const { box, deliver } = await makeBox();
+    await ctx.d.repos.clients.create(sid, 'c-jose', {
+      id: 'c-jose',
+      firstName: 'José',
+      lastName: 'Müller',
+      emails: [{ address: 'josé@bücher.de', primary: true }],
+    });
+    const decomposed = 'JOSE\u0301@XN--BCHER-KVA.DE';
+    await deliver(
+      rawMail({
+        from: `José Müller <${decomposed}>`,
+        to: 'Sales <sales@studio.test>, 用户@例子.广告',
+        cc: '"Zoë" <zoë@bücher.de>',
+        headers: { 'Reply-To': 'José <josé@bücher.de>' },
+        subject: 'Álbum de boda',
+      }),
+    );
+    // Act
+    const outcome = await poll(box.id);
+    // Assess
+    expect(outcome.run?.counts.imported).toBe(1);
+    const [msg] = (await ctx.d.repos.messages.listForClient(sid, 'c-jose')).items;
+    expect(msg?.subject).toBe('Álbum de boda');
+    expect(msg?.from).toEqual({ address: 'JOSE\u0301@bücher.de', name: 'José Müller' });
+    expect(msg?.to).toEqual([{ address: 'sales@studio.test', name: 'Sales' }, { address: '用户@例子.广告' }]);
+    expect(msg?.cc).toEqual([{ address: 'zoë@bücher.de', name: 'Zoë' }]);
+    expect(await imported(box.id)).toEqual([]);
   });
 
   it("threads a reply to a message we sent onto that client's record, even from another address", async () => {

@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -5,6 +6,8 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { LocalBlobStore } from '#lib/adapters/local/blobs';
 import {
+  BODY_STREAM_BYTES,
+  PARSE_CAPS,
   type ParsedMessage,
   parsedFields,
   parseStored,
@@ -12,7 +15,7 @@ import {
   UnparseableMessageError,
 } from '#lib/inbox/parse';
 import { type BlobStore, InvalidBlobError } from '#lib/ports/index';
-import { bigAttachmentMail } from '#test/support/mail';
+import { bigAttachmentMail, bigTextMail, rawMail } from '#test/support/mail';
 
 const store = (): BlobStore => new LocalBlobStore(mkdtempSync(join(tmpdir(), 'studio-mail-parse-')));
 
@@ -134,6 +137,101 @@ describe('parseStored', () => {
     // Assess
     expect(error).not.toBeInstanceOf(UnparseableMessageError);
     expect((error as Error).message).toBe('connection reset reading the raw copy');
+  });
+
+  it('lists a text part with a filename as an attachment, not as part of the body', async () => {
+    // Prepare
+    const blobs = store();
+    const raw = rawMail({
+      contentType: 'multipart/mixed; boundary="b"',
+      body: [
+        '--b',
+        'Content-Type: text/plain; charset=utf-8',
+        '',
+        'The body.',
+        '--b',
+        'Content-Type: text/plain; name="notes.txt"',
+        '',
+        'Notes by name.',
+        '--b',
+        'Content-Type: text/html',
+        'Content-Disposition: inline; filename="page.html"',
+        '',
+        '<p>A page by filename.</p>',
+        '--b--',
+        '',
+      ].join('\r\n'),
+    });
+    // Act
+    const parsed = await parseStored(blobs, 'raw/named.eml', 'parts/s/named', raw);
+    // Assess
+    expect(parsed.attachments).toMatchObject([
+      { filename: 'notes.txt', contentType: 'text/plain' },
+      { filename: 'page.html', contentType: 'text/html' },
+    ]);
+    expect((await blobs.getBuffer(parsed.textKey ?? '')).toString()).toBe('The body.');
+    expect(parsed.htmlKey).toBeUndefined();
+    expect((await blobs.getBuffer(parsed.attachments[0]?.blobKey ?? '')).toString()).toBe('Notes by name.');
+  });
+
+  it('streams a text body over the threshold into the blob store and keeps it whole', async () => {
+    // Prepare
+    const blobs = store();
+    const { raw, sha256, size } = bigTextMail(3);
+    // Act
+    const parsed = await parseStored(blobs, 'raw/long.eml', 'parts/s/long', raw);
+    // Assess
+    expect(size).toBeGreaterThan(BODY_STREAM_BYTES);
+    const body = await blobs.getBuffer(parsed.textKey ?? '');
+    expect(body.length).toBe(size);
+    expect(createHash('sha256').update(body).digest('hex')).toBe(sha256);
+    expect(parsed.snippet).toMatch(/^line 0 of a long letter/);
+    expect(parsed.contentHash).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it('removes a streamed body already written when its storage fails, and names the storage failure', async () => {
+    // Prepare
+    const blobs = store();
+    const { raw } = bigTextMail(3);
+    const failing: BlobStore = {
+      ...failingParts(blobs),
+      put: async (key, body, type) => {
+        if (key.endsWith('body.txt') && body instanceof Readable) {
+          // Takes part of the body, then fails as S3 might mid-upload.
+          await blobs.put(key, Readable.from([Buffer.from('partial')]), type);
+          body.resume();
+          throw new Error('S3 is unavailable');
+        }
+        return blobs.put(key, body, type);
+      },
+    };
+    // Act
+    const error = await parseStored(failing, 'raw/long.eml', 'parts/s/long2', raw).catch((e: unknown) => e);
+    // Assess
+    expect(error).not.toBeInstanceOf(UnparseableMessageError);
+    expect((error as Error).message).toBe('S3 is unavailable');
+    expect(await blobs.exists('parts/s/long2/body.txt')).toBe(false);
+  });
+
+  it('parses nesting up to the depth cap and quarantines one level more with the cap named', async () => {
+    // Prepare
+    const nested = (levels: number) => {
+      let body = 'Content-Type: text/plain\r\n\r\ninnermost';
+      for (let d = 0; d < levels; d++)
+        body = `Content-Type: multipart/mixed; boundary="n${d}"\r\n\r\n--n${d}\r\n${body}\r\n--n${d}--`;
+      return Buffer.from(`From: a@client.test\r\nSubject: deep\r\n${body}\r\n`);
+    };
+    const blobs = store();
+    // Act
+    const atCap = await parseStored(blobs, 'raw/d1.eml', 'parts/s/d1', nested(PARSE_CAPS.depth));
+    const over = await parseStored(blobs, 'raw/d2.eml', 'parts/s/d2', nested(PARSE_CAPS.depth + 1)).catch(
+      (e: unknown) => e,
+    );
+    // Assess
+    expect((await blobs.getBuffer(atCap.textKey ?? '')).toString()).toBe('innermost');
+    expect(over).toBeInstanceOf(UnparseableMessageError);
+    expect((over as Error).message).toContain('(cap: nesting depth)');
+    expect(await blobs.exists('parts/s/d2/body.txt')).toBe(false);
   });
 
   it('calls bytes without any message header unparseable', async () => {

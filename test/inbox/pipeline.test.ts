@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { describe, expect, it } from 'vitest';
 import { openBox } from '#lib/inbox/connect';
-import { MAX_RUN_ERRORS, type PollPorts, pollBox } from '#lib/inbox/poll';
+import { IMPORT_CONCURRENCY, MAX_RUN_ERRORS, type PollPorts, pollBox } from '#lib/inbox/poll';
 import type { Pop3Client } from '#lib/pop3/client';
 import type { BlobStore } from '#lib/ports/index';
 import { rawMail } from '#test/support/mail';
@@ -163,5 +163,91 @@ describe('a run with many errors', () => {
       kind: 'more-errors',
       message: '21 more error(s) not listed; the counts include them.',
     });
+  });
+});
+
+describe('messages imported at once (IMPORT_CONCURRENCY)', () => {
+  /** The blob store, counting the most raw-copy puts under way at one moment. */
+  function countingPuts() {
+    const blobs = ctx.d.blobs;
+    const seen = { now: 0, most: 0 };
+    const store: BlobStore = {
+      put: async (key, content, type) => {
+        if (!key.startsWith('raw/')) return blobs.put(key, content, type);
+        seen.most = Math.max(seen.most, ++seen.now);
+        try {
+          await sleep(5); // a store round trip, so that overlap (if any) shows
+          return await blobs.put(key, content, type);
+        } finally {
+          seen.now--;
+        }
+      },
+      get: (k) => blobs.get(k),
+      getBuffer: (k) => blobs.getBuffer(k),
+      exists: (k) => blobs.exists(k),
+      delete: (k) => blobs.delete(k),
+      downloadUrl: (k, o) => blobs.downloadUrl(k, o),
+    };
+    return { store, seen };
+  }
+
+  it('overlaps the storing of different messages, at most IMPORT_CONCURRENCY at a time, and deletes all it stored', async () => {
+    // Prepare
+    const { box, user, deliver } = await makeBox({ leaveOnServer: false });
+    for (let i = 0; i < 30; i++) await deliver(rawMail({ subject: `overlap ${i}` }));
+    const { store, seen } = countingPuts();
+    // Act
+    const outcome = await pollBox(
+      { ...ctx.d, blobs: store },
+      { studioId: sid, boxId: box.id, trigger: 'manual', budgetMs: 60_000 },
+      ports,
+    );
+    // Assess
+    expect(outcome.run?.counts).toMatchObject({ imported: 30 });
+    expect(seen.most).toBeGreaterThan(1);
+    expect(seen.most).toBeLessThanOrEqual(IMPORT_CONCURRENCY);
+    expect(await ctx.dovecot.messageCount(user)).toBe(0);
+  });
+
+  it('files a reply taken at the same time as what it answers into that thread, and the same bytes twice once', async () => {
+    // Prepare: the first message is the slowest to store and parse; its reply comes from
+    // another address, so only the thread can give it its client.
+    await ctx.d.repos.clients.create(sid, 'c-lea', {
+      id: 'c-lea',
+      firstName: 'Lea',
+      lastName: 'Berg',
+      emails: [{ address: 'lea@client.test', primary: true }],
+    });
+    const { box, deliver } = await makeBox();
+    await deliver(
+      rawMail({
+        from: 'lea@client.test',
+        subject: 'Wedding',
+        messageId: '<first@client.test>',
+        body: body(600),
+      }),
+    );
+    await deliver(
+      rawMail({
+        from: 'lea.work@else.test',
+        subject: 'Re: Wedding',
+        messageId: '<reply@else.test>',
+        inReplyTo: '<first@client.test>',
+      }),
+    );
+    const twice = rawMail({ subject: 'sent twice' });
+    await deliver(twice);
+    await deliver(twice);
+    // Act
+    const outcome = await poll(box.id);
+    // Assess
+    expect(outcome.run?.counts).toMatchObject({ imported: 3, skipped: 1 });
+    const lea = (await ctx.d.repos.messages.listForClient(sid, 'c-lea')).items;
+    expect(lea.map((m) => m.subject).sort()).toEqual(['Re: Wedding', 'Wedding']);
+    expect(new Set(lea.map((m) => m.threadId)).size).toBe(1);
+    const unassigned = (await ctx.d.repos.messages.listUnassigned(sid, 500)).items;
+    expect(unassigned.filter((m) => m.boxId === box.id).map((m) => m.subject)).toEqual(['sent twice']);
+    // The second copy was found as a duplicate of the first (not lost in a race with it).
+    expect((await ctx.d.repos.importMarkers.listState(sid, box.id, 'duplicate')).items).toHaveLength(1);
   });
 });

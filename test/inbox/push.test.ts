@@ -5,7 +5,7 @@
 import { createTransport } from 'nodemailer';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pushRecords } from '#functions/inbox-poll/app';
-import type { EmailBox } from '#lib/domain/model';
+import type { EmailBox, Message } from '#lib/domain/model';
 import { receivingLocalPart } from '#lib/domain/receiving';
 import { PUSH_UNROUTED } from '#lib/events';
 import { UNROUTED_PREFIX } from '#lib/inbox/push';
@@ -77,7 +77,8 @@ async function boxMessages(boxId: string) {
     ctx.d.repos.messages.listForBox(sid, boxId, 'imported', 500),
     ctx.d.repos.messages.listForBox(sid, boxId, 'quarantined', 500),
   ]);
-  return [...imported.items, ...quarantined.items];
+  // Quarantined markers (no record) are listed too; only message records are wanted here.
+  return [...imported.items, ...quarantined.items].filter((i): i is Message => 'direction' in i);
 }
 
 describe('push intake', () => {

@@ -39,6 +39,27 @@ export function rawMail(spec: MailSpec = {}): Buffer {
   return Buffer.concat([head, body]);
 }
 
+/**
+ * A message whose text body is `mb` MB of distinct lines (7bit, so its decoded body is the lines
+ * with `\n` ends), with the body's sha256 and size as the parser stores it.
+ */
+export function bigTextMail(mb = 25): { raw: Buffer; sha256: string; size: number } {
+  const lines: string[] = [];
+  let size = 0;
+  for (let i = 0; size < mb * 1024 * 1024; i++) {
+    const line = `line ${i} of a long letter about the wedding album, page ${i % 997}, photo ${(i * 7919) % 10_007}`;
+    lines.push(line);
+    size += line.length + 1;
+  }
+  const text = `${lines.join('\n')}\n`;
+  return {
+    // rawMail ends the body with CRLF.
+    raw: rawMail({ subject: 'long letter', body: lines.join('\r\n') }),
+    sha256: createHash('sha256').update(text).digest('hex'),
+    size: Buffer.byteLength(text),
+  };
+}
+
 /** A message carrying a `mb` MB attachment of non-repeating bytes, and the attachment's sha256. */
 export function bigAttachmentMail(mb = 25): { raw: Buffer; sha256: string; size: number } {
   const payload = Buffer.alloc(mb * 1024 * 1024);

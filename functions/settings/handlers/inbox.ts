@@ -10,6 +10,7 @@ type Keys =
   | 'GET /email-boxes/{id}/runs/{runId}'
   | 'GET /email-boxes/{id}/messages'
   | 'GET /messages/{id}/raw'
+  | 'GET /messages/{id}/body/{part}'
   | 'GET /messages/{id}/attachments/{index}'
   | 'GET /clients/{id}/messages'
   | 'GET /messages'
@@ -36,6 +37,9 @@ export const inboxHandlers = (ctx: SettingsContext): Pick<SettingsHandlers, Keys
     ),
   'GET /messages/{id}/raw': async ({ caller, params }) =>
     ok(await downloadLink(ctx, caller.studioId, params.id ?? '', 'raw')),
+  'GET /messages/{id}/body/{part}': async ({ caller, params }) =>
+    // `part` is `text` or `html`, checked by the route's params schema.
+    ok(await downloadLink(ctx, caller.studioId, params.id ?? '', params.part === 'html' ? 'html' : 'text')),
   'GET /messages/{id}/attachments/{index}': async ({ caller, params }) =>
     // `index` is validated (a whole number from 0) and converted by the route's params schema.
     ok(await downloadLink(ctx, caller.studioId, params.id ?? '', Number(params.index))),
