@@ -63,6 +63,10 @@ export const MERGE_FIELDS = {
   'date.iso': { description: "today in the studio's time zone, ISO form", example: '2026-03-05' },
   'date.weekday': { description: "today's weekday in the studio's time zone", example: 'Thursday' },
   'date.year': { description: "the year in the studio's time zone", example: '2026' },
+  'unsubscribe.url': {
+    description: 'bulk email: the link that unsubscribes this recipient (empty in single emails)',
+    example: 'https://api.lumen.test/unsubscribe/eyJ…',
+  },
 } as const satisfies Record<string, MergeFieldInfo>;
 
 export type MergeFieldName = keyof typeof MERGE_FIELDS;

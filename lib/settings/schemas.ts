@@ -175,6 +175,19 @@ export const formLetterInput = withIds({
     .max(998, { error: 'must be at most 998 characters long.' }),
   html: optionalText(500_000).optional(),
   text: optionalText(200_000).optional(),
+  attachments: z
+    .array(
+      z.strictObject({
+        id: refId,
+        filename: z.string().trim().min(1).max(255),
+        contentType: z.string().trim().min(1).max(255).default('application/octet-stream'),
+      }),
+    )
+    .max(20, { error: 'must have at most 20 attachments.' })
+    .default([])
+    .describe(
+      'Uploaded attachments (ids from POST /attachments) attached to every email made from this letter.',
+    ),
 });
 export const clientInput = withIds({
   firstName: optionalText(200).default(''),
@@ -195,6 +208,11 @@ export const clientInput = withIds({
     .max(50, { error: 'must have at most 50 groups.' })
     .default([]),
   phone: optionalText(50).optional(),
+  status: optionalText(50).optional().describe('The client status bulk email can select by.'),
+  marketingConsent: z
+    .boolean()
+    .default(false)
+    .describe('The client agreed to marketing email; without it bulk email skips the client.'),
 });
 
 const withMeta = <S extends z.ZodObject>(s: S) => s.extend(meta);
