@@ -25,6 +25,7 @@ import { type ContentSource, type RenderedEmail, renderEmail, type SignatureSour
 import { type RetryPolicy, withRetry } from '#lib/send/retry';
 import {
   type CredentialCache,
+  type OpenTransport,
   openTransport,
   type SharedSmtpTransports,
   type TransportPolicy,
@@ -66,6 +67,8 @@ export interface BatchContext {
   password?: string;
   /** Set when sending cannot work at all (a Gmail transport without a password). */
   refusal?: Diagnosis;
+  /** The transport, held for the whole batch so its pooled connections are reused; release() after. */
+  open?: OpenTransport;
 }
 
 export type SendOutcome =
@@ -127,6 +130,15 @@ export class BulkMailer {
       settings,
       password,
       ...(refusal ? { refusal } : {}),
+    };
+  }
+
+  /** The context with its transport opened (pooled SMTP connections shared for the batch). */
+  withTransport(ctx: BatchContext): BatchContext {
+    if (ctx.refusal) return ctx;
+    return {
+      ...ctx,
+      open: openTransport(this.d, ctx.effective.transport.value, ctx.password, this.o.policy, this.shared),
     };
   }
 
@@ -227,19 +239,16 @@ export class BulkMailer {
       ...(ctx.identityArn ? { identityArn: ctx.identityArn } : {}),
       tags: { studio: tagValue(sid), job: tagValue(job.id), rcpt: r.key.replaceAll('#', '-') },
     };
-    const open = openTransport(this.d, t, ctx.password, this.o.policy, this.shared);
-    try {
-      const sent = await withRetry(() => open.transport.send(raw), this.o.retry, isTransient);
-      if (sent.ok)
-        return {
-          ok: true,
-          ...base,
-          ...(sent.value.messageId !== mail.messageId ? { providerMessageId: sent.value.messageId } : {}),
-        };
-      return { ok: false, ...base, diagnosis: await diagnose(sent.error, dctx) };
-    } finally {
-      open.release();
-    }
+    const transport = ctx.open?.transport;
+    if (!transport) throw new Error('The batch context has no open transport.');
+    const sent = await withRetry(() => transport.send(raw), this.o.retry, isTransient);
+    if (sent.ok)
+      return {
+        ok: true,
+        ...base,
+        ...(sent.value.messageId !== mail.messageId ? { providerMessageId: sent.value.messageId } : {}),
+      };
+    return { ok: false, ...base, diagnosis: await diagnose(sent.error, dctx) };
   }
 }
 

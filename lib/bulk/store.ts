@@ -61,7 +61,7 @@ export class BulkStore {
       ...recipients.map((r) => ({ PK: pk, SK: r.key, entity: 'BULKRCPT', ...r })),
       ...[...perBatch].map(([b, c]) => ({ PK: pk, SK: batchSk(b), entity: 'BULKBATCH', batch: b, ...c })),
     ];
-    for (let i = 0; i < items.length; i += 25) await this.batchWrite(items.slice(i, i + 25));
+    await this.putItems(items);
     try {
       await this.table.put(
         {
@@ -79,6 +79,22 @@ export class BulkStore {
         throw new ConflictError(`A bulk email with id "${j.id}" already exists.`);
       throw error;
     }
+  }
+
+  /**
+   * Writes new items (message records with fresh ids) 25 per request: after the outcome, as a
+   * single send writes its record after the SMTP exchange.
+   */
+  async putItems(items: Item[]): Promise<void> {
+    const chunks: Item[][] = [];
+    for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
+    // A few requests in flight: a 10,000-recipient job is 400 of them.
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: Math.min(8, chunks.length) }, async () => {
+        while (next < chunks.length) await this.batchWrite(chunks[next++] as Item[]);
+      }),
+    );
   }
 
   private async batchWrite(items: Item[]): Promise<void> {

@@ -53,15 +53,18 @@ export interface WorkerOptions {
   sleep: (ms: number) => Promise<void>;
   /** Keep a raw copy of every sent message, as single sends do. */
   keepRaw: boolean;
+  /** How long a job's settings, letter and password are reused between its batches. */
+  contextTtlMs: number;
 }
 
 export const defaultWorkerOptions: WorkerOptions = {
-  claimSize: 25,
+  claimSize: 50,
   concurrency: 5,
   leaseMs: 10 * 60_000,
   retryLaterMs: 60_000,
   sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
   keepRaw: true,
+  contextTtlMs: 30_000,
 };
 
 /** SMTP 5.1.x: the mailbox does not exist (or the address is bad); the address goes on the block list. */
@@ -101,7 +104,7 @@ export class BulkWorker {
 
   async batch(sid: string, jobId: string, batch: number): Promise<void> {
     const { store } = this.d;
-    let job = await store.getJob(sid, jobId);
+    const job = await store.getJob(sid, jobId);
     if (!job) return;
     const recipients = await store.batch(sid, jobId, batch);
     const nowMs = () => this.d.now().getTime();
@@ -119,7 +122,7 @@ export class BulkWorker {
       if (marked.length)
         this.d.logger.warn('bulk recipients with unknown outcome', { jobId, batch, count: marked.length });
     }
-    let queued = recipients.filter((r) => r.state === 'queued');
+    const queued = recipients.filter((r) => r.state === 'queued');
     if (job.status === 'cancelled') {
       await store.cancelQueued(
         sid,
@@ -133,35 +136,80 @@ export class BulkWorker {
     if (job.waitingUntil && Date.parse(job.waitingUntil) > nowMs()) return;
     if (queued.length === 0) return void (await this.completeIfDone(sid, jobId));
 
-    const settings = await this.d.settings(sid);
+    const settings = await this.settings(sid);
     let ctx: BatchContext;
     try {
-      ctx = await this.d.mailer.context(sid, job, settings);
+      ctx = this.d.mailer.withTransport(await this.context(sid, job, settings));
     } catch (error) {
       if (!(error instanceof BulkNotReadyError)) throw error;
       await store.setStatus(sid, jobId, ['running'], 'paused', { pauseReason: error.message });
       return;
     }
+    try {
+      await this.sendBatch(sid, job, batch, queued, ctx, settings);
+    } finally {
+      ctx.open?.release();
+    }
+  }
+
+  private async sendBatch(
+    sid: string,
+    first: Job,
+    batch: number,
+    waiting: Recipient[],
+    ctx: BatchContext,
+    settings: BulkSettings,
+  ): Promise<void> {
+    const { store } = this.d;
+    const jobId = first.id;
+    const nowMs = () => this.d.now().getTime();
+    const job = first;
+    let queued = waiting;
     const clients = await this.clients(sid, queued);
     const limits = await this.limits(ctx, settings);
-    let streak = job.failStreak;
+    const streak = job.failStreak;
 
+    // One reservation for the batch: the caps, the provider quota and the rate slots.
+    const reservedAt = nowMs();
+    const grant = await this.d.ledger.reserve(sid, queued.length, limits, reservedAt);
+    const slotOf = new Map(queued.slice(0, grant.granted).map((r, i) => [r.key, grant.slots[i] ?? 0]));
+    if (grant.granted < queued.length && grant.waitUntil) {
+      // The cap is reached: the rest of the job waits for the window to make room.
+      const until = new Date(grant.waitUntil);
+      await store.setJob(sid, jobId, { waitingUntil: until.toISOString() });
+      await this.d.timer.at(continueTimer(jobId), until, { kind: 'start', studioId: sid, jobId });
+    }
+    queued = queued.slice(0, grant.granted);
+    // Sends reserved but not made (paused, refused "not now") go back; after a crash they stay
+    // counted, which errs on the side of the cap.
+    const unused = await this.sendGranted(sid, job, batch, queued, ctx, settings, clients, slotOf, streak);
+    if (unused > 0) await this.d.ledger.giveBack(sid, unused, reservedAt);
+    await this.completeIfDone(sid, jobId);
+  }
+
+  /** Sends the granted recipients a chunk at a time; returns how many reserved sends were not used. */
+  private async sendGranted(
+    sid: string,
+    first: Job,
+    batch: number,
+    granted: Recipient[],
+    ctx: BatchContext,
+    settings: BulkSettings,
+    clients: Map<string, Client>,
+    slotOf: Map<string, number>,
+    streakBefore: number,
+  ): Promise<number> {
+    const { store } = this.d;
+    const jobId = first.id;
+    const nowMs = () => this.d.now().getTime();
+    let job = first;
+    let streak = streakBefore;
+    let unused = granted.length;
+    let queued = granted;
     while (queued.length > 0) {
       // Paused or cancelled meanwhile: stop before claiming more.
       if (job.status !== 'running') break;
-      const wanted = queued.slice(0, this.o.claimSize);
-      const reservedAt = nowMs();
-      const grant = await this.d.ledger.reserve(sid, wanted.length, limits, reservedAt);
-      const chunk = wanted.slice(0, grant.granted);
-      let stopAfter = false;
-      if (grant.granted < wanted.length && grant.waitUntil) {
-        // The cap is reached: the rest of the job waits for the window to make room.
-        const until = new Date(grant.waitUntil);
-        await store.setJob(sid, jobId, { waitingUntil: until.toISOString() });
-        await this.d.timer.at(continueTimer(jobId), until, { kind: 'start', studioId: sid, jobId });
-        stopAfter = true;
-      }
-      if (chunk.length === 0) break;
+      const chunk = queued.slice(0, this.o.claimSize);
       const claim = randomUUID();
       const claimed = new Set(
         await store.claim(
@@ -173,26 +221,21 @@ export class BulkWorker {
           nowMs(),
         ),
       );
-      if (claimed.size < chunk.length)
-        await this.d.ledger.giveBack(sid, chunk.length - claimed.size, reservedAt);
       const mine = chunk.filter((r) => claimed.has(r.key));
-      const slots = new Map(mine.map((r, i) => [r.key, grant.slots[i] ?? 0]));
       const results = await this.sendAll(
         sid,
         job,
         ctx,
         mine,
         clients,
-        slots,
+        slotOf,
         streak,
         settings.pauseAfterFailures,
       );
-      const outcomes = await Promise.all(
-        results.map((x) => this.outcome(sid, job as Job, x.r, x.sent, x.sentAt)),
-      );
+      const outcomes = await Promise.all(results.map((x) => this.outcome(sid, job, x.r, x.sent, x.sentAt)));
       await store.finish(sid, jobId, batch, claim, outcomes);
-      const unsent = outcomes.filter((x) => x.state === 'queued').length;
-      if (unsent) await this.d.ledger.giveBack(sid, unsent, reservedAt);
+      await store.putItems(outcomes.flatMap((o) => o.records ?? []));
+      unused -= results.filter((x) => x.sent).length;
       for (const x of results) await this.afterSend(sid, jobId, x.r, x.sent);
 
       // The run of failures, across chunks and batches: reset by any success.
@@ -209,7 +252,7 @@ export class BulkWorker {
         await store.setStatus(sid, jobId, ['running'], 'paused', {
           pauseReason: `Paused after ${streak} failed emails in a row. ${why}`.trim(),
         });
-        return;
+        return unused;
       }
       if (transient) {
         // "Not now" after the retries: the batch comes back later instead of burning through.
@@ -219,13 +262,39 @@ export class BulkWorker {
           jobId,
           batch,
         });
-        return;
+        return unused;
       }
-      if (stopAfter) return;
-      queued = queued.slice(wanted.length);
+      queued = queued.slice(chunk.length);
       if (queued.length) job = (await store.getJob(sid, jobId)) ?? job;
     }
-    await this.completeIfDone(sid, jobId);
+    return unused;
+  }
+
+  private readonly settingsCache = new Map<string, { at: number; value: Promise<BulkSettings> }>();
+
+  /** The studio's bulk settings, reused for a little while like the context. */
+  private settings(sid: string): Promise<BulkSettings> {
+    const hit = this.settingsCache.get(sid);
+    if (hit && Date.now() - hit.at < this.o.contextTtlMs) return hit.value;
+    const value = this.d.settings(sid);
+    this.settingsCache.set(sid, { at: Date.now(), value });
+    value.catch(() => this.settingsCache.delete(sid));
+    if (this.settingsCache.size > 100) this.settingsCache.delete(this.settingsCache.keys().next().value as string);
+    return value;
+  }
+
+  /** Settings, letter, signature and password read once per job for a little while, not per batch. */
+  private readonly contexts = new Map<string, { at: number; ctx: Promise<BatchContext> }>();
+
+  private context(sid: string, job: Job, settings: BulkSettings): Promise<BatchContext> {
+    const key = `${sid}\u0000${job.id}`;
+    const hit = this.contexts.get(key);
+    if (hit && Date.now() - hit.at < this.o.contextTtlMs) return hit.ctx.then((c) => ({ ...c, settings }));
+    const ctx = this.d.mailer.context(sid, job, settings);
+    this.contexts.set(key, { at: Date.now(), ctx });
+    ctx.catch(() => this.contexts.delete(key));
+    if (this.contexts.size > 100) this.contexts.delete(this.contexts.keys().next().value as string);
+    return ctx;
   }
 
   private async limits(ctx: BatchContext, settings: BulkSettings) {
@@ -284,7 +353,7 @@ export class BulkWorker {
     r: Recipient,
     sent: SendOutcome | undefined,
     sentAt?: string,
-  ): Promise<Outcome> {
+  ): Promise<Outcome & { records?: Item[] }> {
     if (!sent) return { key: r.key, state: 'queued' };
     if (!sent.ok && sent.diagnosis.retryable)
       return { key: r.key, state: 'queued', set: { error: errorLine(sent) } };
@@ -328,7 +397,9 @@ export class BulkWorker {
         sentAt: date,
         ...(sent.ok ? {} : { error: errorLine(sent) }),
       },
-      extra: this.d.repos.messages.createWrites(sid, record),
+      records: this.d.repos.messages
+        .createWrites(sid, record)
+        .flatMap((w) => ('Put' in w ? [w.Put.Item] : [])),
     };
   }
 
