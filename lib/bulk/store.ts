@@ -482,7 +482,7 @@ export class BulkStore {
         }
         for (const k of chunk) {
           try {
-            await this.table.transact([...[write(k)].flat(), this.counter(sid, jobId, batch, delta, 1)]);
+            await this.transact([...[write(k)].flat(), this.counter(sid, jobId, batch, delta, 1)]);
             moved.push(k);
           } catch (e) {
             if (!(e instanceof ConditionFailed)) throw e;
@@ -491,6 +491,26 @@ export class BulkStore {
       }
     }
     return moved;
+  }
+
+  /**
+   * A transaction, tried again when it only collided with another one on the same items (two
+   * workers of one batch, after a duplicated message): DynamoDB cancels both sides then.
+   */
+  private async transact(items: TxItem[]): Promise<void> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await this.table.transact(items);
+      } catch (error) {
+        const e = error as { name?: string; CancellationReasons?: { Code?: string }[] };
+        const conflict =
+          e.name === 'TransactionConflictException' ||
+          (e.name === 'TransactionCanceledException' &&
+            e.CancellationReasons?.some((r) => r.Code === 'TransactionConflict'));
+        if (!conflict || attempt >= 8) throw error;
+        await new Promise((r) => setTimeout(r, 20 * 2 ** attempt * Math.random()));
+      }
+    }
   }
 
   private counter(

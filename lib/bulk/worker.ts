@@ -279,7 +279,8 @@ export class BulkWorker {
     const value = this.d.settings(sid);
     this.settingsCache.set(sid, { at: Date.now(), value });
     value.catch(() => this.settingsCache.delete(sid));
-    if (this.settingsCache.size > 100) this.settingsCache.delete(this.settingsCache.keys().next().value as string);
+    if (this.settingsCache.size > 100)
+      this.settingsCache.delete(this.settingsCache.keys().next().value as string);
     return value;
   }
 
