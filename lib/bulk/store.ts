@@ -465,6 +465,7 @@ export class BulkStore {
     delta: Partial<Record<RecipientState, number>>,
   ): Promise<string[]> {
     const moved: string[] = [];
+    if (keys.length === 0) return moved;
     const perKey = Math.max(1, [write(keys[0] ?? '')].flat().length);
     const size = Math.max(1, Math.floor((TX_LIMIT - 1) / perKey));
     for (let i = 0; i < keys.length; i += size) {

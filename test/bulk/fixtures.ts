@@ -60,12 +60,10 @@ export async function bulkHarness(
   const clock = testClock();
   const d = await testDeps({ now: clock.now, ...options.overrides });
   const smtp = options.smtp ?? (await startSmtpServer({ mode: 'plain' }));
-  const queue = new InProcessQueue({
-    visibilityTimeoutMs: 30_000,
-    concurrency: 2,
-    maxReceives: 5,
-    ...options.queue,
-  });
+  const queue = new InProcessQueue(
+    { visibilityTimeoutMs: 30_000, concurrency: 2, maxReceives: 5, ...options.queue },
+    (error) => errors.push(error),
+  );
   const timer = new InProcessTimer(() => queue, clock.now);
   const parts = bulkParts(d, {
     queue,
@@ -153,7 +151,7 @@ export function consenting(n: number, group = 'newsletter'): Partial<z.input<typ
  * Waits until the queue is empty and the job has nothing being sent, or is waiting for a later
  * period: a handler can outlive its message's visibility timeout, so the queue alone is not enough.
  */
-export async function settle(h: BulkHarness, jobId: string, timeoutMs = 60_000) {
+export async function settle(h: BulkHarness, jobId: string, timeoutMs = 25_000) {
   const until = Date.now() + timeoutMs;
   for (;;) {
     await h.queue.drained(Math.max(1, until - Date.now()));
@@ -162,7 +160,10 @@ export async function settle(h: BulkHarness, jobId: string, timeoutMs = 60_000) 
       body.counts.sending === 0 &&
       (body.counts.queued === 0 || body.status !== 'running' || body.waiting > 0);
     if (idle && h.queue.depth === 0) return body;
-    if (Date.now() > until) throw new Error(`job ${jobId} did not settle: ${JSON.stringify(body)}`);
+    if (Date.now() > until)
+      throw new Error(
+        `job ${jobId} did not settle: ${JSON.stringify(body)}; worker errors: ${errors.map(String).join('; ')}`,
+      );
     await new Promise((r) => setTimeout(r, 20));
   }
 }
