@@ -27,6 +27,8 @@ export interface Reservation {
   granted: number;
   /** Epoch ms at which each granted send may go (paced by the rate). */
   slots: number[];
+  /** 1000 / rate: sends of one worker are never closer together than this. */
+  intervalMs: number;
   /** When the rest can continue (the earliest time a cap lets at least one more through). */
   waitUntil?: number;
   /** The cap that held the rest back. */
@@ -117,16 +119,18 @@ export class SendLedger {
         // SES counts its own 24 hours; look again in an hour.
         if (waitUntil === undefined) waitUntil = now + 60 * MINUTE;
       }
-      if (granted === 0) return { granted: 0, slots: [], waitUntil, limitedBy };
+      if (granted === 0) return { granted: 0, slots: [], intervalMs: 0, waitUntil, limitedBy };
       const interval = 1000 / limits.ratePerSecond;
-      const start = Math.max(now, item.nextSlotAt);
+      // The first slot lies a little ahead, so the claim before sending does not make it late
+      // (a late slot would be caught up in a burst).
+      const start = Math.max(now + Math.min(1000, 50 * interval), item.nextSlotAt);
       const slots = Array.from({ length: granted }, (_, i) => start + i * interval);
       const ok = await this.write(sid, item, {
         version: item.version,
         buckets,
         nextSlotAt: start + granted * interval,
       });
-      if (ok) return { granted, slots, ...(granted < wanted ? { waitUntil, limitedBy } : {}) };
+      if (ok) return { granted, slots, intervalMs: interval, ...(granted < wanted ? { waitUntil, limitedBy } : {}) };
       if (attempt > 50) throw new Error('The send ledger is too busy; try again.');
     }
   }

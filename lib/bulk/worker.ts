@@ -182,7 +182,8 @@ export class BulkWorker {
     queued = queued.slice(0, grant.granted);
     // Sends reserved but not made (paused, refused "not now") go back; after a crash they stay
     // counted, which errs on the side of the cap.
-    const unused = await this.sendGranted(sid, job, batch, queued, ctx, settings, clients, slotOf, streak);
+    const slots = { of: slotOf, intervalMs: grant.intervalMs };
+    const unused = await this.sendGranted(sid, job, batch, queued, ctx, settings, clients, slots, streak);
     if (unused > 0) await this.d.ledger.giveBack(sid, unused, reservedAt);
     await this.completeIfDone(sid, jobId);
   }
@@ -196,7 +197,7 @@ export class BulkWorker {
     ctx: BatchContext,
     settings: BulkSettings,
     clients: Map<string, Client>,
-    slotOf: Map<string, number>,
+    slots: { of: Map<string, number>; intervalMs: number },
     streakBefore: number,
   ): Promise<number> {
     const { store } = this.d;
@@ -228,7 +229,8 @@ export class BulkWorker {
         ctx,
         mine,
         clients,
-        slotOf,
+        slots.of,
+        slots.intervalMs,
         streak,
         settings.pauseAfterFailures,
       );
@@ -325,21 +327,26 @@ export class BulkWorker {
     rs: Recipient[],
     clients: Map<string, Client>,
     slots: Map<string, number>,
+    intervalMs: number,
     streakBefore: number,
     pauseAfter: number,
   ) {
     const results: { r: Recipient; sent?: SendOutcome; sentAt?: string }[] = rs.map((r) => ({ r }));
     let next = 0;
     let streak = streakBefore;
+    // A slot that is late is not caught up in a burst: sends stay `intervalMs` apart.
+    let nextAt = 0;
     const lane = async () => {
       while (next < results.length) {
         const slot = results[next++] as (typeof results)[number];
         if (streak >= pauseAfter) continue;
-        const wait = (slots.get(slot.r.key) ?? 0) - this.d.now().getTime();
+        const at = Math.max(slots.get(slot.r.key) ?? 0, nextAt, this.d.now().getTime());
+        nextAt = at + intervalMs;
+        const wait = at - this.d.now().getTime();
         if (wait > 0) await this.o.sleep(wait);
-        const at = this.d.now();
-        slot.sent = await this.d.mailer.send(sid, job, ctx, slot.r, clients.get(slot.r.clientId), at);
-        slot.sentAt = at.toISOString();
+        const sentAt = this.d.now();
+        slot.sent = await this.d.mailer.send(sid, job, ctx, slot.r, clients.get(slot.r.clientId), sentAt);
+        slot.sentAt = sentAt.toISOString();
         streak = slot.sent.ok ? 0 : streak + 1;
       }
     };
