@@ -130,7 +130,13 @@ export class SendLedger {
         buckets,
         nextSlotAt: start + granted * interval,
       });
-      if (ok) return { granted, slots, intervalMs: interval, ...(granted < wanted ? { waitUntil, limitedBy } : {}) };
+      if (ok)
+        return {
+          granted,
+          slots,
+          intervalMs: interval,
+          ...(granted < wanted ? { waitUntil, limitedBy } : {}),
+        };
       if (attempt > 50) throw new Error('The send ledger is too busy; try again.');
     }
   }
@@ -146,11 +152,28 @@ export class SendLedger {
     }
   }
 
-  /** Counts one single (transactional) send against the caps. */
+  /**
+   * Counts single (transactional) sends against the caps: one update that bumps the version, so
+   * a reservation that read the item before retries instead of overwriting the count.
+   */
   async record(sid: string, n: number, now: number): Promise<void> {
+    const minute = String(Math.floor(now / MINUTE));
+    try {
+      await this.table.update({
+        Key: ledgerKey(sid),
+        UpdateExpression: 'SET buckets.#m = if_not_exists(buckets.#m, :zero) + :n, version = version + :one',
+        ConditionExpression: 'attribute_exists(PK)',
+        ExpressionAttributeNames: { '#m': minute },
+        ExpressionAttributeValues: { ':n': n, ':zero': 0, ':one': 1 },
+        ReturnValues: 'NONE',
+      });
+      return;
+    } catch (error) {
+      if (!(error instanceof ConditionFailed)) throw error;
+    }
+    // The studio's first send: make the item.
     for (let attempt = 0; attempt < 50; attempt++) {
       const item = await this.read(sid);
-      const minute = String(Math.floor(now / MINUTE));
       const buckets = { ...item.buckets, [minute]: (item.buckets[minute] ?? 0) + n };
       if (await this.write(sid, item, { ...item, buckets })) return;
     }

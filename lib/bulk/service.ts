@@ -5,27 +5,17 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Repositories } from '#lib/data/repositories';
-import { RefRepository } from '#lib/data/repositories';
-import type { Table } from '#lib/data/table';
 import { ForbiddenError, ValidationError } from '#lib/domain/errors';
 import { identityCovers } from '#lib/domain/model';
 import { resolveEffective } from '#lib/domain/settings';
 import { EmailNotSetUpError } from '#lib/send/errors';
 import { checkMergeFields } from '#lib/send/render';
 import type { BlockList } from './blocks.ts';
-import {
-  type BulkSettings,
-  bulkSettings,
-  type ClientFilter,
-  type Counts,
-  clientFilter,
-  type Job,
-  type Recipient,
-  type Selection,
-} from './model.ts';
+import type { ClientFilter, Counts, Job, Recipient, Selection } from './model.ts';
 import type { BulkQueue, JobTimer } from './ports.ts';
 import type { CreateInput } from './schemas.ts';
 import { candidates, choose, selects } from './select.ts';
+import { filterRepository, settingsRepository } from './settings.ts';
 import { type BulkStore, recipientKey } from './store.ts';
 import { continueTimer, startTimer } from './worker.ts';
 
@@ -39,20 +29,6 @@ export interface BulkServiceDeps {
   queue: BulkQueue;
   timer: JobTimer;
   now: () => Date;
-}
-
-export function settingsRepository(table: Table) {
-  return new RefRepository(table, 'BULKSETTINGS', bulkSettings, 'bulk email settings');
-}
-export function filterRepository(table: Table) {
-  return new RefRepository(table, 'CLIENTFILTER', clientFilter, 'client filter');
-}
-
-export async function readSettings(table: Table, sid: string): Promise<BulkSettings> {
-  const stored = await settingsRepository(table).get(sid, 'bulk');
-  if (!stored) return bulkSettings.parse({});
-  const { version: _v, createdAt: _c, updatedAt: _u, ...rest } = stored;
-  return bulkSettings.parse(rest);
 }
 
 export interface Caller {

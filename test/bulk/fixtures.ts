@@ -2,6 +2,8 @@
  * Shared set-up for the bulk tests: the bulk function over test dependencies with a controllable
  * clock, its own in-process queue and timer, an SMTP sink, and clients seeded in bulk.
  */
+import type { IncomingMessage } from 'node:http';
+import { Readable } from 'node:stream';
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
 import type * as z from 'zod';
 import { type BulkOptions, bulkFunction, bulkParts } from '#functions/bulk/app';
@@ -10,6 +12,7 @@ import { InProcessQueue, type InProcessQueueOptions } from '#lib/bulk/adapters/l
 import { InProcessTimer } from '#lib/bulk/adapters/local-timer';
 import { clientListPk, clientTimelinePk } from '#lib/data/keys';
 import { type Client, client as clientSchema } from '#lib/domain/model';
+import { compileRoutes, lambdaContext, match, toEvent } from '#local/http';
 import { seedCompany, seedUser, smtpTransportRecord } from '#test/send/fixtures';
 import { apiClient, type TestDeps, testDeps } from '#test/support/api';
 import { type SmtpHarness, startSmtpServer } from '#test/support/smtp';
@@ -173,4 +176,30 @@ export function arrivals(smtp: SmtpHarness): Map<string, number> {
   const seen = new Map<string, number>();
   for (const m of smtp.messages) for (const to of m.envelope.to) seen.set(to, (seen.get(to) ?? 0) + 1);
   return seen;
+}
+
+/** Like the API client, for routes that answer HTML (unsubscribe): the body is left as text. */
+export function pageClient(h: BulkHarness) {
+  const routes = compileRoutes({ bulk: bulkRoutes });
+  const handler = bulkFunction(h.d, h.parts);
+  return async (
+    method: string,
+    path: string,
+    options: { body?: string; headers?: Record<string, string> } = {},
+  ) => {
+    const found = match(routes, method, path);
+    if (!('route' in found) || !found.route) throw new Error(`no route for ${method} ${path}`);
+    const req = Object.assign(Readable.from(options.body ? [Buffer.from(options.body)] : []), {
+      url: path,
+      headers: { ...options.headers },
+      socket: { remoteAddress: '127.0.0.1' },
+    }) as unknown as IncomingMessage;
+    const event = await toEvent(req, found.route, found.params, 'custom:studioId');
+    const result = await handler(event, lambdaContext('bulk', 29_000));
+    return {
+      status: result.statusCode ?? 200,
+      text: result.body ?? '',
+      headers: (result.headers ?? {}) as Record<string, string>,
+    };
+  };
 }
