@@ -66,8 +66,18 @@ export async function main(): Promise<void> {
       transport: { method: 'smtp', server: sink.host, port: sink.port, security: 'none' },
       timeZone: 'America/New_York',
     });
-    await d.repos.users.create(SID, 'user-1', { id: 'user-1', firstName: 'Maya', lastName: 'Ortiz', email: 'maya@lumen.test' });
-    await d.repos.formLetters.create(SID, 'winter', { id: 'winter', name: 'Winter', kind: 'html-email', ...letter });
+    await d.repos.users.create(SID, 'user-1', {
+      id: 'user-1',
+      firstName: 'Maya',
+      lastName: 'Ortiz',
+      email: 'maya@lumen.test',
+    });
+    await d.repos.formLetters.create(SID, 'winter', {
+      id: 'winter',
+      name: 'Winter',
+      kind: 'html-email',
+      ...letter,
+    });
     const clients = Array.from({ length: N }, (_, i) => ({
       id: `c-${i}`,
       firstName: `First${i}`,
@@ -137,15 +147,25 @@ export async function main(): Promise<void> {
     sink.reset();
 
     // Project: the job path from POST /bulk-emails to the job completed.
-    const queue = new InProcessQueue({ concurrency: Number(process.env.BULK_BENCH_CONSUMERS ?? 4), visibilityTimeoutMs: 300_000 });
+    const queue = new InProcessQueue({
+      concurrency: Number(process.env.BULK_BENCH_CONSUMERS ?? 4),
+      visibilityTimeoutMs: 300_000,
+    });
     const timer = new InProcessTimer(() => queue);
-    const parts = bulkParts(d, { queue, timer, linkKey: async () => 'bench-key', publicUrl: 'https://api.lumen.test' });
+    const parts = bulkParts(d, {
+      queue,
+      timer,
+      linkKey: async () => 'bench-key',
+      publicUrl: 'https://api.lumen.test',
+    });
     queue.consume((m) => parts.worker.handle(m));
     const call = apiClient(bulkFunction(d, parts) as never, bulkRoutes, 'bulk');
     await call('PUT', '/settings/bulk-email', { body: { smtpRatePerSecond: 10_000 } });
     const profile = new Map<string, { n: number; ms: number }>();
     if (process.env.BULK_BENCH_PROFILE) {
-      const doc = d.repos.table.doc as unknown as { send: (c: { constructor: { name: string } }) => Promise<unknown> };
+      const doc = d.repos.table.doc as unknown as {
+        send: (c: { constructor: { name: string } }) => Promise<unknown>;
+      };
       const send = doc.send.bind(doc);
       doc.send = async (c) => {
         const t = performance.now();
@@ -164,7 +184,8 @@ export async function main(): Promise<void> {
       body: { formLetterId: 'winter', selection: { groups: ['all'] } },
       token: 'dev:studio-1:user-1:',
     });
-    if (created.status !== 202) throw new Error(`POST /bulk-emails answered ${created.status}: ${created.text}`);
+    if (created.status !== 202)
+      throw new Error(`POST /bulk-emails answered ${created.status}: ${created.text}`);
     const acceptedMs = performance.now() - started;
     await queue.drained(30 * 60_000);
     const projectSeconds = (performance.now() - started) / 1000;
@@ -172,9 +193,12 @@ export async function main(): Promise<void> {
     queue.stop();
     const unique = new Set(sink.messages.flatMap((m) => m.envelope.to));
     if (progress.counts.sent !== N || unique.size !== N || sink.messages.length !== N)
-      throw new Error(`sent ${progress.counts.sent}, sink ${sink.messages.length} (${unique.size} unique), expected ${N}`);
+      throw new Error(
+        `sent ${progress.counts.sent}, sink ${sink.messages.length} (${unique.size} unique), expected ${N}`,
+      );
 
-    for (const [k, v] of profile) console.log(`  ${k}: ${v.n} calls, ${Math.round(v.ms)} ms, ${(v.ms / v.n).toFixed(1)} ms each`);
+    for (const [k, v] of profile)
+      console.log(`  ${k}: ${v.n} calls, ${Math.round(v.ms)} ms, ${(v.ms / v.n).toFixed(1)} ms each`);
     const bareRate = N / bareSeconds;
     const projectRate = N / projectSeconds;
     report({

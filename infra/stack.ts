@@ -19,6 +19,7 @@ import type { Construct } from 'constructs';
 import { apiTables } from '#functions/routes';
 import { StudioApi } from '#infra/constructs/api';
 import { StudioAuth } from '#infra/constructs/auth';
+import { StudioBulk } from '#infra/constructs/bulk';
 import { DeadLetterQueue } from '#infra/constructs/dead-letter-queue';
 import { StudioFunction } from '#infra/constructs/studio-function';
 import type { StudioMailSettings } from '#infra/context';
@@ -77,6 +78,8 @@ export class StudioMailStack extends Stack {
   };
   readonly auth: StudioAuth;
   readonly api: StudioApi;
+  /** Bulk email: its API, queue, worker, schedules and SES events (infra/constructs/bulk.ts). */
+  readonly bulk: StudioBulk;
   readonly alarmTopic: sns.Topic;
   readonly alarms: cloudwatch.Alarm[] = [];
 
@@ -422,6 +425,22 @@ export class StudioMailStack extends Stack {
       `Poll schedules are created at run time, one per email box, inside the "${scheduleGroupName}" schedule group only.`,
     );
 
+    // ---- Bulk email ----------------------------------------------------------------------------
+    this.bulk = new StudioBulk(this, 'Bulk', {
+      environment,
+      logLevel: props.logLevel,
+      tableResources,
+      tableActions: [...tableRead, ...tableWrite, 'dynamodb:BatchWriteItem'],
+      blobBucketArn: this.blobBucket.bucketArn,
+      blobObjects: objects,
+      secrets,
+      studioIdentities,
+      configurationSet: this.configurationSet,
+      configurationSetArn,
+      scheduleGroupName,
+      scheduleGroupArn: this.scheduleGroupArn(scheduleGroupName),
+    });
+
     // ---- Events: poll outcomes -> notify -------------------------------------------------------
     new events.Rule(this, 'PollOutcomeRule', {
       description: 'Inbox poll outcomes to the notify function',
@@ -449,6 +468,7 @@ export class StudioMailStack extends Stack {
         { table: apiTables.settings, handler: settings.function },
         { table: apiTables.send, handler: send.function },
         { table: apiTables['inbox-poll'], handler: inboxPoll.function },
+        { table: apiTables.bulk, handler: this.bulk.api.function },
       ],
     });
 
@@ -491,6 +511,8 @@ export class StudioMailStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
       ...Object.values(this.deadLetterQueues).map((dlq) => dlq.alarm),
+      this.bulk.deadLetters.alarm,
+      this.bulk.eventsDeadLetters.alarm,
     );
     const alarmAction = new cwActions.SnsAction(this.alarmTopic);
     for (const alarm of this.alarms) {

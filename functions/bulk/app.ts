@@ -68,6 +68,8 @@ export function bulkParts(d: Deps, options: BulkOptions = {}) {
     options.linkKey ?? localLinkKey(d),
     options.publicUrl ?? 'http://127.0.0.1:3000',
   );
+  // Locally the runner's own address; in AWS the API's, from each request (see POST /bulk-emails).
+  const publicUrl = options.publicUrl ?? (d.config.adapters === 'local' ? links.baseUrl : undefined);
   let queue: BulkQueue;
   const local = options.queue
     ? undefined
@@ -106,7 +108,7 @@ export function bulkParts(d: Deps, options: BulkOptions = {}) {
   const service = new BulkService({ repos: d.repos, store, blocks, queue, timer, now: d.now });
   if (local && options.consume) local.consume((m) => worker.handle(m));
   if (options.consume && timer instanceof InProcessTimer) timer.start();
-  return { store, ledger, blocks, links, queue, timer, worker, service, localQueue: local };
+  return { store, ledger, blocks, links, queue, timer, worker, service, localQueue: local, publicUrl };
 }
 
 export type BulkParts = ReturnType<typeof bulkParts>;
@@ -123,8 +125,10 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
       status: 200,
       body: await service.preview(caller.studioId, body.selection),
     }),
-    'POST /bulk-emails': async ({ caller, body }) => {
-      const { job, skipped } = await service.create(caller.studioId, caller, body);
+    'POST /bulk-emails': async ({ caller, body, headers }) => {
+      // Links point where this request came in, unless the deployment names its public URL.
+      const publicUrl = p.publicUrl ?? (headers.host ? `https://${headers.host}` : undefined);
+      const { job, skipped } = await service.create(caller.studioId, caller, body, publicUrl);
       return {
         status: 202,
         body: { id: job.id, status: job.status, total: job.total, skipped, startAt: job.startAt },

@@ -27,7 +27,7 @@ export function bulkOptionsFromEnv(d: Deps, env: NodeJS.ProcessEnv = process.env
         d.logger.warn('SES GetAccount failed; sending at 1 per second', { errorMessage: String(error) }),
     ),
     linkKey: () => d.secrets.get(env.BULK_LINK_KEY_ARN ?? ''),
-    publicUrl: (env.PUBLIC_API_URL ?? '').replace(/\/$/, ''),
+    ...(env.PUBLIC_API_URL ? { publicUrl: env.PUBLIC_API_URL.replace(/\/$/, '') } : {}),
     policy: transportPolicyFromEnv(env),
   };
 }

@@ -57,7 +57,7 @@ export class LinkSigner {
     }
   }
 
-  async unsubscribeUrl(p: Omit<LinkPayload, 'p'>): Promise<string> {
-    return `${this.baseUrl}/unsubscribe/${await this.sign({ ...p, p: 'u' })}`;
+  async unsubscribeUrl(p: Omit<LinkPayload, 'p'>, baseUrl = this.baseUrl): Promise<string> {
+    return `${baseUrl}/unsubscribe/${await this.sign({ ...p, p: 'u' })}`;
   }
 }

@@ -162,37 +162,35 @@ export class BulkMailer {
   ) {
     const e = ctx.effective;
     const unsubscribe = ctx.settings.unsubscribe
-      ? await this.d.links.unsubscribeUrl({ s: sid, j: job.id, r: r.key, a: r.address })
+      ? await this.d.links.unsubscribeUrl({ s: sid, j: job.id, r: r.key, a: r.address }, job.publicUrl)
       : undefined;
-    const values = {
-      ...mergeValues({
-        client: {
-          firstName: client?.firstName,
-          lastName: client?.lastName,
-          company: client?.company,
-          phone: client?.phone,
-          email: r.address,
-        },
-        studio: {
-          name: ctx.company.studioName,
-          email: ctx.company.emailAddress,
-          phone: ctx.company.phone,
-          website: ctx.company.website,
-          address: ctx.company.address,
-        },
-        user: {
-          firstName: ctx.user?.firstName,
-          lastName: ctx.user?.lastName,
-          title: ctx.user?.title,
-          phone: ctx.user?.phone,
-          displayName: e.displayName.value,
-          email: e.emailAddress.value,
-        },
-        now,
-        timeZone: e.timeZone,
-      }),
-      'unsubscribe.url': unsubscribe,
-    };
+    const values = mergeValues({
+      client: {
+        firstName: client?.firstName,
+        lastName: client?.lastName,
+        company: client?.company,
+        phone: client?.phone,
+        email: r.address,
+      },
+      studio: {
+        name: ctx.company.studioName,
+        email: ctx.company.emailAddress,
+        phone: ctx.company.phone,
+        website: ctx.company.website,
+        address: ctx.company.address,
+      },
+      user: {
+        firstName: ctx.user?.firstName,
+        lastName: ctx.user?.lastName,
+        title: ctx.user?.title,
+        phone: ctx.user?.phone,
+        displayName: e.displayName.value,
+        email: e.emailAddress.value,
+      },
+      now,
+      timeZone: e.timeZone,
+      unsubscribeUrl: unsubscribe,
+    });
     const rendered = renderEmail(ctx.content, ctx.signature, values);
     const from = { address: e.emailAddress.value, name: e.displayName.value };
     const mail = await composeMime({

@@ -118,6 +118,8 @@ export const job = z.object({
   total: z.number().int(),
   batches: z.number().int(),
   attachments: z.array(z.object({ id, filename: z.string(), contentType: z.string() })).default([]),
+  /** Base URL of the public API the job's links point to (from the request that created it). */
+  publicUrl: z.string().optional(),
 });
 export type Job = z.infer<typeof job>;
 

@@ -66,7 +66,12 @@ export class BulkService {
     return choose(chosen, missing, blocked);
   }
 
-  async create(sid: string, caller: Caller, input: CreateInput): Promise<{ job: Job; skipped: number }> {
+  async create(
+    sid: string,
+    caller: Caller,
+    input: CreateInput,
+    publicUrl?: string,
+  ): Promise<{ job: Job; skipped: number }> {
     const userId = input.userId ?? caller.userId;
     if (userId !== caller.userId && !caller.isAdmin)
       throw new ForbiddenError('Only an admin may send a bulk email as another user.', { field: 'userId' });
@@ -147,6 +152,7 @@ export class BulkService {
       total: all.length,
       batches: Math.ceil(all.length / BATCH_SIZE),
       attachments: input.attachments,
+      ...(publicUrl ? { publicUrl } : {}),
     };
     await this.d.store.create(sid, job, all);
     if (later) await this.d.timer.at(startTimer(id), startAt, { kind: 'start', studioId: sid, jobId: id });

@@ -213,6 +213,8 @@ export interface MergeSources {
   now: Date;
   /** IANA zone the dates are written in (the studio's). */
   timeZone: string;
+  /** Bulk email: the recipient's signed unsubscribe link. */
+  unsubscribeUrl?: string;
 }
 
 const joinName = (first?: string, last?: string) => [first, last].filter((p) => p?.trim()).join(' ');
@@ -258,5 +260,6 @@ export function mergeValues(s: MergeSources): MergeValues {
     'date.iso': datePart(now, timeZone, { year: 'numeric', month: '2-digit', day: '2-digit' }, 'en-CA'),
     'date.weekday': datePart(now, timeZone, { weekday: 'long' }),
     'date.year': datePart(now, timeZone, { year: 'numeric' }),
+    'unsubscribe.url': s.unsubscribeUrl,
   };
 }
