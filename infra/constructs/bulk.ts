@@ -64,7 +64,7 @@ export class StudioBulk extends Construct {
     this.eventsDeadLetters = new DeadLetterQueue(this, 'EventsDlq', {
       purpose: 'SES events EventBridge could not deliver to bulk-events (rule target DLQ)',
     });
-    this.queue = new sqs.Queue(this, 'Queue', {
+    this.queue = new sqs.Queue(this, 'WorkQueue', {
       encryption: sqs.QueueEncryption.SQS_MANAGED,
       enforceSSL: true,
       // Six times the worker's timeout, as AWS advises for a Lambda event source.
