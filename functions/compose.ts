@@ -4,6 +4,13 @@
  * point calls only its own factory, so its bundle holds only its own function.
  */
 import type { Deps } from '#lib/app/deps';
+import {
+  type BulkOptions,
+  bulkEventsFunction,
+  bulkFunction,
+  bulkParts,
+  bulkWorkerFunction,
+} from './bulk/app.ts';
 import { type InboxPollOptions, inboxPollFunction } from './inbox-poll/app.ts';
 import { notifyFunction } from './notify/app.ts';
 import { type SendHandlerOptions, sendFunction } from './send/app.ts';
@@ -13,10 +20,16 @@ export interface FunctionOptions {
   settings?: SettingsOptions;
   send?: SendHandlerOptions;
   inboxPoll?: InboxPollOptions;
+  bulk?: BulkOptions;
 }
 
 export function composeFunctions(d: Deps, options: FunctionOptions = {}) {
+  // Locally the in-process queue starts delivering to the worker at once, as SQS would.
+  const bulk = bulkParts(d, { consume: true, ...options.bulk });
   return {
+    bulk: bulkFunction(d, bulk),
+    'bulk-worker': bulkWorkerFunction(d, bulk),
+    'bulk-events': bulkEventsFunction(d, bulk),
     settings: settingsFunction(d, options.settings),
     send: sendFunction(d, options.send),
     'inbox-poll': inboxPollFunction(d, options.inboxPoll),

@@ -12,6 +12,7 @@ import * as targets from 'aws-cdk-lib/aws-events-targets';
 import * as iam from 'aws-cdk-lib/aws-iam';
 import * as s3 from 'aws-cdk-lib/aws-s3';
 import * as scheduler from 'aws-cdk-lib/aws-scheduler';
+import * as secretsmanager from 'aws-cdk-lib/aws-secretsmanager';
 import * as ses from 'aws-cdk-lib/aws-ses';
 import * as sns from 'aws-cdk-lib/aws-sns';
 import * as subscriptions from 'aws-cdk-lib/aws-sns-subscriptions';
@@ -19,6 +20,7 @@ import type { Construct } from 'constructs';
 import { apiTables } from '#functions/routes';
 import { StudioApi } from '#infra/constructs/api';
 import { StudioAuth } from '#infra/constructs/auth';
+import { StudioBulk } from '#infra/constructs/bulk';
 import { DeadLetterQueue } from '#infra/constructs/dead-letter-queue';
 import { Receiving } from '#infra/constructs/receiving';
 import { StudioFunction } from '#infra/constructs/studio-function';
@@ -80,7 +82,10 @@ export class StudioMailStack extends Stack {
   };
   readonly auth: StudioAuth;
   readonly api: StudioApi;
+  /** Bulk email: its API, queue, worker, schedules and SES events (infra/constructs/bulk.ts). */
+  readonly bulk: StudioBulk;
   readonly alarmTopic: sns.Topic;
+  readonly cursorKey: secretsmanager.Secret;
   /** Push intake, when the stack has a receiving domain. */
   readonly receiving?: Receiving;
   readonly alarms: cloudwatch.Alarm[] = [];
@@ -174,8 +179,22 @@ export class StudioMailStack extends Stack {
       }),
     };
 
+    // Seals paging cursors (lib/http/cursor.ts): one key for every instance, so a next page may be
+    // served by any. Passed as a CloudFormation dynamic reference (resolved at deploy, kept in the
+    // functions' KMS-encrypted configuration): the edge reads it synchronously at start.
+    this.cursorKey = new secretsmanager.Secret(this, 'CursorKey', {
+      description: 'studio-mail: key that signs and encrypts paging cursors',
+      generateSecretString: { passwordLength: 64, excludePunctuation: true },
+    });
+    acknowledge(
+      this.cursorKey,
+      'AwsSolutions-SMG4',
+      'Rotating the cursor key only invalidates cursors in flight; it is not a credential to any system.',
+    );
+
     // ---- Functions -----------------------------------------------------------------------------
     const environment: Record<string, string> = {
+      CURSOR_KEY: this.cursorKey.secretValue.unsafeUnwrap(),
       STUDIO_MAIL_ADAPTERS: 'aws',
       TABLE_NAME: this.table.tableName,
       BLOB_BUCKET: this.blobBucket.bucketName,
@@ -428,6 +447,22 @@ export class StudioMailStack extends Stack {
       `Poll schedules are created at run time, one per email box, inside the "${scheduleGroupName}" schedule group only.`,
     );
 
+    // ---- Bulk email ----------------------------------------------------------------------------
+    this.bulk = new StudioBulk(this, 'Bulk', {
+      environment,
+      logLevel: props.logLevel,
+      tableResources,
+      tableActions: [...tableRead, ...tableWrite, 'dynamodb:BatchWriteItem'],
+      blobBucketArn: this.blobBucket.bucketArn,
+      blobObjects: objects,
+      secrets,
+      studioIdentities,
+      configurationSet: this.configurationSet,
+      configurationSetArn,
+      scheduleGroupName,
+      scheduleGroupArn: this.scheduleGroupArn(scheduleGroupName),
+    });
+
     // ---- Events: poll outcomes -> notify -------------------------------------------------------
     new events.Rule(this, 'PollOutcomeRule', {
       description: 'Inbox poll outcomes to the notify function',
@@ -455,6 +490,7 @@ export class StudioMailStack extends Stack {
         { table: apiTables.settings, handler: settings.function },
         { table: apiTables.send, handler: send.function },
         { table: apiTables['inbox-poll'], handler: inboxPoll.function },
+        { table: apiTables.bulk, handler: this.bulk.api.function },
       ],
     });
 
@@ -511,6 +547,8 @@ export class StudioMailStack extends Stack {
         treatMissingData: cloudwatch.TreatMissingData.NOT_BREACHING,
       }),
       ...Object.values(this.deadLetterQueues).map((dlq) => dlq.alarm),
+      this.bulk.deadLetters.alarm,
+      this.bulk.eventsDeadLetters.alarm,
     );
     const alarmAction = new cwActions.SnsAction(this.alarmTopic);
     for (const alarm of this.alarms) {

@@ -88,6 +88,7 @@ const composed = composeFunctions(d);
 const functions: Record<string, { handler: LambdaHandler }> = {
   settings: { handler: composed.settings },
   send: { handler: composed.send },
+  bulk: { handler: composed.bulk as unknown as LambdaHandler },
   // Also takes scheduled events, so its type is wider than an API handler's.
   'inbox-poll': { handler: composed['inbox-poll'] as unknown as LambdaHandler },
 };

@@ -1,4 +1,5 @@
 import type { Deps } from '#lib/app/deps';
+import { SendLedger } from '#lib/bulk/ledger';
 import { httpApi } from '#lib/http/api';
 import type { ApiResult, Handlers } from '#lib/http/routes';
 import { count } from '#lib/metrics';
@@ -76,6 +77,7 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
         ? undefined
         : (options.probe ?? portProber(undefined, mailHostPolicy(d.config))),
   });
+  const ledger = new SendLedger(d.repos.table);
   const keys = new IdempotencyStore(d.repos.table, { ...defaultIdempotency, ...options.idempotency });
 
   const once = <P>(
@@ -107,7 +109,19 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
         'emails',
         () => service.prepare(req.caller.studioId, req.caller.userId, req.body),
         async (prepared, complete) => {
-          const delivery = await service.deliver(prepared, (dl) => complete(deliveryResult(dl)));
+          // A sent email counts against the studio's caps (shared with bulk email), written
+          // beside the idempotency outcome: no extra round trip.
+          const counted = (dl: Delivery) =>
+            dl.ok
+              ? ledger
+                  .record(req.caller.studioId, dl.accepted.length || 1, d.now().getTime())
+                  .catch((error: unknown) =>
+                    d.logger.warn('send not counted against the caps', { errorMessage: String(error) }),
+                  )
+              : Promise.resolve();
+          const delivery = await service.deliver(prepared, async (dl) => {
+            await Promise.all([complete(deliveryResult(dl)), dl.recorded ? counted(dl) : undefined]);
+          });
           count(d.metrics, { EmailsSent: delivery.ok ? 1 : 0, EmailsFailed: delivery.ok ? 0 : 1 });
           return deliveryResult(delivery);
         },

@@ -137,6 +137,17 @@ function crud<P extends RefPath>(path: P) {
   >;
 }
 
+/** A path id checked as the edge checks every path id without a schema of its own (routes with more params). */
+const messagePathId = z
+  .string()
+  .min(1, { error: 'must not be empty.' })
+  .max(MAX_PATH_ID_LENGTH, {
+    error: `is not an id this API gives out (at most ${MAX_PATH_ID_LENGTH} characters).`,
+  })
+  .regex(PATH_ID, {
+    error: 'is not an id this API gives out (visible ASCII characters other than "#").',
+  });
+
 export const settingsRoutes = defineRoutes({
   'GET /health': {
     tag: operations,
@@ -376,7 +387,7 @@ export const settingsRoutes = defineRoutes({
     summary:
       "A link (valid 5 minutes) to download the message's decoded body, `text` or `html`, however large (the record keeps only a snippet).",
     params: z.object({
-      id: z.string().min(1),
+      id: messagePathId,
       part: z.enum(['text', 'html'], { error: 'must be `text` or `html`.' }),
     }),
     response: downloadView,
@@ -386,16 +397,7 @@ export const settingsRoutes = defineRoutes({
     access: 'user',
     summary: 'A link (valid 5 minutes) to download one attachment; `index` counts from 0 in `attachments`.',
     params: z.object({
-      // As the edge checks every path id without a schema of its own.
-      id: z
-        .string()
-        .min(1, { error: 'must not be empty.' })
-        .max(MAX_PATH_ID_LENGTH, {
-          error: `is not an id this API gives out (at most ${MAX_PATH_ID_LENGTH} characters).`,
-        })
-        .regex(PATH_ID, {
-          error: 'is not an id this API gives out (visible ASCII characters other than "#").',
-        }),
+      id: messagePathId,
       index: z.coerce
         .number({ error: 'must be the attachment number, counting from 0.' })
         .int({ error: 'must be a whole number, counting from 0.' })

@@ -32,8 +32,16 @@ import { acknowledge } from '#infra/nag';
 /** Repository root (the directory holding package.json and package-lock.json). */
 export const projectRoot = fileURLToPath(new URL('../../', import.meta.url));
 
-/** The four functions; each has its entry at `functions/<name>/handler.ts` exporting `handler`. */
-export const functionNames = ['settings', 'send', 'inbox-poll', 'notify'] as const;
+/** The functions; each has its entry at `functions/<name>/handler.ts` exporting `handler`. */
+export const functionNames = [
+  'settings',
+  'send',
+  'inbox-poll',
+  'notify',
+  'bulk',
+  'bulk-worker',
+  'bulk-events',
+] as const;
 export type FunctionName = (typeof functionNames)[number];
 
 export function functionEntry(name: string): string {

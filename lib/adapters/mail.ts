@@ -24,6 +24,9 @@ export function sesTransport(client: SESv2Client, configurationSet?: string): Ma
         ses: {
           ...(configurationSet ? { ConfigurationSetName: configurationSet } : {}),
           ...(mail.identityArn ? { FromEmailAddressIdentityArn: mail.identityArn } : {}),
+          ...(mail.tags
+            ? { EmailTags: Object.entries(mail.tags).map(([Name, Value]) => ({ Name, Value })) }
+            : {}),
         },
       } as SendMailOptions);
       return {

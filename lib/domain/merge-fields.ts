@@ -63,6 +63,10 @@ export const MERGE_FIELDS = {
   'date.iso': { description: "today in the studio's time zone, ISO form", example: '2026-03-05' },
   'date.weekday': { description: "today's weekday in the studio's time zone", example: 'Thursday' },
   'date.year': { description: "the year in the studio's time zone", example: '2026' },
+  'unsubscribe.url': {
+    description: 'bulk email: the link that unsubscribes this recipient (empty in single emails)',
+    example: 'https://api.lumen.test/unsubscribe/eyJ…',
+  },
 } as const satisfies Record<string, MergeFieldInfo>;
 
 export type MergeFieldName = keyof typeof MERGE_FIELDS;
@@ -209,6 +213,8 @@ export interface MergeSources {
   now: Date;
   /** IANA zone the dates are written in (the studio's). */
   timeZone: string;
+  /** Bulk email: the recipient's signed unsubscribe link. */
+  unsubscribeUrl?: string;
 }
 
 const joinName = (first?: string, last?: string) => [first, last].filter((p) => p?.trim()).join(' ');
@@ -254,5 +260,6 @@ export function mergeValues(s: MergeSources): MergeValues {
     'date.iso': datePart(now, timeZone, { year: 'numeric', month: '2-digit', day: '2-digit' }, 'en-CA'),
     'date.weekday': datePart(now, timeZone, { weekday: 'long' }),
     'date.year': datePart(now, timeZone, { year: 'numeric' }),
+    'unsubscribe.url': s.unsubscribeUrl,
   };
 }

@@ -88,6 +88,17 @@ export const formLetter = z.object({
   text: z.string().max(200_000).optional(),
   /** Merge fields used by subject, html and text, derived on save. */
   mergeFields: z.array(z.string()).default([]),
+  /** Files attached to every email made from this letter (uploaded first: POST /attachments). */
+  attachments: z
+    .array(
+      z.object({
+        id,
+        filename: z.string().min(1).max(255),
+        contentType: z.string().min(1).max(255),
+      }),
+    )
+    .max(20)
+    .default([]),
 });
 export type FormLetter = z.infer<typeof formLetter>;
 
@@ -105,6 +116,10 @@ export const client = z.object({
   emails: z.array(clientEmail).max(20).default([]),
   groups: z.array(z.string().min(1).max(100)).max(50).default([]),
   phone: z.string().max(50).optional(),
+  /** The client's status in the studio (e.g. `active`, `prospect`); bulk email selects by it. */
+  status: z.string().min(1).max(50).optional(),
+  /** Whether the client agreed to marketing email; bulk email skips those without (default: none recorded). */
+  marketingConsent: z.boolean().default(false),
 });
 export type Client = z.infer<typeof client>;
 

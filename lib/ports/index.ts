@@ -67,6 +67,8 @@ export interface RawMail {
   messageId: string;
   /** SES: the verified identity to send as (FromEmailAddressIdentityArn); ignored by SMTP. */
   identityArn?: string;
+  /** SES: message tags, returned with its delivery, bounce and complaint events; ignored by SMTP. */
+  tags?: Record<string, string>;
 }
 
 export interface SendResult {

@@ -23,6 +23,14 @@ export interface OutgoingMessage {
   references: string[];
   /** Extra headers, e.g. `Auto-Submitted: auto-replied` on auto-replies (RFC 3834). */
   headers?: Record<string, string>;
+  /** Files attached as they are (bytes, not paths: file and URL access stay off). */
+  attachments?: OutgoingAttachment[];
+}
+
+export interface OutgoingAttachment {
+  filename: string;
+  contentType: string;
+  content: Buffer;
 }
 
 /** `<uuid@domain-of-sender>`: unique, and in the sender's domain as RFC 5322 recommends. */
@@ -60,6 +68,11 @@ export async function composeMime(m: OutgoingMessage): Promise<RawMail> {
     inReplyTo: m.inReplyTo,
     references: m.references.length ? m.references : undefined,
     headers: m.headers,
+    attachments: m.attachments?.map((a) => ({
+      filename: a.filename,
+      contentType: a.contentType,
+      content: a.content,
+    })),
     // CRLF throughout, as SMTP and SES carry it, so stored and sent bytes are the same.
     newline: 'win',
     disableFileAccess: true,

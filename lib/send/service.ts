@@ -7,6 +7,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SmtpOptions } from '#lib/adapters/mail';
+import { BlockList } from '#lib/bulk/blocks';
+import { readSettings } from '#lib/bulk/settings';
 import type { Repositories } from '#lib/data/repositories';
 import { UpstreamError, ValidationError } from '#lib/domain/errors';
 import { mergeValues } from '#lib/domain/merge-fields';
@@ -228,6 +230,12 @@ export class SendService {
       client = clientId ? await repos.clients.get(sid, clientId) : undefined;
     }
     const signature = await pendingSignature;
+    const kept = await this.withoutBlocked(sid, {
+      to,
+      cc: (input.cc ?? []).map(toAddress),
+      bcc: (input.bcc ?? []).map(toAddress),
+    });
+    to = kept.to;
 
     const now = this.d.now();
     const values = mergeValues({
@@ -286,8 +294,8 @@ export class SendService {
         from,
         replyTo: effective.replyTo?.value,
         to,
-        cc: (input.cc ?? []).map(toAddress),
-        bcc: (input.bcc ?? []).map(toAddress),
+        cc: kept.cc,
+        bcc: kept.bcc,
         subject: rendered.subject,
         text: rendered.text,
         html: rendered.html,
@@ -297,6 +305,32 @@ export class SendService {
         references,
       },
     };
+  }
+
+  /**
+   * The recipients minus the studio's blocked addresses (unsubscribed, bounced, complained),
+   * unless the studio lets transactional email bypass the block list. Refuses an email left with
+   * nobody to go to, naming the reason.
+   */
+  private async withoutBlocked(sid: string, r: { to: Address[]; cc: Address[]; bcc: Address[] }) {
+    const all = [...r.to, ...r.cc, ...r.bcc].map((a) => a.address);
+    if (all.length === 0) return r;
+    const table = this.d.repos.table;
+    const [blocked, settings] = await Promise.all([
+      new BlockList(table).blocked(sid, all),
+      readSettings(table, sid),
+    ]);
+    if (blocked.size === 0 || settings.bypassBlocksForTransactional) return r;
+    const keep = (list: Address[]) => list.filter((a) => !blocked.has(a.address.toLowerCase()));
+    const kept = { to: keep(r.to), cc: keep(r.cc), bcc: keep(r.bcc) };
+    if (kept.to.length + kept.cc.length + kept.bcc.length === 0) {
+      const [address, entry] = [...blocked][0] as [string, { reason: string }];
+      throw ValidationError.field(
+        r.to.length ? 'to' : 'cc',
+        `${address} is on the block list (${entry.reason}); nothing was sent. An admin can reinstate it (POST /block-list/{address}/reinstate) or turn on bypassBlocksForTransactional.`,
+      );
+    }
+    return kept;
   }
 
   private async content(sid: string, input: SendEmailInput): Promise<ContentSource> {

@@ -202,6 +202,19 @@ export const formLetterInput = withIds({
   // No character limit of their own: the byte limit below is the stricter one.
   html: z.string().optional(),
   text: z.string().optional(),
+  attachments: z
+    .array(
+      z.strictObject({
+        id: refId,
+        filename: lineText(255),
+        contentType: z.string().trim().min(1).max(255).default('application/octet-stream'),
+      }),
+    )
+    .max(20, { error: 'must have at most 20 attachments.' })
+    .default([])
+    .describe(
+      'Uploaded attachments (ids from POST /attachments) attached to every email made from this letter.',
+    ),
 }).superRefine(withinItemLimit(['subject', 'html', 'text']));
 export const clientInput = withIds({
   firstName: lineText(200).default(''),
@@ -222,6 +235,11 @@ export const clientInput = withIds({
     .max(50, { error: 'must have at most 50 groups.' })
     .default([]),
   phone: lineText(50).optional(),
+  status: lineText(50).optional().describe('The client status bulk email can select by.'),
+  marketingConsent: z
+    .boolean()
+    .default(false)
+    .describe('The client agreed to marketing email; without it bulk email skips the client.'),
 });
 
 const withMeta = <S extends z.ZodObject>(s: S) => s.extend(meta);

@@ -20,6 +20,7 @@ const logicalIdOf: Record<string, string> = {
   settings: 'SettingsFunction',
   send: 'SendFunction',
   'inbox-poll': 'InboxPollFunction',
+  bulk: 'BulkApiFunction',
 };
 
 function gatewayRoutes(): { key: string; fn: string }[] {

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Match } from 'aws-cdk-lib/assertions';
 import { describe, expect, it } from 'vitest';
+import { bulkRoutes } from '#functions/bulk/routes';
 import { inboxPollRoutes } from '#functions/inbox-poll/routes';
 import { sendRoutes } from '#functions/send/routes';
 import { settingsRoutes } from '#functions/settings/routes';
@@ -26,6 +27,9 @@ const functionPrefixes = {
   send: 'SendFunction',
   'inbox-poll': 'InboxPollFunction',
   notify: 'NotifyFunction',
+  bulk: 'BulkApiFunction',
+  'bulk-worker': 'BulkWorkerFunction',
+  'bulk-events': 'BulkEventsFunction',
 } as const;
 
 function functionProps(prefix: string): Record<string, unknown> {
@@ -45,7 +49,7 @@ const arnOf = (prefix: string, type: string) => ({
 const arn = (service: string, rest: string) => `arn:aws:${service}:${region}:${account}:${rest}`;
 
 describe('the Lambda functions', () => {
-  it('creates exactly the four functions on Node.js 24, arm64, with active tracing and source maps', () => {
+  it('creates exactly the seven functions on Node.js 24, arm64, with active tracing and source maps', () => {
     // Prepare
     const functions = template.findResources('AWS::Lambda::Function');
 
@@ -53,7 +57,7 @@ describe('the Lambda functions', () => {
     const props = Object.values(functionPrefixes).map(functionProps);
 
     // Assess
-    expect(Object.keys(functions)).toHaveLength(4);
+    expect(Object.keys(functions)).toHaveLength(7);
     for (const p of props) {
       expect(p).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -106,6 +110,12 @@ describe('the Lambda functions', () => {
       'LOG_LEVEL',
       'POLL_BUDGET_MS',
       'SCHEDULE_DLQ_ARN',
+      // The bulk functions read theirs in functions/bulk/aws.ts.
+      ...[
+        ...readFileSync(new URL('../../functions/bulk/aws.ts', import.meta.url), 'utf8').matchAll(
+          /env\.([A-Z0-9_]+)/g,
+        ),
+      ].map((m) => m[1]!),
     ]);
 
     // Act
@@ -140,13 +150,17 @@ describe('the Lambda functions', () => {
       POWERTOOLS_METRICS_NAMESPACE: 'StudioMail',
       LOG_LEVEL: 'INFO',
     });
+    // The cursor key: one generated secret for every instance, by dynamic reference, never a literal.
+    expect(JSON.stringify(settingsEnv.CURSOR_KEY)).toMatch(
+      /\{\{resolve:secretsmanager:.*CursorKey.*:SecretString/,
+    );
   });
 
   it('forbids private, loopback and metadata mail hosts in every deployed function', () => {
     // Act
     const values = Object.values(functionPrefixes).map((prefix) => envOf(prefix).ALLOW_PRIVATE_MAIL_HOSTS);
     // Assess
-    expect(values).toEqual(['false', 'false', 'false', 'false']);
+    expect(values).toEqual(Object.values(functionPrefixes).map(() => 'false'));
   });
 
   it('gives every function its own log group with a retention and no managed policies', () => {
@@ -411,10 +425,12 @@ describe('the event bus', () => {
     const bus = ref('EventBus', 'AWS::Events::EventBus');
 
     // Act
-    const rules = template.findResources('AWS::Events::Rule');
+    const rules = Object.values(template.findResources('AWS::Events::Rule') as Resources).filter(
+      (r) => JSON.stringify(r.Properties?.EventBusName) === JSON.stringify(bus),
+    );
 
     // Assess
-    expect(Object.keys(rules)).toHaveLength(1);
+    expect(rules).toHaveLength(1);
     template.hasResourceProperties('AWS::Events::Rule', {
       EventBusName: bus,
       EventPattern: {
@@ -520,7 +536,7 @@ describe('SES', () => {
 });
 
 describe('dead-letter queues', () => {
-  it('creates four SSE-encrypted queues that deny non-TLS access', () => {
+  it('creates seven SSE-encrypted queues (four DLQs, the bulk queue and its two DLQs) that deny non-TLS access', () => {
     // Prepare
     const queues = template.findResources('AWS::SQS::Queue') as Resources;
 
@@ -528,9 +544,9 @@ describe('dead-letter queues', () => {
     const policies = Object.values(template.findResources('AWS::SQS::QueuePolicy') as Resources);
 
     // Assess
-    expect(Object.keys(queues)).toHaveLength(4);
+    expect(Object.keys(queues)).toHaveLength(7);
     for (const queue of Object.values(queues)) expect(queue.Properties?.SqsManagedSseEnabled).toBe(true);
-    expect(policies).toHaveLength(4);
+    expect(policies).toHaveLength(7);
     for (const policy of policies) {
       expect(JSON.stringify(policy.Properties?.PolicyDocument)).toContain('"aws:SecureTransport":"false"');
     }
@@ -572,7 +588,7 @@ describe('alarms', () => {
     const byMetric = (name: string) => alarms.filter((a) => a.MetricName === name);
 
     // Assess
-    expect(alarms).toHaveLength(7);
+    expect(alarms).toHaveLength(9);
     for (const alarm of alarms) expect(alarm.AlarmActions).toEqual([topic]);
     expect(byMetric('Errors').map((a) => a.Dimensions)).toEqual(
       expect.arrayContaining([
@@ -583,7 +599,7 @@ describe('alarms', () => {
     expect(byMetric('5xx')).toHaveLength(1);
     expect(byMetric('5xx')[0]).toMatchObject({ Namespace: 'AWS/ApiGateway' });
     const depth = byMetric('ApproximateNumberOfMessagesVisible');
-    expect(depth).toHaveLength(4);
+    expect(depth).toHaveLength(6);
     for (const alarm of depth) {
       expect(alarm).toMatchObject({ Threshold: 0, ComparisonOperator: 'GreaterThanThreshold' });
     }
@@ -611,13 +627,14 @@ describe('the HTTP API', () => {
     ...Object.keys(settingsRoutes).map((key) => [key, 'SettingsFunction'] as const),
     ...Object.keys(sendRoutes).map((key) => [key, 'SendFunction'] as const),
     ...Object.keys(inboxPollRoutes).map((key) => [key, 'InboxPollFunction'] as const),
+    ...Object.keys(bulkRoutes).map((key) => [key, 'BulkApiFunction'] as const),
   ];
   const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route') as Resources).map(
     (r) => r.Properties!,
   );
   const integrations = template.findResources('AWS::ApiGatewayV2::Integration') as Resources;
 
-  it('declares every route key of the three functions, each integrated with its function', () => {
+  it('declares every route key of the four API functions, each integrated with its function', () => {
     // Prepare
     const integrationOf = (route: Record<string, unknown>) => {
       const target = route.Target as { 'Fn::Join': [string, [string, { Ref: string }]] };
@@ -636,7 +653,7 @@ describe('the HTTP API', () => {
     }
   });
 
-  it('puts the JWT authorizer on every route except health, the OpenAPI document and its page, and the OAuth2 callback', () => {
+  it('puts the JWT authorizer on every route except health, the OpenAPI document, its page, the OAuth2 callback and the unsubscribe links', () => {
     // Prepare
     const authorizerId = ref('ApiHttpApiJwtAuthorizer', 'AWS::ApiGatewayV2::Authorizer');
 
@@ -650,8 +667,10 @@ describe('the HTTP API', () => {
       'GET /health',
       'GET /oauth/{provider}/callback',
       'GET /openapi.json',
+      'GET /unsubscribe/{token}',
+      'POST /unsubscribe/{token}',
     ]);
-    expect(publicRouteKeys([settingsRoutes, sendRoutes, inboxPollRoutes]).sort()).toEqual(open);
+    expect(publicRouteKeys([settingsRoutes, sendRoutes, inboxPollRoutes, bulkRoutes]).sort()).toEqual(open);
     for (const route of routes.filter((r) => r.AuthorizationType === 'JWT')) {
       expect(route.AuthorizerId).toEqual(authorizerId);
     }
@@ -791,6 +810,8 @@ describe('IAM', () => {
   const allowedStarActions: Record<string, string> = {
     'xray:PutTraceSegments': 'X-Ray has no resource-level permissions',
     'xray:PutTelemetryRecords': 'X-Ray has no resource-level permissions',
+    'ses:GetAccount':
+      'GetAccount (the sending quota the bulk worker paces by) has no resource-level permissions',
   };
 
   function allStatements(): { owner: string; statement: Statement }[] {
@@ -877,5 +898,103 @@ describe('IAM', () => {
     // Assess
     expect(stack.account).toBe(account);
     expect(foreign).toEqual([]);
+  });
+});
+
+describe('bulk email', () => {
+  it('feeds the worker from the bulk queue one message at a time with partial batch failures, and redrives to a DLQ after five tries', () => {
+    // Prepare
+    const queue = arnOf('BulkWorkQueue', 'AWS::SQS::Queue');
+
+    // Act
+    const mapping = template.findResources('AWS::Lambda::EventSourceMapping');
+
+    // Assess
+    expect(Object.keys(mapping)).toHaveLength(1);
+    template.hasResourceProperties('AWS::Lambda::EventSourceMapping', {
+      EventSourceArn: queue,
+      FunctionName: ref('BulkWorkerFunction', 'AWS::Lambda::Function'),
+      BatchSize: 1,
+      FunctionResponseTypes: ['ReportBatchItemFailures'],
+      ScalingConfig: { MaximumConcurrency: 5 },
+    });
+    template.hasResourceProperties('AWS::SQS::Queue', {
+      VisibilityTimeout: 1800,
+      RedrivePolicy: { deadLetterTargetArn: arnOf('BulkQueueDlq', 'AWS::SQS::Queue'), maxReceiveCount: 5 },
+    });
+  });
+
+  it('lets EventBridge Scheduler send only to the bulk queue, and the bulk functions manage only bulk-* schedules', () => {
+    // Prepare
+    const policies = Object.values(template.findResources('AWS::IAM::Policy') as Resources);
+
+    // Act
+    const schedulerPolicy = policies.find((p) =>
+      JSON.stringify(p.Properties?.Roles).includes('BulkSchedulerRole'),
+    );
+    const apiPolicy = policies.find((p) => JSON.stringify(p.Properties?.Roles).includes('BulkApiRole'));
+
+    // Assess
+    expect(JSON.stringify(schedulerPolicy?.Properties?.PolicyDocument)).toContain('sqs:SendMessage');
+    expect(JSON.stringify(schedulerPolicy?.Properties?.PolicyDocument)).not.toContain('lambda:');
+    expect(JSON.stringify(apiPolicy?.Properties?.PolicyDocument)).toContain(
+      `schedule/studio-mail-test/bulk-*`,
+    );
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: Match.objectLike({
+        Statement: [Match.objectLike({ Principal: { Service: 'scheduler.amazonaws.com' } })],
+      }),
+      Description: Match.stringLikeRegexp('bulk queue only'),
+    });
+  });
+
+  it('publishes SES delivery, bounce, complaint, open and click events to the default bus, routed to bulk-events with a DLQ', () => {
+    // Prepare
+    const destinations = template.findResources('AWS::SES::ConfigurationSetEventDestination') as Resources;
+
+    // Act
+    const [destination] = Object.values(destinations);
+
+    // Assess
+    expect(Object.keys(destinations)).toHaveLength(1);
+    expect(destination?.Properties?.EventDestination).toMatchObject({
+      Enabled: true,
+      MatchingEventTypes: ['delivery', 'bounce', 'complaint', 'open', 'click'],
+      EventBridgeDestination: { EventBusArn: arn('events', 'event-bus/default') },
+    });
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventBusName: 'default',
+      EventPattern: {
+        source: ['aws.ses'],
+        'detail-type': [
+          'Email Delivered',
+          'Email Bounced',
+          'Email Complaint Received',
+          'Email Opened',
+          'Email Clicked',
+        ],
+      },
+      Targets: [
+        Match.objectLike({
+          Arn: arnOf('BulkEventsFunction', 'AWS::Lambda::Function'),
+          DeadLetterConfig: { Arn: arnOf('BulkEventsDlq', 'AWS::SQS::Queue') },
+        }),
+      ],
+    });
+  });
+
+  it('keeps the link-signing key in Secrets Manager and gives its ARN to the bulk functions', () => {
+    // Prepare
+    const secret = ref('BulkLinkKey', 'AWS::SecretsManager::Secret');
+
+    // Act
+    const env = envOf('BulkWorkerFunction');
+
+    // Assess
+    expect(env.BULK_LINK_KEY_ARN).toEqual(secret);
+    expect(env.BULK_QUEUE_URL).toEqual(ref('BulkWorkQueue', 'AWS::SQS::Queue'));
+    expect(envOf('BulkApiFunction').BULK_SCHEDULER_ROLE_ARN).toEqual(
+      arnOf('BulkSchedulerRole', 'AWS::IAM::Role'),
+    );
   });
 });

@@ -22,8 +22,11 @@ const ADMIN2 = tokens.otherStudioAdmin;
 const base64 = (value: unknown) => Buffer.from(JSON.stringify(value)).toString('base64url');
 
 /** Every route of every table with an id in its path. */
-/** Path parameters that are names from a fixed list (enums), not ids: the docs page's files, OAuth2 providers. */
-const ENUM_PARAMS = ['file', 'provider'];
+/**
+ * Path parameters that are not ids: names from a fixed list (the docs page's files, message body parts, OAuth2
+ * providers), email addresses (the block list; up to 254 characters) and signed link tokens.
+ */
+const ENUM_PARAMS = ['file', 'provider', 'part', 'address', 'token'];
 
 const idRoutes = Object.entries(apiTables).flatMap(([fn, table]) =>
   Object.entries(table)

@@ -106,6 +106,7 @@ describe('renderMergeFields', () => {
       user: { ...user, title: 't', phone: '3' },
       now,
       timeZone: 'UTC',
+      unsubscribeUrl: 'https://api.test/unsubscribe/t',
     });
     // Assess
     for (const name of Object.keys(MERGE_FIELDS)) expect(v[name as keyof MergeValues], name).toBeTruthy();

@@ -87,6 +87,8 @@ export interface ReceivedMessage {
   user?: string;
   /** Whether the session was encrypted (SSL on connect or after STARTTLS). */
   secure: boolean;
+  /** When the server accepted it (epoch ms). */
+  receivedAt: number;
 }
 
 export interface SmtpHarness {
@@ -200,6 +202,7 @@ export async function startSmtpServer(options: SmtpHarnessOptions): Promise<Smtp
           raw: Buffer.concat(chunks),
           user: typeof session.user === 'string' ? session.user : undefined,
           secure: Boolean(session.secure),
+          receivedAt: Date.now(),
         });
         callback(null, `Ok: queued as test-${messages.length}`);
       });

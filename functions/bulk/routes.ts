@@ -1,0 +1,162 @@
+/** The bulk-email function's routes: declarations only (see lib/http/routes.ts); ./app.ts binds them. */
+import * as z from 'zod';
+import { bulkSettings, clientFilter } from '#lib/bulk/model';
+import * as s from '#lib/bulk/schemas';
+import { emptyBody } from '#lib/http/registry';
+import { defineRoutes } from '#lib/http/routes';
+
+const tag = 'Bulk email';
+const blocks = 'Block list';
+
+/** A signed link token (payload and HMAC, base64url), longer than an id; checked by lib/bulk/links.ts. */
+const unsubscribeParams = z.object({
+  token: z
+    .string()
+    .min(1)
+    .max(2048, { error: 'is not an unsubscribe link of this service.' })
+    .regex(/^[A-Za-z0-9_.-]+$/, { error: 'is not an unsubscribe link of this service.' }),
+});
+
+export const bulkRoutes = defineRoutes({
+  'POST /bulk-emails/preview': {
+    tag,
+    access: 'user',
+    summary: 'Who a selection reaches, and each client it skips with the reason.',
+    description:
+      'Reasons: `no-address`, `no-marketing-consent`, `blocked` (with `blockReason`), `duplicate-address` (an earlier recipient has it), `not-found` (an id that names no client). Sends nothing.',
+    body: s.previewInput,
+    response: s.previewView,
+  },
+  'POST /bulk-emails': {
+    tag,
+    access: 'user',
+    status: 202,
+    summary: 'Create a bulk email: answers at once with its id; it starts now or at `startAt`.',
+    description:
+      'Give the confirmed client ids (`recipients`) or a `selection`. Recipients are checked again (address, consent, block list, duplicates): the ones skipped are listed with their reason. Follow it with GET /bulk-emails/{id}.',
+    body: s.createInput,
+    response: s.createdView,
+    errors: [409],
+  },
+  'GET /bulk-emails': {
+    tag,
+    access: 'user',
+    summary: "The studio's bulk emails, newest first.",
+    query: s.pageQuery,
+    response: s.jobList,
+  },
+  'GET /bulk-emails/{id}': {
+    tag,
+    access: 'user',
+    summary:
+      'Progress: counts per state, delivered, waiting for the next cap period, rate and expected finish.',
+    response: s.progressView,
+  },
+  'GET /bulk-emails/{id}/recipients': {
+    tag,
+    access: 'user',
+    summary: 'Per-recipient results, a page at a time (optionally in one state).',
+    description:
+      "States: `queued` (waiting), `sending`, `sent`, `failed` (with the server's words in `error`), `skipped` (with `skipReason`), `cancelled`, `unknown` (a worker stopped mid-send; not re-sent).",
+    query: s.recipientQuery,
+    response: s.recipientPage,
+  },
+  'GET /bulk-emails/{id}/report': {
+    tag,
+    access: 'user',
+    summary: 'Campaign results: delivered, bounced, complained, opened, clicked and unsubscribed.',
+    response: s.reportView,
+  },
+  'POST /bulk-emails/{id}/pause': {
+    tag,
+    access: 'user',
+    summary: 'Pause: nothing more is sent until resumed (emails being sent finish).',
+    body: emptyBody,
+    response: s.progressView,
+  },
+  'POST /bulk-emails/{id}/resume': {
+    tag,
+    access: 'user',
+    summary: 'Resume a paused bulk email (also one that paused itself after failures).',
+    body: emptyBody,
+    response: s.progressView,
+  },
+  'POST /bulk-emails/{id}/cancel': {
+    tag,
+    access: 'user',
+    summary: 'Cancel: every recipient not yet sent becomes `cancelled`.',
+    body: emptyBody,
+    response: s.progressView,
+  },
+  'GET /settings/bulk-email': {
+    tag,
+    access: 'admin',
+    summary:
+      'Bulk-email settings: caps per period, SMTP rate, pause threshold, unsubscribe, tracking, bypass.',
+    response: bulkSettings,
+  },
+  'PUT /settings/bulk-email': {
+    tag,
+    access: 'admin',
+    summary: 'Replace the bulk-email settings.',
+    description:
+      'Caps (e.g. `{ count: 500, periodMinutes: 1440 }`) are sliding windows shared by every bulk email of the studio and counted with single emails.',
+    body: s.settingsInput,
+    response: bulkSettings,
+  },
+  'GET /client-filters': {
+    tag,
+    access: 'user',
+    summary: 'Saved client filters (field conditions) for selections.',
+    response: s.filterList,
+  },
+  'PUT /client-filters/{id}': {
+    tag,
+    access: 'user',
+    summary: 'Save a client filter under this id.',
+    body: s.filterInput,
+    response: clientFilter,
+  },
+  'DELETE /client-filters/{id}': {
+    tag,
+    access: 'user',
+    summary: 'Delete a saved client filter.',
+  },
+  'GET /block-list': {
+    tag: blocks,
+    access: 'admin',
+    summary: 'Blocked addresses (unsubscribed, bounced, complained, manual) with their history.',
+    query: s.blockQuery,
+    response: s.blockPage,
+  },
+  'POST /block-list': {
+    tag: blocks,
+    access: 'admin',
+    summary: 'Block an address by hand.',
+    body: s.blockInput,
+    response: s.blockView,
+  },
+  'POST /block-list/{address}/reinstate': {
+    tag: blocks,
+    access: 'admin',
+    summary: 'Take an address off the block list; who did it and why are kept.',
+    params: z.object({ address: z.email() }),
+    body: s.reinstateInput,
+    response: s.blockView,
+  },
+  'GET /unsubscribe/{token}': {
+    tag: blocks,
+    access: 'public',
+    params: unsubscribeParams,
+    summary: 'The unsubscribe link of a bulk email: a small page with a button that confirms.',
+    description: 'HTML. The token is signed; a token not signed here answers 404.',
+  },
+  'POST /unsubscribe/{token}': {
+    tag: blocks,
+    access: 'public',
+    params: unsubscribeParams,
+    summary: "Unsubscribe (the one-click POST of RFC 8058, or the page's button).",
+    description: 'Any body (`List-Unsubscribe=One-Click`) is accepted and ignored. HTML.',
+    body: emptyBody,
+  },
+});
