@@ -314,7 +314,7 @@ describe('Secrets Manager access', () => {
     expect(JSON.stringify(statements)).not.toContain('DescribeSecret');
   });
 
-  it('lets send and inbox-poll only read secret values under the prefix, and notify none', () => {
+  it('lets send read secret values under the prefix, inbox-poll also write them back (OAuth2 tokens), and notify none', () => {
     // Act
     const [send, poll, notify] = ['SendRole', 'InboxPollRole', 'NotifyRole'].map((role) =>
       roleStatements(template, role).filter((s) =>
@@ -323,9 +323,12 @@ describe('Secrets Manager access', () => {
     );
 
     // Assess
-    for (const s of [send, poll]) {
-      expect(s).toEqual([{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }]);
-    }
+    expect(send).toEqual([{ Effect: 'Allow', Action: 'secretsmanager:GetSecretValue', Resource: secrets }]);
+    expect(poll?.flatMap((s) => asArray(s.Action)).sort()).toEqual([
+      'secretsmanager:GetSecretValue',
+      'secretsmanager:PutSecretValue',
+    ]);
+    expect(poll?.every((s) => JSON.stringify(s.Resource) === JSON.stringify(secrets))).toBe(true);
     expect(notify).toEqual([]);
   });
 });
