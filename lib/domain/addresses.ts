@@ -41,4 +41,3 @@ export function isMailbox(address: string): boolean {
     ascii.length > 0 && ascii.length <= 253 && labels.length > 1 && labels.every((l) => ASCII_LABEL.test(l))
   );
 }
-
