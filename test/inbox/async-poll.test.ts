@@ -6,7 +6,7 @@ import { settingsFunction } from '#functions/settings/app';
 import { settingsRoutes } from '#functions/settings/routes';
 import type { InProcessInvoker } from '#lib/adapters/local/invoker';
 import type { Run } from '#lib/domain/model';
-import type { PollPorts } from '#lib/inbox/poll';
+import { IMPORT_CONCURRENCY, type PollPorts } from '#lib/inbox/poll';
 import { isPollJob, runPollJob } from '#lib/inbox/service';
 import { apiClient, tokens } from '#test/support/api';
 import { rawMail } from '#test/support/mail';
@@ -91,9 +91,12 @@ describe('POST /email-boxes/{id}/poll', () => {
   });
 
   it('carries a run over as many invocations as the mailbox needs, with live counts, until it is drained', async () => {
-    // Prepare: each invocation's minute of budget runs out after every second message.
+    // Prepare: each invocation's minute of budget runs out after every second message recorded;
+    // the messages already taken (up to IMPORT_CONCURRENCY) are finished first, so there are
+    // enough for several invocations.
     const { box, deliver } = await makeBox();
-    for (let i = 0; i < 7; i++) await deliver(rawMail({ subject: `drain ${i}` }));
+    const total = 3 * IMPORT_CONCURRENCY;
+    for (let i = 0; i < total; i++) await deliver(rawMail({ subject: `drain ${i}` }));
     const realNow = Date.now.bind(Date);
     let skew = 0;
     vi.spyOn(Date, 'now').mockImplementation(() => realNow() + skew);
@@ -111,16 +114,16 @@ describe('POST /email-boxes/{id}/poll', () => {
     const res = await poller('POST', `/email-boxes/${box.id}/poll`);
     const run = await finished(box.id, res.body.runId);
     // Assess
-    expect(run).toMatchObject({ status: 'succeeded', counts: { imported: 7 } });
+    expect(run).toMatchObject({ status: 'succeeded', counts: { imported: total } });
     expect(invocations).toBeGreaterThan(1);
-    expect(await ctx.dovecot.messageCount(box.id)).toBe(7);
+    expect(await ctx.dovecot.messageCount(box.id)).toBe(total);
     // Live: while it ran, the stored run said `running` with counts that only grew.
     const imported = seen.map((r) => r.counts.imported);
     expect(seen.every((r) => r.status === 'running')).toBe(true);
     expect(imported).toEqual([...imported].sort((a, b) => a - b));
-    expect(imported.some((n) => n > 0 && n < 7)).toBe(true);
+    expect(imported.some((n) => n > 0 && n < total)).toBe(true);
     // One run, one event, with the counts of the whole drain.
-    expect(await eventsOf(run.id)).toMatchObject([{ detail: { counts: { imported: 7 } } }]);
+    expect(await eventsOf(run.id)).toMatchObject([{ detail: { counts: { imported: total } } }]);
     const listed = await settings('GET', `/email-boxes/${box.id}/runs`);
     expect(listed.body.items).toHaveLength(1);
   }, 120_000);
