@@ -946,28 +946,14 @@ export class EmailBoxRepository extends RefRepository<typeof m.emailBox> {
   }
 
   override async create(sid: string, id: string, value: z.input<typeof m.emailBox>) {
-    const box = m.emailBox.parse({ ...value, id });
-    const at = now();
-    const item = {
-      ...box,
-      ...this.key(sid, id),
-      entity: this.kind,
-      version: 1,
-      createdAt: at,
-      updatedAt: at,
-    };
-    const claim = this.claimed(sid, box);
+    const claim = this.claimed(sid, m.emailBox.parse({ ...value, id }));
     try {
-      await this.table.transact([
-        { Put: { Item: item, ConditionExpression: 'attribute_not_exists(PK)' } },
-        ...(claim ? [this.claimPut(sid, id, claim)] : []),
-      ]);
+      return await super.create(sid, id, value, claim ? [this.claimPut(sid, id, claim)] : []);
     } catch (error) {
-      if (!(error instanceof ConditionFailed)) throw error;
-      if (await this.get(sid, id)) throw new ConflictError(`An email box with id "${id}" already exists.`);
-      throw this.takenError(claim ?? '');
+      // The box's own condition failed (it exists), or the claim's (another box has the address).
+      if (!(error instanceof ConflictError) || !claim || (await this.get(sid, id))) throw error;
+      throw this.takenError(claim);
     }
-    return fromItem(m.emailBox, item);
   }
 
   override async replace(
@@ -977,22 +963,8 @@ export class EmailBoxRepository extends RefRepository<typeof m.emailBox> {
     expectedVersion?: number,
   ) {
     const current = await this.require(sid, id);
-    if (expectedVersion !== undefined && expectedVersion !== current.version) {
-      throw new ConflictError(
-        `The email box "${id}" was changed by someone else (version ${current.version}, you sent ${expectedVersion}); reload and try again.`,
-      );
-    }
-    const box = m.emailBox.parse({ ...value, id });
-    const item = {
-      ...box,
-      ...this.key(sid, id),
-      entity: this.kind,
-      version: current.version + 1,
-      createdAt: current.createdAt,
-      updatedAt: now(),
-    };
     const before = this.claimed(sid, current);
-    const after = this.claimed(sid, box);
+    const after = this.claimed(sid, m.emailBox.parse({ ...value, id }));
     const claims =
       before === after
         ? []
@@ -1001,25 +973,13 @@ export class EmailBoxRepository extends RefRepository<typeof m.emailBox> {
             ...(after ? [this.claimPut(sid, id, after)] : []),
           ];
     try {
-      await this.table.transact([
-        {
-          Put: {
-            Item: item,
-            ConditionExpression: '#v = :v',
-            ExpressionAttributeNames: { '#v': 'version' },
-            ExpressionAttributeValues: { ':v': current.version },
-          },
-        },
-        ...claims,
-      ]);
+      return await super.replace(sid, id, value, expectedVersion, claims);
     } catch (error) {
-      if (!(error instanceof ConditionFailed)) throw error;
-      const latest = await this.get(sid, id);
-      if (latest?.version !== current.version)
-        throw new ConflictError(`The email box "${id}" was changed at the same time; reload and try again.`);
-      throw this.takenError(after ?? '');
+      if (!(error instanceof ConflictError) || !after || claims.length === 0) throw error;
+      // The version still stands: it was the claim that failed.
+      if ((await this.get(sid, id))?.version !== current.version) throw error;
+      throw this.takenError(after);
     }
-    return fromItem(m.emailBox, item);
   }
 
   override async delete(sid: string, id: string) {
