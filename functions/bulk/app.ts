@@ -7,6 +7,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { Deps } from '#lib/app/deps';
 import { InProcessQueue } from '#lib/bulk/adapters/local-queue';
 import { InProcessTimer } from '#lib/bulk/adapters/local-timer';
+import { attachmentBlobKey, MAX_ATTACHMENT_BYTES, type UploadUrls } from '#lib/bulk/attachments';
 import { BlockList } from '#lib/bulk/blocks';
 import { handleSesEvent, type SesEvent } from '#lib/bulk/events';
 import { SendLedger } from '#lib/bulk/ledger';
@@ -19,7 +20,7 @@ import { readSettings } from '#lib/bulk/settings';
 import { BulkStore } from '#lib/bulk/store';
 import { confirmPage, donePage, invalidPage, unsubscribe } from '#lib/bulk/unsubscribe';
 import { BulkWorker, type WorkerOptions } from '#lib/bulk/worker';
-import { NotFoundError } from '#lib/domain/errors';
+import { NotFoundError, ValidationError } from '#lib/domain/errors';
 import { type ApiEvent, httpApi, lambdaHandler } from '#lib/http/api';
 import type { Handlers } from '#lib/http/routes';
 import { mailHostPolicy } from '#lib/net/guard';
@@ -43,6 +44,8 @@ export interface BulkOptions {
   policy?: TransportPolicy;
   retry?: Partial<RetryPolicy>;
   worker?: Partial<WorkerOptions>;
+  /** Presigned upload URLs (S3 in AWS); locally the bulk function's own upload route. */
+  uploads?: UploadUrls;
   /** Local queue only: start consuming at once (npm start); tests start it themselves. */
   consume?: boolean;
 }
@@ -105,10 +108,43 @@ export function bulkParts(d: Deps, options: BulkOptions = {}) {
     },
     options.worker,
   );
-  const service = new BulkService({ repos: d.repos, store, blocks, queue, timer, now: d.now });
+  const service = new BulkService({
+    repos: d.repos,
+    store,
+    blocks,
+    queue,
+    timer,
+    blobs: d.blobs,
+    now: d.now,
+  });
   if (local && options.consume) local.consume((m) => worker.handle(m));
   if (options.consume && timer instanceof InProcessTimer) timer.start();
-  return { store, ledger, blocks, links, queue, timer, worker, service, localQueue: local, publicUrl };
+  const uploads: UploadUrls = options.uploads ?? {
+    // The local twin of a presigned PUT: the bulk function's own route with a signed, expiring token.
+    uploadUrl: async (key, _contentType, expiresIn) => {
+      const [, sid = '', id = ''] = key.split('/');
+      const token = await links.sign({
+        s: sid,
+        a: id,
+        p: 'f',
+        e: Math.floor(d.now().getTime() / 1000) + expiresIn,
+      });
+      return `${links.baseUrl}/attachments/${encodeURIComponent(id)}/content?token=${token}`;
+    },
+  };
+  return {
+    store,
+    ledger,
+    blocks,
+    links,
+    queue,
+    timer,
+    worker,
+    service,
+    localQueue: local,
+    publicUrl,
+    uploads,
+  };
 }
 
 export type BulkParts = ReturnType<typeof bulkParts>;
@@ -223,6 +259,32 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
         d.now().toISOString(),
       ),
     }),
+    'POST /attachments': async ({ caller, body }) => {
+      if (body.size > MAX_ATTACHMENT_BYTES)
+        throw ValidationError.field(
+          'size',
+          `is more than ${MAX_ATTACHMENT_BYTES / 1024 / 1024} MB; share a file this large as a link.`,
+        );
+      const id = crypto.randomUUID();
+      const expiresIn = 15 * 60;
+      const uploadUrl = await p.uploads.uploadUrl(
+        attachmentBlobKey(caller.studioId, id),
+        body.contentType,
+        expiresIn,
+      );
+      return {
+        status: 200,
+        body: {
+          id,
+          filename: body.filename,
+          contentType: body.contentType,
+          uploadUrl,
+          expiresAt: new Date(d.now().getTime() + expiresIn * 1000).toISOString(),
+        },
+      };
+    },
+    // Handled before the JSON edge (bulkFunction): the body is a file.
+    'PUT /attachments/{id}/content': async () => ({ status: 415 }),
     'GET /unsubscribe/{token}': async ({ params }) => {
       const link = await p.links.verify(params.token ?? '');
       if (link?.p !== 'u') return html(404, invalidPage());
@@ -242,17 +304,47 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
 /** The unsubscribe POST carries a form body (RFC 8058), not JSON: it is dropped before the JSON edge. */
 const FORM_ROUTES = new Set(['POST /unsubscribe/{token}']);
 
+const UPLOAD_ROUTE = 'PUT /attachments/{id}/content';
+
+/** The local upload route: a signed, unexpired token for this id, then the bytes into the blob store. */
+async function upload(d: Deps, p: BulkParts, event: ApiEvent) {
+  const token = event.queryStringParameters?.token ?? '';
+  const link = await p.links.verify(token);
+  const id = event.pathParameters?.id ?? '';
+  const answer = (statusCode: number, message?: string) => ({
+    statusCode,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: message
+      ? JSON.stringify({ error: { code: statusCode === 413 ? 'too_large' : 'not_found', message } })
+      : '',
+  });
+  if (link?.p !== 'f' || link.a !== id || (link.e ?? 0) < d.now().getTime() / 1000)
+    return answer(
+      404,
+      'This upload URL is not valid (or has expired); ask for a new one with POST /attachments.',
+    );
+  const bytes = event.body
+    ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8')
+    : Buffer.alloc(0);
+  if (bytes.length > MAX_ATTACHMENT_BYTES) return answer(413, 'The file is larger than 30 MB.');
+  await d.blobs.put(attachmentBlobKey(link.s, id), bytes, 'application/octet-stream');
+  return answer(204);
+}
+
 /** The bulk function's HTTP handler over `d` (the composition root calls this). */
 export function bulkFunction(d: Deps, p: BulkParts) {
   const api = httpApi(bulkRoutes, bulkHandlers(d, p), {
     logger: d.logger,
     studioClaim: d.config.studioClaim,
   });
-  return (event: ApiEvent, context: Context) =>
-    api(
+  return (event: ApiEvent, context: Context) => {
+    // The upload's body is a file, the one-click POST's a form: neither goes through the JSON edge.
+    if (event.routeKey === UPLOAD_ROUTE) return upload(d, p, event);
+    return api(
       FORM_ROUTES.has(event.routeKey) ? { ...event, body: undefined, isBase64Encoded: false } : event,
       context,
     );
+  };
 }
 
 /** The SQS-triggered worker: a failed message is reported alone, so SQS retries only that one. */

@@ -135,6 +135,26 @@ export const bulkRoutes = defineRoutes({
     body: s.reinstateInput,
     response: s.blockView,
   },
+  'POST /attachments': {
+    tag,
+    access: 'user',
+    summary: 'Start an attachment upload: answers an id and a URL to PUT the file to (15 minutes).',
+    description:
+      'Use the id in `attachments` of POST /emails, POST /bulk-emails or a form letter (automatic attachments). At most 30 MB a file; the whole message must fit the provider (SES 40 MB, Gmail 25 MB).',
+    body: s.uploadInput,
+    response: s.uploadView,
+  },
+  'PUT /attachments/{id}/content': {
+    tag,
+    access: 'public',
+    summary: "The local upload URL (npm start): the file's bytes; in AWS the upload URL is S3's.",
+    description: 'The signed `token` from POST /attachments authorises the upload.',
+    query: z.object({ token: z.string().min(1).describe('From the upload URL.') }),
+    bodyTypes: ['application/octet-stream'],
+    body: emptyBody,
+    status: 204,
+    errors: [404, 413],
+  },
   'GET /unsubscribe/{token}': {
     tag: blocks,
     access: 'public',

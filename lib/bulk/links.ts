@@ -15,8 +15,10 @@ export interface LinkPayload {
   r?: string;
   /** address */
   a: string;
-  /** purpose: unsubscribe, open, click */
-  p: 'u' | 'o' | 'c';
+  /** purpose: unsubscribe, open, click, file upload (local runner) */
+  p: 'u' | 'o' | 'c' | 'f';
+  /** expiry (epoch seconds), for uploads */
+  e?: number;
   /** click target */
   u?: string;
 }

@@ -57,6 +57,17 @@ export const sendEmailInput = z
     signatureId: id.nullable().optional(),
     /** The message this answers: its id in this system, or its Message-ID header (`<…@…>`). */
     inReplyTo: z.string().min(1).max(998, { error: 'must be at most 998 characters long.' }).optional(),
+    /** Uploaded files (POST /attachments), besides a form letter's automatic ones. */
+    attachments: z
+      .array(
+        z.strictObject({
+          id,
+          filename: z.string().trim().min(1).max(255),
+          contentType: z.string().trim().min(1).max(255).default('application/octet-stream'),
+        }),
+      )
+      .max(20, { error: 'must have at most 20 attachments.' })
+      .optional(),
   })
   .superRefine((v, ctx) => {
     if (!v.clientId && (!v.to || v.to.length === 0)) {

@@ -185,9 +185,9 @@ export function pageClient(h: BulkHarness) {
   return async (
     method: string,
     path: string,
-    options: { body?: string; headers?: Record<string, string> } = {},
+    options: { body?: string | Buffer; headers?: Record<string, string> } = {},
   ) => {
-    const found = match(routes, method, path);
+    const found = match(routes, method, new URL(path, 'http://localhost').pathname);
     if (!('route' in found) || !found.route) throw new Error(`no route for ${method} ${path}`);
     const req = Object.assign(Readable.from(options.body ? [Buffer.from(options.body)] : []), {
       url: path,
