@@ -71,8 +71,8 @@ export function bulkParts(d: Deps, options: BulkOptions = {}) {
     options.linkKey ?? localLinkKey(d),
     options.publicUrl ?? 'http://127.0.0.1:3000',
   );
-  // Locally the runner's own address; in AWS the API's, from each request (see POST /bulk-emails).
-  const publicUrl = options.publicUrl ?? (d.config.adapters === 'local' ? links.baseUrl : undefined);
+  // Named by the deployment, or else the address each request came in at (see POST /bulk-emails).
+  const publicUrl = options.publicUrl;
   let queue: BulkQueue;
   const local = options.queue
     ? undefined
@@ -121,7 +121,7 @@ export function bulkParts(d: Deps, options: BulkOptions = {}) {
   if (options.consume && timer instanceof InProcessTimer) timer.start();
   const uploads: UploadUrls = options.uploads ?? {
     // The local twin of a presigned PUT: the bulk function's own route with a signed, expiring token.
-    uploadUrl: async (key, _contentType, expiresIn) => {
+    uploadUrl: async (key, _contentType, expiresIn, baseUrl = links.baseUrl) => {
       const [, sid = '', id = ''] = key.split('/');
       const token = await links.sign({
         s: sid,
@@ -129,7 +129,7 @@ export function bulkParts(d: Deps, options: BulkOptions = {}) {
         p: 'f',
         e: Math.floor(d.now().getTime() / 1000) + expiresIn,
       });
-      return `${links.baseUrl}/attachments/${encodeURIComponent(id)}/content?token=${token}`;
+      return `${baseUrl}/attachments/${encodeURIComponent(id)}/content?token=${token}`;
     },
   };
   return {
@@ -163,7 +163,8 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
     }),
     'POST /bulk-emails': async ({ caller, body, headers }) => {
       // Links point where this request came in, unless the deployment names its public URL.
-      const publicUrl = p.publicUrl ?? (headers.host ? `https://${headers.host}` : undefined);
+      const scheme = d.config.adapters === 'local' ? 'http' : 'https';
+      const publicUrl = p.publicUrl ?? (headers.host ? `${scheme}://${headers.host}` : undefined);
       const { job, skipped } = await service.create(caller.studioId, caller, body, publicUrl);
       return {
         status: 202,
@@ -259,7 +260,7 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
         d.now().toISOString(),
       ),
     }),
-    'POST /attachments': async ({ caller, body }) => {
+    'POST /attachments': async ({ caller, body, headers }) => {
       if (body.size > MAX_ATTACHMENT_BYTES)
         throw ValidationError.field(
           'size',
@@ -267,10 +268,12 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
         );
       const id = crypto.randomUUID();
       const expiresIn = 15 * 60;
+      const base = p.publicUrl ?? (headers.host ? `http://${headers.host}` : undefined);
       const uploadUrl = await p.uploads.uploadUrl(
         attachmentBlobKey(caller.studioId, id),
         body.contentType,
         expiresIn,
+        base,
       );
       return {
         status: 200,

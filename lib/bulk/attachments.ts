@@ -42,7 +42,8 @@ export function checkSize(
 
 /** A short-lived URL the caller PUTs a file's bytes to (a presigned S3 PUT in AWS). */
 export interface UploadUrls {
-  uploadUrl(key: string, contentType: string, expiresInSeconds: number): Promise<string>;
+  /** `baseUrl`: where the request came in (the local route); S3 ignores it. */
+  uploadUrl(key: string, contentType: string, expiresInSeconds: number, baseUrl?: string): Promise<string>;
 }
 
 export interface AttachmentRef {

@@ -112,7 +112,10 @@ export class BulkService {
     ];
     for (const { a, field } of files)
       if (!(await this.d.blobs.exists(attachmentBlobKey(sid, a.id))))
-        throw ValidationError.field(field, `names no uploaded file ("${a.id}"); upload it first (POST /attachments).`);
+        throw ValidationError.field(
+          field,
+          `names no uploaded file ("${a.id}"); upload it first (POST /attachments).`,
+        );
     const selection: Selection = input.selection ?? { clientIds: input.recipients };
     const { recipients, skipped } = await this.preview(sid, selection, input.exclude);
     if (recipients.length === 0)
