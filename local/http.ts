@@ -170,7 +170,8 @@ export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2
 
 export function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
   res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
-  res.end(result.body ?? '');
+  // As API Gateway does: a base64 body (an image) goes out as its bytes.
+  res.end(result.isBase64Encoded && result.body ? Buffer.from(result.body, 'base64') : (result.body ?? ''));
 }
 
 /**

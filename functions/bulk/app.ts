@@ -288,6 +288,19 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
     },
     // Handled before the JSON edge (bulkFunction): the body is a file.
     'PUT /attachments/{id}/content': async () => ({ status: 415 }),
+    // Handled before the JSON edge (bulkFunction): the answer is an image.
+    'GET /t/o/{token}': async () => ({ status: 415 }),
+    'GET /t/c/{token}': async ({ params }) => {
+      const link = await p.links.verify(params.token ?? '');
+      if (link?.p !== 'c' || !link.u || !/^https?:\/\//.test(link.u)) return html(404, invalidPage());
+      if (link.j && link.r)
+        await p.store.addEvent(link.s, link.j, link.r, 'clicked', d.now().toISOString(), link.u);
+      return {
+        status: 302,
+        body: '',
+        headers: { location: link.u, 'content-type': 'text/plain', 'cache-control': 'no-store' },
+      };
+    },
     'GET /unsubscribe/{token}': async ({ params }) => {
       const link = await p.links.verify(params.token ?? '');
       if (link?.p !== 'u') return html(404, invalidPage());
@@ -301,6 +314,25 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
       if (!done) return html(404, invalidPage());
       return html(200, donePage(done.address));
     },
+  };
+}
+
+/** A transparent 1×1 GIF (base64). */
+const PIXEL = 'R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7';
+const PIXEL_ROUTE = 'GET /t/o/{token}';
+
+/** The open pixel: records the open of a signed token; always the same GIF, so nothing is revealed. */
+async function pixel(d: Deps, p: BulkParts, event: ApiEvent) {
+  const link = await p.links.verify(event.pathParameters?.token ?? '');
+  if (link?.p === 'o' && link.j && link.r)
+    await p.store
+      .addEvent(link.s, link.j, link.r, 'opened', d.now().toISOString())
+      .catch((error: unknown) => d.logger.warn('open not recorded', { errorMessage: String(error) }));
+  return {
+    statusCode: 200,
+    headers: { 'content-type': 'image/gif', 'cache-control': 'no-store' },
+    body: PIXEL,
+    isBase64Encoded: true,
   };
 }
 
@@ -343,6 +375,7 @@ export function bulkFunction(d: Deps, p: BulkParts) {
   return (event: ApiEvent, context: Context) => {
     // The upload's body is a file, the one-click POST's a form: neither goes through the JSON edge.
     if (event.routeKey === UPLOAD_ROUTE) return upload(d, p, event);
+    if (event.routeKey === PIXEL_ROUTE) return pixel(d, p, event);
     return api(
       FORM_ROUTES.has(event.routeKey) ? { ...event, body: undefined, isBase64Encoded: false } : event,
       context,

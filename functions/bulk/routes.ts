@@ -155,6 +155,21 @@ export const bulkRoutes = defineRoutes({
     status: 204,
     errors: [404, 413],
   },
+  'GET /t/o/{token}': {
+    tag,
+    access: 'public',
+    summary:
+      'Open pixel of a bulk email sent over SMTP with tracking on: records the open, answers a 1×1 GIF.',
+    description: 'Signed token; anything else answers the same GIF and records nothing.',
+  },
+  'GET /t/c/{token}': {
+    tag,
+    access: 'public',
+    summary:
+      'Click redirect of a bulk email sent over SMTP with tracking on: records the click, redirects (302).',
+    description: 'Only to the address signed into the token; a token not signed here answers 404.',
+    errors: [404],
+  },
   'GET /unsubscribe/{token}': {
     tag: blocks,
     access: 'public',

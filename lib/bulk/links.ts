@@ -59,6 +59,14 @@ export class LinkSigner {
     }
   }
 
+  async openUrl(p: Omit<LinkPayload, 'p'>, baseUrl = this.baseUrl): Promise<string> {
+    return `${baseUrl}/t/o/${await this.sign({ ...p, p: 'o' })}`;
+  }
+
+  async clickUrl(p: Omit<LinkPayload, 'p' | 'u'>, url: string, baseUrl = this.baseUrl): Promise<string> {
+    return `${baseUrl}/t/c/${await this.sign({ ...p, p: 'c', u: url })}`;
+  }
+
   async unsubscribeUrl(p: Omit<LinkPayload, 'p'>, baseUrl = this.baseUrl): Promise<string> {
     return `${baseUrl}/unsubscribe/${await this.sign({ ...p, p: 'u' })}`;
   }

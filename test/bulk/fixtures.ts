@@ -75,7 +75,8 @@ export async function bulkHarness(
     publicUrl: 'https://api.lumen.test',
     retry: { sleep: noWait },
     ...options.bulk,
-    worker: { sleep: noWait, ...options.bulk?.worker },
+    // Settings changed by a test apply to its next batch at once.
+    worker: { sleep: noWait, contextTtlMs: 0, ...options.bulk?.worker },
   });
   if (options.consume !== false) queue.consume((m) => parts.worker.handle(m));
   const call = apiClient(bulkFunction(d, parts) as never, bulkRoutes, 'bulk');
