@@ -166,9 +166,12 @@ export class BulkService {
       attachments: input.attachments,
       ...(publicUrl ? { publicUrl } : {}),
     };
-    await this.d.store.create(sid, job, all);
+    // Starting now, each batch goes on the queue as soon as it is written (one with only skipped
+    // recipients too: whichever batch is handled last completes the job).
+    await this.d.store.create(sid, job, all, async (batch) => {
+      if (!later) await this.d.queue.send([{ kind: 'batch', studioId: sid, jobId: id, batch }]);
+    });
     if (later) await this.d.timer.at(startTimer(id), startAt, { kind: 'start', studioId: sid, jobId: id });
-    else await this.d.queue.send([{ kind: 'start', studioId: sid, jobId: id }]);
     return { job, skipped: skipped.length };
   }
 
