@@ -403,6 +403,9 @@ export function bulkWorkerFunction(d: Deps, p: BulkParts) {
 export function bulkEventsFunction(d: Deps, p: BulkParts) {
   return lambdaHandler(d.logger, async (event: { detail?: SesEvent }) => {
     if (!event.detail) throw new NotFoundError('SES event detail', 'detail');
-    await handleSesEvent({ store: p.store, blocks: p.blocks, now: d.now, logger: d.logger }, event.detail);
+    await handleSesEvent(
+      { store: p.store, blocks: p.blocks, messages: d.repos.messages, now: d.now, logger: d.logger },
+      event.detail,
+    );
   });
 }
