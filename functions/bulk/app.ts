@@ -22,8 +22,10 @@ import { confirmPage, donePage, invalidPage, unsubscribe } from '#lib/bulk/unsub
 import { BulkWorker, type WorkerOptions } from '#lib/bulk/worker';
 import { NotFoundError, ValidationError } from '#lib/domain/errors';
 import { type ApiEvent, httpApi, lambdaHandler } from '#lib/http/api';
+import { IDEMPOTENT_REPLAYED_HEADER } from '#lib/http/headers';
 import type { Handlers } from '#lib/http/routes';
 import { mailHostPolicy } from '#lib/net/guard';
+import { defaultIdempotency, fingerprint, IdempotencyStore, idempotencyKey } from '#lib/send/idempotency';
 import { defaultRetry, type RetryPolicy } from '#lib/send/retry';
 import {
   CredentialCache,
@@ -151,6 +153,8 @@ export type BulkParts = ReturnType<typeof bulkParts>;
 
 export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes> {
   const { service, blocks } = p;
+  // Creating a job can take seconds for a large one, so a claim is "in progress" for 5 minutes.
+  const keys = new IdempotencyStore(d.repos.table, { ...defaultIdempotency, staleAfterMs: 5 * 60_000 });
   const html = (status: number, body: string) => ({
     status,
     body,
@@ -161,15 +165,39 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
       status: 200,
       body: await service.preview(caller.studioId, body.selection),
     }),
-    'POST /bulk-emails': async ({ caller, body, headers }) => {
+    'POST /bulk-emails': async (req) => {
+      const { caller, body, headers } = req;
       // Links point where this request came in, unless the deployment names its public URL.
       const scheme = d.config.adapters === 'local' ? 'http' : 'https';
       const publicUrl = p.publicUrl ?? (headers.host ? `${scheme}://${headers.host}` : undefined);
-      const { job, skipped } = await service.create(caller.studioId, caller, body, publicUrl);
-      return {
-        status: 202,
-        body: { id: job.id, status: job.status, total: job.total, skipped, startAt: job.startAt },
+      const create = async () => {
+        const { job, skipped } = await service.create(caller.studioId, caller, body, publicUrl);
+        return {
+          status: 202,
+          body: { id: job.id, status: job.status, total: job.total, skipped, startAt: job.startAt },
+        };
       };
+      // With an Idempotency-Key a retried request answers the first job instead of starting a second campaign.
+      const key = idempotencyKey(headers);
+      if (!key) return create();
+      const sid = caller.studioId;
+      const print = fingerprint({ route: req.routeKey, user: caller.userId, body });
+      const claim = await keys.claim(sid, 'bulk', key, print, d.now());
+      if (claim.state === 'done')
+        return { ...claim.outcome, headers: { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } };
+      let result: { status: number; body: unknown };
+      try {
+        result = await create();
+      } catch (error) {
+        await keys.release(sid, 'bulk', key).catch(() => {});
+        throw error;
+      }
+      await keys
+        .complete(sid, 'bulk', key, result, d.now())
+        .catch((error: unknown) =>
+          d.logger.error('idempotency outcome not stored', { errorMessage: String(error) }),
+        );
+      return result;
     },
     'GET /bulk-emails': async ({ caller, query }) => ({
       status: 200,

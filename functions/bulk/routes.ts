@@ -24,7 +24,7 @@ export const bulkRoutes = defineRoutes({
     status: 202,
     summary: 'Create a bulk email: answers at once with its id; it starts now or at `startAt`.',
     description:
-      'Give the confirmed client ids (`recipients`) or a `selection`. Recipients are checked again (address, consent, block list, duplicates): the ones skipped are listed with their reason. Follow it with GET /bulk-emails/{id}.',
+      'Give the confirmed client ids (`recipients`) or a `selection`. Recipients are checked again (address, consent, block list, duplicates): the ones skipped are listed with their reason. Follow it with GET /bulk-emails/{id}. Send an `Idempotency-Key` header to make a retry safe: the same key and request answer the first job (header `idempotent-replayed: true`) instead of starting a second campaign.',
     body: s.createInput,
     response: s.createdView,
     errors: [409],
