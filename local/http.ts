@@ -81,6 +81,12 @@ async function readBody(req: IncomingMessage, limit = 10 * 1024 * 1024): Promise
   return Buffer.concat(chunks);
 }
 
+/** JSON, text and form bodies are passed as text; anything else (files) as base64. */
+function isText(contentType: string | undefined): boolean {
+  if (!contentType) return true;
+  return /^(text\/|application\/(json|merge-patch\+json|x-www-form-urlencoded|xml))/i.test(contentType);
+}
+
 export async function toEvent(
   req: IncomingMessage,
   route: LocalRoute,
@@ -104,8 +110,10 @@ export async function toEvent(
     headers,
     queryStringParameters: Object.keys(query).length ? query : undefined,
     pathParameters: Object.keys(params).length ? params : undefined,
-    body: body.length ? body.toString('utf8') : undefined,
-    isBase64Encoded: false,
+    // As API Gateway does: a body that is not text arrives base64-encoded (an attachment upload).
+    ...(body.length && !isText(headers['content-type'])
+      ? { body: body.toString('base64'), isBase64Encoded: true }
+      : { body: body.length ? body.toString('utf8') : undefined, isBase64Encoded: false }),
     requestContext: {
       accountId: '000000000000',
       apiId: 'local',
@@ -162,7 +170,8 @@ export function errorResponse(error: unknown): APIGatewayProxyStructuredResultV2
 
 export function send(res: ServerResponse, result: APIGatewayProxyStructuredResultV2): void {
   res.writeHead(result.statusCode ?? 200, result.headers as Record<string, string>);
-  res.end(result.body ?? '');
+  // As API Gateway does: a base64 body (an image) goes out as its bytes.
+  res.end(result.isBase64Encoded && result.body ? Buffer.from(result.body, 'base64') : (result.body ?? ''));
 }
 
 /**

@@ -7,6 +7,7 @@ import type { Context, SQSBatchResponse, SQSEvent } from 'aws-lambda';
 import type { Deps } from '#lib/app/deps';
 import { InProcessQueue } from '#lib/bulk/adapters/local-queue';
 import { InProcessTimer } from '#lib/bulk/adapters/local-timer';
+import { attachmentBlobKey, MAX_ATTACHMENT_BYTES, type UploadUrls } from '#lib/bulk/attachments';
 import { BlockList } from '#lib/bulk/blocks';
 import { handleSesEvent, type SesEvent } from '#lib/bulk/events';
 import { SendLedger } from '#lib/bulk/ledger';
@@ -19,10 +20,14 @@ import { readSettings } from '#lib/bulk/settings';
 import { BulkStore } from '#lib/bulk/store';
 import { confirmPage, donePage, invalidPage, unsubscribe } from '#lib/bulk/unsubscribe';
 import { BulkWorker, type WorkerOptions } from '#lib/bulk/worker';
-import { NotFoundError } from '#lib/domain/errors';
+import { NotFoundError, ValidationError } from '#lib/domain/errors';
 import { type ApiEvent, httpApi, lambdaHandler } from '#lib/http/api';
+import { errorBody } from '#lib/http/errors';
+import { IDEMPOTENT_REPLAYED_HEADER } from '#lib/http/headers';
 import type { Handlers } from '#lib/http/routes';
+import { MAX_PATH_ID_LENGTH, PATH_ID } from '#lib/http/routes';
 import { mailHostPolicy } from '#lib/net/guard';
+import { defaultIdempotency, fingerprint, IdempotencyStore, idempotencyKey } from '#lib/send/idempotency';
 import { defaultRetry, type RetryPolicy } from '#lib/send/retry';
 import {
   CredentialCache,
@@ -43,6 +48,8 @@ export interface BulkOptions {
   policy?: TransportPolicy;
   retry?: Partial<RetryPolicy>;
   worker?: Partial<WorkerOptions>;
+  /** Presigned upload URLs (S3 in AWS); locally the bulk function's own upload route. */
+  uploads?: UploadUrls;
   /** Local queue only: start consuming at once (npm start); tests start it themselves. */
   consume?: boolean;
 }
@@ -68,8 +75,8 @@ export function bulkParts(d: Deps, options: BulkOptions = {}) {
     options.linkKey ?? localLinkKey(d),
     options.publicUrl ?? 'http://127.0.0.1:3000',
   );
-  // Locally the runner's own address; in AWS the API's, from each request (see POST /bulk-emails).
-  const publicUrl = options.publicUrl ?? (d.config.adapters === 'local' ? links.baseUrl : undefined);
+  // Named by the deployment, or else the address each request came in at (see POST /bulk-emails).
+  const publicUrl = options.publicUrl;
   let queue: BulkQueue;
   const local = options.queue
     ? undefined
@@ -105,16 +112,51 @@ export function bulkParts(d: Deps, options: BulkOptions = {}) {
     },
     options.worker,
   );
-  const service = new BulkService({ repos: d.repos, store, blocks, queue, timer, now: d.now });
+  const service = new BulkService({
+    repos: d.repos,
+    store,
+    blocks,
+    queue,
+    timer,
+    blobs: d.blobs,
+    now: d.now,
+  });
   if (local && options.consume) local.consume((m) => worker.handle(m));
   if (options.consume && timer instanceof InProcessTimer) timer.start();
-  return { store, ledger, blocks, links, queue, timer, worker, service, localQueue: local, publicUrl };
+  const uploads: UploadUrls = options.uploads ?? {
+    // The local twin of a presigned PUT: the bulk function's own route with a signed, expiring token.
+    uploadUrl: async (key, _contentType, expiresIn, baseUrl = links.baseUrl) => {
+      const [, sid = '', id = ''] = key.split('/');
+      const token = await links.sign({
+        s: sid,
+        a: id,
+        p: 'f',
+        e: Math.floor(d.now().getTime() / 1000) + expiresIn,
+      });
+      return `${baseUrl}/attachments/${encodeURIComponent(id)}/content?token=${token}`;
+    },
+  };
+  return {
+    store,
+    ledger,
+    blocks,
+    links,
+    queue,
+    timer,
+    worker,
+    service,
+    localQueue: local,
+    publicUrl,
+    uploads,
+  };
 }
 
 export type BulkParts = ReturnType<typeof bulkParts>;
 
 export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes> {
   const { service, blocks } = p;
+  // Creating a job can take seconds for a large one, so a claim is "in progress" for 5 minutes.
+  const keys = new IdempotencyStore(d.repos.table, { ...defaultIdempotency, staleAfterMs: 5 * 60_000 });
   const html = (status: number, body: string) => ({
     status,
     body,
@@ -125,14 +167,39 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
       status: 200,
       body: await service.preview(caller.studioId, body.selection),
     }),
-    'POST /bulk-emails': async ({ caller, body, headers }) => {
+    'POST /bulk-emails': async (req) => {
+      const { caller, body, headers } = req;
       // Links point where this request came in, unless the deployment names its public URL.
-      const publicUrl = p.publicUrl ?? (headers.host ? `https://${headers.host}` : undefined);
-      const { job, skipped } = await service.create(caller.studioId, caller, body, publicUrl);
-      return {
-        status: 202,
-        body: { id: job.id, status: job.status, total: job.total, skipped, startAt: job.startAt },
+      const scheme = d.config.adapters === 'local' ? 'http' : 'https';
+      const publicUrl = p.publicUrl ?? (headers.host ? `${scheme}://${headers.host}` : undefined);
+      const create = async () => {
+        const { job, skipped } = await service.create(caller.studioId, caller, body, publicUrl);
+        return {
+          status: 202,
+          body: { id: job.id, status: job.status, total: job.total, skipped, startAt: job.startAt },
+        };
       };
+      // With an Idempotency-Key a retried request answers the first job instead of starting a second campaign.
+      const key = idempotencyKey(headers);
+      if (!key) return create();
+      const sid = caller.studioId;
+      const print = fingerprint({ route: req.routeKey, user: caller.userId, body });
+      const claim = await keys.claim(sid, 'bulk', key, print, d.now());
+      if (claim.state === 'done')
+        return { ...claim.outcome, headers: { [IDEMPOTENT_REPLAYED_HEADER]: 'true' } };
+      let result: { status: number; body: unknown };
+      try {
+        result = await create();
+      } catch (error) {
+        await keys.release(sid, 'bulk', key).catch(() => {});
+        throw error;
+      }
+      await keys
+        .complete(sid, 'bulk', key, result, d.now())
+        .catch((error: unknown) =>
+          d.logger.error('idempotency outcome not stored', { errorMessage: String(error) }),
+        );
+      return result;
     },
     'GET /bulk-emails': async ({ caller, query }) => ({
       status: 200,
@@ -223,6 +290,47 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
         d.now().toISOString(),
       ),
     }),
+    'POST /attachments': async ({ caller, body, headers }) => {
+      if (body.size > MAX_ATTACHMENT_BYTES)
+        throw ValidationError.field(
+          'size',
+          `is more than ${MAX_ATTACHMENT_BYTES / 1024 / 1024} MB; share a file this large as a link.`,
+        );
+      const id = crypto.randomUUID();
+      const expiresIn = 15 * 60;
+      const base = p.publicUrl ?? (headers.host ? `http://${headers.host}` : undefined);
+      const uploadUrl = await p.uploads.uploadUrl(
+        attachmentBlobKey(caller.studioId, id),
+        body.contentType,
+        expiresIn,
+        base,
+      );
+      return {
+        status: 200,
+        body: {
+          id,
+          filename: body.filename,
+          contentType: body.contentType,
+          uploadUrl,
+          expiresAt: new Date(d.now().getTime() + expiresIn * 1000).toISOString(),
+        },
+      };
+    },
+    // Handled before the JSON edge (bulkFunction): the body is a file.
+    'PUT /attachments/{id}/content': async () => ({ status: 415 }),
+    // Handled before the JSON edge (bulkFunction): the answer is an image.
+    'GET /t/o/{token}': async () => ({ status: 415 }),
+    'GET /t/c/{token}': async ({ params }) => {
+      const link = await p.links.verify(params.token ?? '');
+      if (link?.p !== 'c' || !link.u || !/^https?:\/\//.test(link.u)) return html(404, invalidPage());
+      if (link.j && link.r)
+        await p.store.addEvent(link.s, link.j, link.r, 'clicked', d.now().toISOString(), link.u);
+      return {
+        status: 302,
+        body: '',
+        headers: { location: link.u, 'content-type': 'text/plain', 'cache-control': 'no-store' },
+      };
+    },
     'GET /unsubscribe/{token}': async ({ params }) => {
       const link = await p.links.verify(params.token ?? '');
       if (link?.p !== 'u') return html(404, invalidPage());
@@ -239,8 +347,68 @@ export function bulkHandlers(d: Deps, p: BulkParts): Handlers<typeof bulkRoutes>
   };
 }
 
+/** A transparent 1×1 GIF (base64). */
+const PIXEL = 'R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7';
+const PIXEL_ROUTE = 'GET /t/o/{token}';
+
+/** The open pixel: records the open of a signed token; always the same GIF, so nothing is revealed. */
+async function pixel(d: Deps, p: BulkParts, event: ApiEvent) {
+  const link = await p.links.verify(event.pathParameters?.token ?? '');
+  if (link?.p === 'o' && link.j && link.r)
+    await p.store
+      .addEvent(link.s, link.j, link.r, 'opened', d.now().toISOString())
+      .catch((error: unknown) => d.logger.warn('open not recorded', { errorMessage: String(error) }));
+  return {
+    statusCode: 200,
+    headers: { 'content-type': 'image/gif', 'cache-control': 'no-store' },
+    body: PIXEL,
+    isBase64Encoded: true,
+  };
+}
+
 /** The unsubscribe POST carries a form body (RFC 8058), not JSON: it is dropped before the JSON edge. */
 const FORM_ROUTES = new Set(['POST /unsubscribe/{token}']);
+
+const UPLOAD_ROUTE = 'PUT /attachments/{id}/content';
+
+/** The local upload route: a signed, unexpired token for this id, then the bytes into the blob store. */
+async function upload(d: Deps, p: BulkParts, event: ApiEvent) {
+  const token = event.queryStringParameters?.token ?? '';
+  const link = await p.links.verify(token);
+  const id = event.pathParameters?.id ?? '';
+  const answer = (statusCode: number, message?: string) => ({
+    statusCode,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+    body: message
+      ? JSON.stringify({ error: { code: statusCode === 413 ? 'too_large' : 'not_found', message } })
+      : '',
+  });
+  // The edge is bypassed (the body is a file), so the path id gets the edge's check here.
+  if (id.length > MAX_PATH_ID_LENGTH || !PATH_ID.test(id)) {
+    const { status, body } = errorBody(
+      ValidationError.field(
+        'id',
+        `is not an id this API gives out (at most ${MAX_PATH_ID_LENGTH} characters).`,
+      ),
+    );
+    return {
+      statusCode: status,
+      headers: { 'content-type': 'application/json; charset=utf-8' },
+      body: JSON.stringify(body),
+    };
+  }
+  if (link?.p !== 'f' || link.a !== id || (link.e ?? 0) < d.now().getTime() / 1000)
+    return answer(
+      404,
+      'This upload URL is not valid (or has expired); ask for a new one with POST /attachments.',
+    );
+  const bytes = event.body
+    ? Buffer.from(event.body, event.isBase64Encoded ? 'base64' : 'utf8')
+    : Buffer.alloc(0);
+  if (bytes.length > MAX_ATTACHMENT_BYTES) return answer(413, 'The file is larger than 30 MB.');
+  await d.blobs.put(attachmentBlobKey(link.s, id), bytes, 'application/octet-stream');
+  return answer(204);
+}
 
 /** The bulk function's HTTP handler over `d` (the composition root calls this). */
 export function bulkFunction(d: Deps, p: BulkParts) {
@@ -249,11 +417,15 @@ export function bulkFunction(d: Deps, p: BulkParts) {
     studioClaim: d.config.studioClaim,
     cursorKey: d.config.cursorKey,
   });
-  return (event: ApiEvent, context: Context) =>
-    api(
+  return (event: ApiEvent, context: Context) => {
+    // The upload's body is a file, the one-click POST's a form: neither goes through the JSON edge.
+    if (event.routeKey === UPLOAD_ROUTE) return upload(d, p, event);
+    if (event.routeKey === PIXEL_ROUTE) return pixel(d, p, event);
+    return api(
       FORM_ROUTES.has(event.routeKey) ? { ...event, body: undefined, isBase64Encoded: false } : event,
       context,
     );
+  };
 }
 
 /** The SQS-triggered worker: a failed message is reported alone, so SQS retries only that one. */
@@ -276,6 +448,9 @@ export function bulkWorkerFunction(d: Deps, p: BulkParts) {
 export function bulkEventsFunction(d: Deps, p: BulkParts) {
   return lambdaHandler(d.logger, async (event: { detail?: SesEvent }) => {
     if (!event.detail) throw new NotFoundError('SES event detail', 'detail');
-    await handleSesEvent({ store: p.store, blocks: p.blocks, now: d.now, logger: d.logger }, event.detail);
+    await handleSesEvent(
+      { store: p.store, blocks: p.blocks, messages: d.repos.messages, now: d.now, logger: d.logger },
+      event.detail,
+    );
   });
 }

@@ -1,9 +1,12 @@
 /** The bulk parts' AWS adapters from the function's environment (set by infra/). */
+
+import { S3Client } from '@aws-sdk/client-s3';
 import { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { SESv2Client } from '@aws-sdk/client-sesv2';
 import { SQSClient } from '@aws-sdk/client-sqs';
 import type { Deps } from '#lib/app/deps';
 import { AwsTimer } from '#lib/bulk/adapters/aws-timer';
+import { S3Uploads } from '#lib/bulk/adapters/s3-uploads';
 import { SesQuota } from '#lib/bulk/adapters/ses-quota';
 import { SqsQueue } from '#lib/bulk/adapters/sqs-queue';
 import { transportPolicyFromEnv } from '#lib/send/transport';
@@ -28,6 +31,7 @@ export function bulkOptionsFromEnv(d: Deps, env: NodeJS.ProcessEnv = process.env
     ),
     linkKey: () => d.secrets.get(env.BULK_LINK_KEY_ARN ?? ''),
     ...(env.PUBLIC_API_URL ? { publicUrl: env.PUBLIC_API_URL.replace(/\/$/, '') } : {}),
+    uploads: new S3Uploads(new S3Client({ region }), d.config.blobBucket ?? ''),
     policy: transportPolicyFromEnv(env),
   };
 }

@@ -9,12 +9,12 @@ const tag = 'Bulk email';
 const blocks = 'Block list';
 
 /** A signed link token (payload and HMAC, base64url), longer than an id; checked by lib/bulk/links.ts. */
-const unsubscribeParams = z.object({
+const linkTokenParams = z.object({
   token: z
     .string()
     .min(1)
-    .max(2048, { error: 'is not an unsubscribe link of this service.' })
-    .regex(/^[A-Za-z0-9_.-]+$/, { error: 'is not an unsubscribe link of this service.' }),
+    .max(2048, { error: 'is not a link of this service.' })
+    .regex(/^[A-Za-z0-9_.-]+$/, { error: 'is not a link of this service.' }),
 });
 
 export const bulkRoutes = defineRoutes({
@@ -33,7 +33,7 @@ export const bulkRoutes = defineRoutes({
     status: 202,
     summary: 'Create a bulk email: answers at once with its id; it starts now or at `startAt`.',
     description:
-      'Give the confirmed client ids (`recipients`) or a `selection`. Recipients are checked again (address, consent, block list, duplicates): the ones skipped are listed with their reason. Follow it with GET /bulk-emails/{id}.',
+      'Give the confirmed client ids (`recipients`) or a `selection`. Recipients are checked again (address, consent, block list, duplicates): the ones skipped are listed with their reason. Follow it with GET /bulk-emails/{id}. Send an `Idempotency-Key` header to make a retry safe: the same key and request answer the first job (header `idempotent-replayed: true`) instead of starting a second campaign.',
     body: s.createInput,
     response: s.createdView,
     errors: [409],
@@ -144,17 +144,54 @@ export const bulkRoutes = defineRoutes({
     body: s.reinstateInput,
     response: s.blockView,
   },
+  'POST /attachments': {
+    tag,
+    access: 'user',
+    summary: 'Start an attachment upload: answers an id and a URL to PUT the file to (15 minutes).',
+    description:
+      'Use the id in `attachments` of POST /emails, POST /bulk-emails or a form letter (automatic attachments). At most 30 MB a file; the whole message must fit the provider (SES 40 MB, Gmail 25 MB).',
+    body: s.uploadInput,
+    response: s.uploadView,
+  },
+  'PUT /attachments/{id}/content': {
+    tag,
+    access: 'public',
+    summary: "The local upload URL (npm start): the file's bytes; in AWS the upload URL is S3's.",
+    description: 'The signed `token` from POST /attachments authorises the upload.',
+    query: z.object({ token: z.string().min(1).describe('From the upload URL.') }),
+    bodyTypes: ['application/octet-stream'],
+    body: emptyBody,
+    status: 204,
+    errors: [404, 413],
+  },
+  'GET /t/o/{token}': {
+    tag,
+    access: 'public',
+    params: linkTokenParams,
+    summary:
+      'Open pixel of a bulk email sent over SMTP with tracking on: records the open, answers a 1×1 GIF.',
+    description: 'Signed token; anything else answers the same GIF and records nothing.',
+  },
+  'GET /t/c/{token}': {
+    tag,
+    access: 'public',
+    params: linkTokenParams,
+    summary:
+      'Click redirect of a bulk email sent over SMTP with tracking on: records the click, redirects (302).',
+    description: 'Only to the address signed into the token; a token not signed here answers 404.',
+    errors: [404],
+  },
   'GET /unsubscribe/{token}': {
     tag: blocks,
     access: 'public',
-    params: unsubscribeParams,
+    params: linkTokenParams,
     summary: 'The unsubscribe link of a bulk email: a small page with a button that confirms.',
     description: 'HTML. The token is signed; a token not signed here answers 404.',
   },
   'POST /unsubscribe/{token}': {
     tag: blocks,
     access: 'public',
-    params: unsubscribeParams,
+    params: linkTokenParams,
     summary: "Unsubscribe (the one-click POST of RFC 8058, or the page's button).",
     description: 'Any body (`List-Unsubscribe=One-Click`) is accepted and ignored. HTML.',
     body: emptyBody,

@@ -39,3 +39,50 @@ export function checkSize(
     retryable: false,
   };
 }
+
+/** A short-lived URL the caller PUTs a file's bytes to (a presigned S3 PUT in AWS). */
+export interface UploadUrls {
+  /** `baseUrl`: where the request came in (the local route); S3 ignores it. */
+  uploadUrl(key: string, contentType: string, expiresInSeconds: number, baseUrl?: string): Promise<string>;
+}
+
+export interface AttachmentRef {
+  id: string;
+  filename: string;
+  contentType: string;
+}
+
+/** What an uploaded attachment is stored as; the id is what sends and form letters name. */
+export async function readAttachments(
+  blobs: { getBuffer(key: string): Promise<Buffer>; exists(key: string): Promise<boolean> },
+  sid: string,
+  refs: AttachmentRef[],
+  field: string,
+): Promise<{ filename: string; contentType: string; content: Buffer; blobKey: string }[]> {
+  return Promise.all(
+    refs.map(async (a, i) => {
+      const blobKey = attachmentBlobKey(sid, a.id);
+      if (!(await blobs.exists(blobKey)))
+        throw new AttachmentMissingError(
+          `${field}[${i}]`,
+          `names no uploaded file ("${a.id}"); upload it first (POST /attachments).`,
+        );
+      return {
+        filename: a.filename,
+        contentType: a.contentType,
+        content: await blobs.getBuffer(blobKey),
+        blobKey,
+      };
+    }),
+  );
+}
+
+export class AttachmentMissingError extends Error {
+  override readonly name = 'AttachmentMissingError';
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+  }
+}

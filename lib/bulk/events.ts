@@ -4,6 +4,7 @@
  * bounce, complaint, open and click are recorded on the bulk recipient the message tags name.
  */
 import type { Logger } from '@aws-lambda-powertools/logger';
+import type { MessageRepository } from '#lib/data/repositories';
 import type { BlockList } from './blocks.ts';
 import { fromTagValue } from './mailer.ts';
 import type { DeliveryEvent } from './model.ts';
@@ -22,6 +23,8 @@ export interface SesEvent {
 
 export interface EventDeps {
   store: BulkStore;
+  /** The message records on the clients: a bounce or complaint is noted on the sent email too. */
+  messages?: Pick<MessageRepository, 'get' | 'save'>;
   blocks: BlockList;
   now: () => Date;
   logger: Pick<Logger, 'info' | 'warn'>;
@@ -70,8 +73,22 @@ export async function handleSesEvent(d: EventDeps, e: SesEvent): Promise<void> {
   }
   const key = keyFromTag(tag('rcpt') ?? '');
   // A transient bounce (mailbox full) is not a result yet: SES keeps trying.
-  if (jobId && key && !(kind === 'bounced' && e.bounce?.bounceType !== 'Permanent'))
-    await d.store.addEvent(sid, jobId, key, kind, at, e.click?.link);
+  if (jobId && key && !(kind === 'bounced' && e.bounce?.bounceType !== 'Permanent')) {
+    const first = await d.store.addEvent(sid, jobId, key, kind, at, e.click?.link);
+    if (first && (kind === 'bounced' || kind === 'complained') && d.messages) {
+      const recordId = (await d.store.recipient(sid, jobId, key))?.recordId;
+      const record = recordId ? await d.messages.get(sid, recordId) : undefined;
+      const words = e.bounce?.bouncedRecipients?.[0]?.diagnosticCode;
+      if (record)
+        await d.messages.save(sid, {
+          ...record,
+          error:
+            kind === 'bounced'
+              ? `Bounced${words ? `: ${words}` : '.'}`.slice(0, 1000)
+              : 'The recipient marked it as spam.',
+        });
+    }
+  }
 }
 
 /** `R-00001-000002` (the tag) → `R#00001#000002` (the recipient key). */

@@ -15,8 +15,10 @@ export interface LinkPayload {
   r?: string;
   /** address */
   a: string;
-  /** purpose: unsubscribe, open, click */
-  p: 'u' | 'o' | 'c';
+  /** purpose: unsubscribe, open, click, file upload (local runner) */
+  p: 'u' | 'o' | 'c' | 'f';
+  /** expiry (epoch seconds), for uploads */
+  e?: number;
   /** click target */
   u?: string;
 }
@@ -55,6 +57,14 @@ export class LinkSigner {
     } catch {
       return undefined;
     }
+  }
+
+  async openUrl(p: Omit<LinkPayload, 'p'>, baseUrl = this.baseUrl): Promise<string> {
+    return `${baseUrl}/t/o/${await this.sign({ ...p, p: 'o' })}`;
+  }
+
+  async clickUrl(p: Omit<LinkPayload, 'p' | 'u'>, url: string, baseUrl = this.baseUrl): Promise<string> {
+    return `${baseUrl}/t/c/${await this.sign({ ...p, p: 'c', u: url })}`;
   }
 
   async unsubscribeUrl(p: Omit<LinkPayload, 'p'>, baseUrl = this.baseUrl): Promise<string> {

@@ -7,7 +7,7 @@
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SmtpOptions } from '#lib/adapters/mail';
 import type { Repositories } from '#lib/data/repositories';
-import { mergeValues } from '#lib/domain/merge-fields';
+import { escapeHtml, mergeValues } from '#lib/domain/merge-fields';
 import type { Client, CompanyEmailSettings, User } from '#lib/domain/model';
 import { type EffectiveSettings, resolveEffective } from '#lib/domain/settings';
 import type { BlobStore, EmailIdentities, MailTransport, RawMail } from '#lib/ports/index';
@@ -192,6 +192,15 @@ export class BulkMailer {
       unsubscribeUrl: unsubscribe,
     });
     const rendered = renderEmail(ctx.content, ctx.signature, values);
+    // SMTP only (SES tracks opens and clicks itself through the configuration set), and only when on.
+    if (ctx.settings.tracking && e.transport.value.method !== 'ses' && rendered.html !== undefined) {
+      const base = job.publicUrl ?? this.d.links.baseUrl;
+      const link = { s: sid, j: job.id, r: r.key, a: r.address };
+      rendered.html = await tracked(rendered.html, unsubscribe, (url) =>
+        this.d.links.clickUrl(link, url, base),
+      );
+      rendered.html += `<img src="${await this.d.links.openUrl(link, base)}" width="1" height="1" alt="" style="display:none">`;
+    }
     const from = { address: e.emailAddress.value, name: e.displayName.value };
     const mail = await composeMime({
       from,
@@ -248,6 +257,23 @@ export class BulkMailer {
       };
     return { ok: false, ...base, diagnosis: await diagnose(sent.error, dctx) };
   }
+}
+
+/** Every `href="http…"` of the HTML through the click redirect, except the unsubscribe link. */
+async function tracked(
+  html: string,
+  keep: string | undefined,
+  redirect: (url: string) => Promise<string>,
+): Promise<string> {
+  const out: string[] = [];
+  let last = 0;
+  for (const m of html.matchAll(/href="(https?:\/\/[^"]+)"/gi)) {
+    const url = (m[1] as string).replaceAll('&amp;', '&');
+    out.push(html.slice(last, m.index), url === keep ? m[0] : `href="${escapeHtml(await redirect(url))}"`);
+    last = (m.index ?? 0) + m[0].length;
+  }
+  out.push(html.slice(last));
+  return out.join('');
 }
 
 /** SES tag values allow letters, digits, `_` and `-`; anything else is hex-encoded. */

@@ -10,6 +10,7 @@ import { identityCovers } from '#lib/domain/model';
 import { resolveEffective } from '#lib/domain/settings';
 import { EmailNotSetUpError } from '#lib/send/errors';
 import { checkMergeFields } from '#lib/send/render';
+import { attachmentBlobKey } from './attachments.ts';
 import type { BlockList } from './blocks.ts';
 import type { ClientFilter, Counts, Job, Recipient, Selection } from './model.ts';
 import type { BulkQueue, JobTimer } from './ports.ts';
@@ -28,6 +29,7 @@ export interface BulkServiceDeps {
   blocks: BlockList;
   queue: BulkQueue;
   timer: JobTimer;
+  blobs: { exists(key: string): Promise<boolean> };
   now: () => Date;
 }
 
@@ -104,6 +106,16 @@ export class BulkService {
           `does not cover the From address ${from}; choose the identity of that address or its domain.`,
         );
     }
+    const files = [
+      ...letter.attachments.map((a, i) => ({ a, field: `formLetter.attachments[${i}]` })),
+      ...input.attachments.map((a, i) => ({ a, field: `attachments[${i}]` })),
+    ];
+    for (const { a, field } of files)
+      if (!(await this.d.blobs.exists(attachmentBlobKey(sid, a.id))))
+        throw ValidationError.field(
+          field,
+          `names no uploaded file ("${a.id}"); upload it first (POST /attachments).`,
+        );
     const selection: Selection = input.selection ?? { clientIds: input.recipients };
     const { recipients, skipped } = await this.preview(sid, selection, input.exclude);
     if (recipients.length === 0)
@@ -154,9 +166,12 @@ export class BulkService {
       attachments: input.attachments,
       ...(publicUrl ? { publicUrl } : {}),
     };
-    await this.d.store.create(sid, job, all);
+    // Starting now, each batch goes on the queue as soon as it is written (one with only skipped
+    // recipients too: whichever batch is handled last completes the job).
+    await this.d.store.create(sid, job, all, async (batch) => {
+      if (!later) await this.d.queue.send([{ kind: 'batch', studioId: sid, jobId: id, batch }]);
+    });
     if (later) await this.d.timer.at(startTimer(id), startAt, { kind: 'start', studioId: sid, jobId: id });
-    else await this.d.queue.send([{ kind: 'start', studioId: sid, jobId: id }]);
     return { job, skipped: skipped.length };
   }
 

@@ -48,20 +48,18 @@ function strip(item: Item): Item {
 export class BulkStore {
   constructor(readonly table: Table) {}
 
-  /** Writes the job, its batch counters and every recipient; the job item last, so a half-written job is never listed. */
-  async create(sid: string, j: Job, recipients: Recipient[]): Promise<void> {
+  /**
+   * Writes the job, then each batch (its recipients, then its counters), calling `written(batch)`
+   * as soon as one is complete, so sending can start while the rest is written. The job comes
+   * first so a worker finds it; its `total` says how many recipients it will have.
+   */
+  async create(
+    sid: string,
+    j: Job,
+    recipients: Recipient[],
+    written: (batch: number) => Promise<void> = async () => {},
+  ): Promise<void> {
     const pk = jobPk(sid, j.id);
-    const perBatch = new Map<number, Counts>();
-    for (const r of recipients) {
-      const c = perBatch.get(r.batch) ?? countsSchema.parse({});
-      c[r.state] += 1;
-      perBatch.set(r.batch, c);
-    }
-    const items: Item[] = [
-      ...recipients.map((r) => ({ PK: pk, SK: r.key, entity: 'BULKRCPT', ...r })),
-      ...[...perBatch].map(([b, c]) => ({ PK: pk, SK: batchSk(b), entity: 'BULKBATCH', batch: b, ...c })),
-    ];
-    await this.putItems(items);
     try {
       await this.table.put(
         {
@@ -79,6 +77,24 @@ export class BulkStore {
         throw new ConflictError(`A bulk email with id "${j.id}" already exists.`);
       throw error;
     }
+    const byBatch = new Map<number, Recipient[]>();
+    for (const r of recipients) byBatch.set(r.batch, [...(byBatch.get(r.batch) ?? []), r]);
+    const batches = [...byBatch];
+    let next = 0;
+    // A few batches in flight: a 10,000-recipient job is 100 of them.
+    await Promise.all(
+      Array.from({ length: Math.min(4, batches.length) }, async () => {
+        while (next < batches.length) {
+          const [b, rs] = batches[next++] as [number, Recipient[]];
+          const c = countsSchema.parse({});
+          for (const r of rs) c[r.state] += 1;
+          await this.putItems(rs.map((r) => ({ PK: pk, SK: r.key, entity: 'BULKRCPT', ...r })));
+          // The counters last: a batch is complete once they exist.
+          await this.table.put({ PK: pk, SK: batchSk(b), entity: 'BULKBATCH', batch: b, ...c });
+          await written(b);
+        }
+      }),
+    );
   }
 
   /**

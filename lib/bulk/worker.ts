@@ -434,8 +434,11 @@ export class BulkWorker {
 
   /** Marks the job completed once nothing is queued or being sent. */
   async completeIfDone(sid: string, jobId: string): Promise<boolean> {
-    const c = await this.d.store.counts(sid, jobId);
-    if (c.queued + c.sending > 0) return false;
+    const [c, job] = await Promise.all([this.d.store.counts(sid, jobId), this.d.store.getJob(sid, jobId)]);
+    if (!job || c.queued + c.sending > 0) return false;
+    // Batches still being written (the job is created batch by batch) are not done yet.
+    const counted = c.queued + c.sending + c.sent + c.failed + c.skipped + c.cancelled + c.unknown;
+    if (counted < job.total) return false;
     const done = await this.d.store.setStatus(sid, jobId, ['running'], 'completed', {
       finishedAt: this.d.now().toISOString(),
     });

@@ -75,6 +75,17 @@ export const sendEmailInput = z
           'must be the id of a message here, or its Message-ID written <left@right> in plain ASCII (RFC 5322), without spaces or line breaks.',
       })
       .optional(),
+    /** Uploaded files (POST /attachments), besides a form letter's automatic ones. */
+    attachments: z
+      .array(
+        z.strictObject({
+          id,
+          filename: z.string().trim().min(1).max(255),
+          contentType: z.string().trim().min(1).max(255).default('application/octet-stream'),
+        }),
+      )
+      .max(20, { error: 'must have at most 20 attachments.' })
+      .optional(),
   })
   .superRefine((v, ctx) => {
     if (!v.clientId && (!v.to || v.to.length === 0)) {

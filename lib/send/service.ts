@@ -7,6 +7,13 @@
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
 import type { SmtpOptions } from '#lib/adapters/mail';
+import {
+  AttachmentMissingError,
+  type AttachmentRef,
+  checkSize,
+  providerLimitBytes,
+  readAttachments,
+} from '#lib/bulk/attachments';
 import { BlockList } from '#lib/bulk/blocks';
 import { readSettings } from '#lib/bulk/settings';
 import type { Repositories } from '#lib/data/repositories';
@@ -70,6 +77,8 @@ export interface PreparedEmail {
   outgoing: OutgoingMessage;
   /** SES only: the studio's verified identity the From address is sent as. */
   identityArn?: string;
+  /** Blob keys of the attachments, in order (for the message record). */
+  attachmentKeys?: string[];
 }
 
 export type Delivery =
@@ -265,6 +274,17 @@ export class SendService {
       timeZone: effective.timeZone,
     });
     const rendered = renderEmail(content, signature, values);
+    // A form letter's automatic attachments, then the ones this email names.
+    let files: Awaited<ReturnType<typeof readAttachments>>;
+    try {
+      files = [
+        ...(await readAttachments(this.d.blobs, sid, content.attachments ?? [], 'formLetter.attachments')),
+        ...(await readAttachments(this.d.blobs, sid, input.attachments ?? [], 'attachments')),
+      ];
+    } catch (error) {
+      if (error instanceof AttachmentMissingError) throw ValidationError.field(error.field, error.message);
+      throw error;
+    }
 
     const from: Address = { address: effective.emailAddress.value, name: effective.displayName.value };
     const identityArn =
@@ -303,7 +323,17 @@ export class SendService {
         date: now,
         inReplyTo: parentHeader,
         references,
+        ...(files.length
+          ? {
+              attachments: files.map(({ filename, contentType, content }) => ({
+                filename,
+                contentType,
+                content,
+              })),
+            }
+          : {}),
       },
+      attachmentKeys: files.map((f) => f.blobKey),
     };
   }
 
@@ -333,7 +363,10 @@ export class SendService {
     return kept;
   }
 
-  private async content(sid: string, input: SendEmailInput): Promise<ContentSource> {
+  private async content(
+    sid: string,
+    input: SendEmailInput,
+  ): Promise<ContentSource & { attachments?: AttachmentRef[] }> {
     if (!input.formLetterId) {
       return { subject: input.subject ?? '', html: input.html, text: input.text, origin: '' };
     }
@@ -347,7 +380,13 @@ export class SendService {
     if (letter.html === undefined && letter.text === undefined) {
       throw ValidationError.field('formLetterId', 'this form letter has no body (neither HTML nor text).');
     }
-    return { subject: letter.subject, html: letter.html, text: letter.text, origin: 'formLetter' };
+    return {
+      subject: letter.subject,
+      html: letter.html,
+      text: letter.text,
+      origin: 'formLetter',
+      attachments: letter.attachments,
+    };
   }
 
   /** The request's signature, none for `null`, else the effective default (user over company). */
@@ -387,6 +426,14 @@ export class SendService {
    */
   async deliver(p: PreparedEmail, alongside?: (delivery: Delivery) => Promise<void>): Promise<Delivery> {
     const mail = await composeMime(p.outgoing);
+    const t = p.effective.transport.value;
+    const tooBig = checkSize(
+      mail.raw.length,
+      providerLimitBytes(t.method, t.method === 'smtp' ? t.server : undefined),
+      t.method,
+    );
+    // Refused before anything is stored or sent: the provider would refuse it anyway.
+    if (tooBig) throw ValidationError.field('attachments', `${tooBig.problem} ${tooBig.advice}`);
     const rawKey = `raw/${p.studioId}/out/${p.id}.eml`; // under the studio, like inbound copies
     try {
       await this.d.blobs.put(rawKey, mail.raw, 'message/rfc822');
@@ -419,7 +466,12 @@ export class SendService {
       date: o.date.toISOString(),
       snippet: o.text.replace(/\s+/g, ' ').trim().slice(0, 200),
       rawKey,
-      attachments: [],
+      attachments: (o.attachments ?? []).map((a, i) => ({
+        filename: a.filename,
+        contentType: a.contentType,
+        size: a.content.length,
+        blobKey: p.attachmentKeys?.[i] ?? '',
+      })),
       automatic: o.headers?.['Auto-Submitted'] !== undefined,
       sentBy: p.userId,
       error: sent.ok ? undefined : errorLine(sent.diagnosis),

@@ -208,6 +208,9 @@ describe('SES events', () => {
     expect(byAddress['bounce@x.test']).toBe('bounced');
     expect(byAddress['complain@x.test']).toBe('complained');
     expect(bounceReport.events).toMatchObject({ bounced: 1 });
+    const [bouncedRecipient] = (await h.call('GET', `/bulk-emails/${bounced.id}/recipients`)).body.items;
+    const record = await h.d.repos.messages.require(SID, bouncedRecipient.recordId);
+    expect(record.error).toBe('Bounced: smtp; 550 5.1.1 user unknown');
     expect(complaintReport.events).toMatchObject({ delivered: 1, complained: 1 });
     expect(complaintReport.rates.delivered).toBe(1);
     expect(progress.delivered).toBe(1);

@@ -75,7 +75,8 @@ export async function bulkHarness(
     publicUrl: 'https://api.lumen.test',
     retry: { sleep: noWait },
     ...options.bulk,
-    worker: { sleep: noWait, ...options.bulk?.worker },
+    // Settings changed by a test apply to its next batch at once.
+    worker: { sleep: noWait, contextTtlMs: 0, ...options.bulk?.worker },
   });
   if (options.consume !== false) queue.consume((m) => parts.worker.handle(m));
   const call = apiClient(bulkFunction(d, parts) as never, bulkRoutes, 'bulk');
@@ -185,9 +186,9 @@ export function pageClient(h: BulkHarness) {
   return async (
     method: string,
     path: string,
-    options: { body?: string; headers?: Record<string, string> } = {},
+    options: { body?: string | Buffer; headers?: Record<string, string> } = {},
   ) => {
-    const found = match(routes, method, path);
+    const found = match(routes, method, new URL(path, 'http://localhost').pathname);
     if (!('route' in found) || !found.route) throw new Error(`no route for ${method} ${path}`);
     const req = Object.assign(Readable.from(options.body ? [Buffer.from(options.body)] : []), {
       url: path,

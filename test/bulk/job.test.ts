@@ -234,4 +234,32 @@ describe('bulk email job path', () => {
       subject: 'News for Rec',
     });
   });
+
+  it('answers a retried POST with the same Idempotency-Key with the first job, starting no second campaign', async () => {
+    // Prepare
+    await seedClients(h.d, [
+      {
+        id: 'idem-1',
+        firstName: 'Ida',
+        emails: [{ address: 'ida@x.test', primary: true }],
+        groups: ['idem'],
+        marketingConsent: true,
+      },
+    ]);
+    const request = {
+      body: { formLetterId: 'fl-news', selection: { groups: ['idem'] } },
+      headers: { 'idempotency-key': 'campaign-42' },
+    };
+
+    // Act
+    const first = await h.call('POST', '/bulk-emails', request);
+    const again = await h.call('POST', '/bulk-emails', request);
+    await settle(h, first.body.id);
+
+    // Assess
+    expect(again.status).toBe(202);
+    expect(again.body.id).toBe(first.body.id);
+    expect(again.headers['idempotent-replayed']).toBe('true');
+    expect(h.smtp.messages.filter((m) => m.envelope.to.includes('ida@x.test'))).toHaveLength(1);
+  });
 });

@@ -656,7 +656,7 @@ describe('the HTTP API', () => {
     }
   });
 
-  it('puts the JWT authorizer on every route except health, the OpenAPI document, its page, the OAuth2 callback and the unsubscribe links', () => {
+  it('puts the JWT authorizer on every route except health, the OpenAPI document, its page, the OAuth2 callback, the upload URL and the unsubscribe and tracking links', () => {
     // Prepare
     const authorizerId = ref('ApiHttpApiJwtAuthorizer', 'AWS::ApiGatewayV2::Authorizer');
 
@@ -670,8 +670,11 @@ describe('the HTTP API', () => {
       'GET /health',
       'GET /oauth/{provider}/callback',
       'GET /openapi.json',
+      'GET /t/c/{token}',
+      'GET /t/o/{token}',
       'GET /unsubscribe/{token}',
       'POST /unsubscribe/{token}',
+      'PUT /attachments/{id}/content',
     ]);
     expect(publicRouteKeys([settingsRoutes, sendRoutes, inboxPollRoutes, bulkRoutes]).sort()).toEqual(open);
     for (const route of routes.filter((r) => r.AuthorizationType === 'JWT')) {
