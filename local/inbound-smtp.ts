@@ -108,7 +108,14 @@ export async function startInboundSmtp(options: InboundSmtpOptions): Promise<Inb
       }
       callback();
     },
-    onData(stream, session, callback) {
+    onData(stream, session, reply) {
+      // One answer per message: a dropped client fails both the stream and the store.
+      let answered = false;
+      const callback = (error?: Error | null) => {
+        if (answered) return;
+        answered = true;
+        reply(error);
+      };
       const id = randomUUID();
       const key = `inbound/${id}`;
       // Read now: the session's envelope is reset for the next message once this one is answered.

@@ -33,7 +33,13 @@ export class LinkSigner {
   ) {}
 
   private async hmac(data: string): Promise<Buffer> {
-    this.key ??= this.loadKey().then((k) => Buffer.from(k));
+    // A failed read is not kept: the next link tries again instead of failing until a cold start.
+    this.key ??= this.loadKey()
+      .then((k) => Buffer.from(k))
+      .catch((error: unknown) => {
+        this.key = undefined;
+        throw error;
+      });
     return createHmac('sha256', await this.key)
       .update(data)
       .digest();

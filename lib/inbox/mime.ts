@@ -158,6 +158,18 @@ class StreamingMailParser extends MailParser {
 }
 
 /**
+ * Where the last hard line break of `text` begins (just after the line's last character), or
+ * undefined. Scans back from the end, so a long body costs one pass, not one per line.
+ */
+function lastHardBreak(text: string): number | undefined {
+  for (let nl = text.lastIndexOf('\n'); nl > 0; nl = text.lastIndexOf('\n', nl - 1)) {
+    const last = text[nl - 1] === '\r' ? nl - 2 : nl - 1;
+    if (last >= 0 && !' >\r\n'.includes(text[last] ?? ' ')) return last + 1;
+  }
+  return undefined;
+}
+
+/**
  * Unfolds format=flowed text (RFC 3676) piece by piece: cut only after a hard line break (a line
  * ending in neither a space nor a quote mark), so each piece unfolds as it would in the whole.
  */
@@ -171,9 +183,8 @@ function flowedDecoder(parser: StreamingMailParser, delSp: boolean): Transform {
     transform(chunk: Buffer, _enc, done) {
       pending += chunk.toString('binary');
       if (pending.length < 64 * 1024) return done();
-      const cut = /[^ >\r\n]\r?\n(?![\s\S]*[^ >\r\n]\r?\n)/.exec(pending);
-      if (!cut) return done();
-      const end = cut.index + 1;
+      const end = lastHardBreak(pending);
+      if (end === undefined) return done();
       const piece = decode(pending.slice(0, end));
       joined = true;
       pending = pending.slice(pending.indexOf('\n', end) + 1);

@@ -152,6 +152,7 @@ async function importForBox(
     return finish(d, sid, box, run, errors.total);
   }
   const verdictReason = verdictQuarantineReason(notice.verdicts);
+  let filed: Fetched | undefined;
   try {
     const copy = await storeCopy(d, sid, box.id, notice);
     const f: Fetched = { uid, ...copy, pushed: { verdicts: notice.verdicts } };
@@ -164,7 +165,7 @@ async function importForBox(
       } finally {
         ticket.release();
       }
-      await noteForwardingConfirmation(d, sid, box, f, log);
+      filed = f;
     }
   } catch (error) {
     // Our own storage failed: the run is recorded failed and the queue delivers the notice again.
@@ -172,6 +173,12 @@ async function importForBox(
     run.errors.push({ kind: 'storage', message: 'The message could not be stored; it will be retried.' });
     await finish(d, sid, box, run, errors.total).catch(() => {});
     throw error;
+  }
+  // The message is recorded: what follows must not fail the notice (a redelivery would skip it).
+  if (filed) {
+    await noteForwardingConfirmation(d, sid, box, filed, log).catch((error: unknown) => {
+      log.warn('could not check for a forwarding confirmation', { errorMessage: (error as Error).message });
+    });
   }
   await sendQueuedReplies(d, ctx);
   return finish(d, sid, box, run, errors.total);
@@ -234,7 +241,9 @@ async function keepUnrouted(d: Deps, notice: InboundNotice): Promise<void> {
   const target = `${UNROUTED_PREFIX}${notice.key.split('/').pop() ?? notice.id}`;
   if (notice.key !== target) {
     try {
-      await d.blobs.put(target, await d.blobs.get(notice.key), 'message/rfc822');
+      // A redelivered notice finds the copy made last time (its report may have failed).
+      if (!(await d.blobs.exists(target)))
+        await d.blobs.put(target, await d.blobs.get(notice.key), 'message/rfc822');
       await d.blobs.delete(notice.key);
     } catch (error) {
       throw new StorageError(error);

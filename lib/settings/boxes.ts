@@ -246,7 +246,7 @@ async function verify(
   if (!wanted) return { tested: false, note: 'Not tested: saved with verify=false.' };
   if (!takesPoll(record.intake))
     return { tested: false, note: 'Not tested: a push-only box is never logged in to.' };
-  if (!password)
+  if (!password && record.connection.authentication !== 'oauth2')
     throw new ConnectionFailedError(
       'connection.password',
       'is required to poll this box: the password of the mailbox (Gmail: an app password).',
@@ -265,7 +265,7 @@ async function verify(
     ctx,
     'email box connection verified on save',
     boxId,
-    targetOf(ctx, sid, boxId, c, password),
+    targetOf(ctx, sid, boxId, c, password ?? ''),
   );
   if (!result.ok)
     throw new ConnectionFailedError(result.field, result.message, result.serverReply, result.kind);
@@ -420,6 +420,8 @@ export async function replaceBox(
         // Kept while there is one (switching to push-only does not drop a saved password).
         wantsSecret: isOAuth || newPassword !== undefined || currentRef !== undefined,
         name: () => secretName(sid, 'boxes', id, record.connection.type),
+        // A new password is a new secret, which IAM lets settings create only with these tags.
+        tags: { studioId: sid, credential: 'email-box', boxId: id },
       },
       (ref) =>
         ctx.repos.emailBoxes.replace(
@@ -445,9 +447,12 @@ export async function patchBox(
   options: { verify: boolean; syncSchedule?: boolean },
 ): Promise<BoxView> {
   const stored = await ctx.repos.emailBoxes.require(sid, id);
+  // The sign-in facts are the server's (replaceBox carries them over), never part of the input.
+  const { oauth: _oauth, ...connection } = stored.connection;
+  const editable = { ...stored, connection };
   return patchRecord(req, {
     label: `the email box "${id}"`,
-    stored,
+    stored: editable,
     schema: boxInput,
     keptWhenAbsent: ['schedule'],
     save: (input) => replaceBox(ctx, sid, id, input, options),

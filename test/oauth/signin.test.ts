@@ -174,6 +174,20 @@ describe('OAuth2 sign-in of an email box (authorization code + PKCE)', () => {
     expect((await call('GET', '/email-boxes/gmail')).body.connection.passwordSet).toBe(true);
   });
 
+  it('takes a merge patch of a signed-in box and keeps its sign-in', async () => {
+    // Prepare
+    const read = await call('GET', '/email-boxes/gmail');
+    // Act
+    const res = await call('PATCH', '/email-boxes/gmail?verify=false', {
+      body: { description: 'Patched' },
+      headers: { 'content-type': 'application/merge-patch+json', 'if-match': read.headers.etag ?? '' },
+    });
+    // Assess
+    expect(res.status).toBe(200);
+    expect(res.body.description).toBe('Patched');
+    expect(res.body.connection.oauth).toBeDefined();
+  });
+
   it('keeps the sign-in through a save to the same mailbox, and drops it when the box points elsewhere', async () => {
     // Prepare
     const read = await call('GET', '/email-boxes/gmail');

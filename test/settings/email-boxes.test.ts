@@ -456,3 +456,22 @@ describe('secrets in email boxes', () => {
     h.assertNeverLeaked([PASSWORD, NEW_PASSWORD, EXCHANGE_PASSWORD, 'pw-Stale-0001']);
   });
 });
+
+describe('a new password on PUT', () => {
+  it('is a new secret created with the studio tags IAM requires of every new secret', async () => {
+    // Prepare
+    await h.call('POST', '/email-boxes', { body: box({ id: 'retagged' }) });
+    const create = vi.spyOn(h.d.secrets, 'create');
+    // Act
+    const res = await h.call('PUT', '/email-boxes/retagged', { body: box({}, { password: NEW_PASSWORD }) });
+    // Assess
+    expect(res.status).toBe(200);
+    expect(create).toHaveBeenCalledTimes(1);
+    expect(create.mock.calls[0]?.[2]).toEqual({
+      studioId: 'studio-1',
+      credential: 'email-box',
+      boxId: 'retagged',
+    });
+    create.mockRestore();
+  });
+});
