@@ -3,7 +3,7 @@
  * goes through the inbox-poll function's queue handler into the same pipeline as polled mail.
  */
 import { createTransport } from 'nodemailer';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { pushRecords } from '#functions/inbox-poll/app';
 import type { EmailBox, Message } from '#lib/domain/model';
 import { receivingLocalPart } from '#lib/domain/receiving';
@@ -282,5 +282,29 @@ describe('push intake', () => {
       code: '123456789',
       links: ['https://mail-settings.google.com/mail/vf-abc123'],
     });
+  });
+
+  it('keeps a recorded import, not failed and not redelivered, when the check after it fails', async () => {
+    // Prepare: the box-state write for a forwarding confirmation fails after the message is filed.
+    const { box, address } = await pushBox({ sendAutoReply: true, autoReplyFormLetterId: 'thanks' });
+    replies.length = 0;
+    const failing = vi
+      .spyOn(ctx.d.repos.boxState, 'setForwardingConfirmation')
+      .mockRejectedValue(new Error('throttled'));
+    const raw = rawMail({
+      from: 'Gmail Team <forwarding-noreply@google.com>',
+      subject: '(#987654321) Gmail Forwarding Confirmation',
+      body: 'Confirmation code: 987654321\r\n',
+    });
+    // Act
+    await forward(raw, [address]);
+    failing.mockRestore();
+    // Assess
+    expect(inbound.deadLetters).toHaveLength(0);
+    const runs = await ctx.d.repos.runs.list(sid, box.id, 10);
+    expect(runs.items.map((r) => r.status)).toEqual(['succeeded']);
+    expect((await boxMessages(box.id)).map((m) => m.subject)).toEqual([
+      '(#987654321) Gmail Forwarding Confirmation',
+    ]);
   });
 });
