@@ -25,11 +25,12 @@ import {
 import { type EmailBox, type Message, type Run, type RunCounts, runCounts } from '#lib/domain/model';
 import { takesPoll } from '#lib/domain/receiving';
 import { type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
-import { EMPTY_ANNOUNCED, type Pop3Client, Pop3Error } from '#lib/pop3/client';
+import { EMPTY_ANNOUNCED, Pop3Error } from '#lib/pop3/client';
 import { InvalidBlobError } from '#lib/ports/index';
 import { isSendableAddress, MAX_RECIPIENTS } from '#lib/send/schemas';
 import { describeFailure, type Failure, StorageError } from './failures.ts';
 import { type ParsedMessage, parsedFields, parseStored, UnparseableMessageError } from './parse.ts';
+import type { MailSession } from './session.ts';
 
 export interface PollRequest {
   studioId: string;
@@ -57,7 +58,7 @@ export interface AutoReplyRequest {
 
 export interface PollPorts {
   /** Connects and logs in to the box's server (an OAuth2 box's token is looked up by studio and box). */
-  open(box: EmailBox, password: string, studioId: string): Promise<Pop3Client>;
+  open(box: EmailBox, password: string, studioId: string): Promise<MailSession>;
   /** Sends one auto-reply; resolves once the transport accepted it. */
   autoReply?(request: AutoReplyRequest): Promise<unknown>;
   /** Replies per sender address per day (a loop guard). Default 3. */
@@ -222,7 +223,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     own: [],
     box,
     identity: mailboxIdentity(box),
-    client: undefined as unknown as Pop3Client,
+    client: undefined as unknown as MailSession,
     run,
     errors,
     deadline,
@@ -335,7 +336,7 @@ export interface ImportContext {
   box: EmailBox;
   /** The mailbox the UIDLs belong to (see mailboxIdentity). */
   identity: string;
-  client: Pop3Client;
+  client: MailSession;
   run: Run;
   errors: ReturnType<typeof errorList>;
   /** When the run must be done: DELE batches and QUIT stop here. */
@@ -435,7 +436,7 @@ interface Listed {
 }
 
 /** The server's messages, each with a UIDL unique in the listing and its LIST size. */
-async function listing(client: Pop3Client): Promise<Listed[]> {
+async function listing(client: MailSession): Promise<Listed[]> {
   const uidls = await client.uidl();
   const sizes = new Map((await client.list()).map((l) => [l.id, l.size]));
   const seen = new Map<string, number>();
@@ -452,7 +453,7 @@ async function listing(client: Pop3Client): Promise<Listed[]> {
  * after a message the server cannot send); DELEs go in batches, each committed by its QUIT.
  * Returns true when the budget ran out first.
  */
-async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Pop3Client>): Promise<boolean> {
+async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<MailSession>): Promise<boolean> {
   let firstListing = true;
   for (let session = 0; session < MAX_SESSIONS; session++) {
     if (ctx.clock() >= ctx.deadline) return true;
