@@ -164,6 +164,7 @@ export async function main(): Promise<void> {
 
     await sequential(WARMUP, bare);
     await sequential(WARMUP, project);
+    if (process.env.BENCH_TRACE) await trace(d, project);
     const bareTimes = await sequential(SEQUENTIAL, bare);
     meter.reset();
     const projectTimes = await sequential(SEQUENTIAL, project);
@@ -231,6 +232,41 @@ export async function main(): Promise<void> {
     await dynamo.stop();
     rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/**
+ * BENCH_TRACE=1: where one send's time goes. Each DynamoDB request and blob write of 40 sends,
+ * as start–end ms from the send's start; the median send's timeline is printed.
+ */
+async function trace(d: ReturnType<typeof buildDeps>, op: () => Promise<void>): Promise<void> {
+  const doc = d.repos.table.doc as unknown as { send: (c: { constructor: { name: string } }) => Promise<unknown> };
+  const blobs = d.blobs as unknown as { put: (...a: unknown[]) => Promise<unknown> };
+  const send = doc.send.bind(doc);
+  const put = blobs.put.bind(blobs);
+  let t0 = 0;
+  let events: string[] = [];
+  const timed = async <T>(label: string, run: () => Promise<T>) => {
+    const s = performance.now() - t0;
+    try {
+      return await run();
+    } finally {
+      events.push(`${s.toFixed(2)}–${(performance.now() - t0).toFixed(2)} ${label}`);
+    }
+  };
+  doc.send = (c) => timed(c.constructor.name, () => send(c));
+  blobs.put = (...a) => timed('blob put', () => put(...a));
+  const runs: { ms: number; events: string[] }[] = [];
+  for (let i = 0; i < 40; i++) {
+    events = [];
+    t0 = performance.now();
+    await op();
+    runs.push({ ms: performance.now() - t0, events });
+  }
+  doc.send = send;
+  blobs.put = put;
+  runs.sort((a, b) => a.ms - b.ms);
+  const mid = runs[20]!;
+  console.log(`median traced send ${mid.ms.toFixed(2)} ms:\n  ${mid.events.join('\n  ')}`);
 }
 
 function round(n: number): number {

@@ -142,7 +142,7 @@ export async function ensureTable(client: DynamoDBClient, tableName: string): Pr
             { AttributeName: i.pk, KeyType: 'HASH' },
             { AttributeName: i.sk, KeyType: 'RANGE' },
           ],
-          Projection: { ProjectionType: 'ALL' },
+          Projection: { ProjectionType: i.projection },
         })),
       }),
     );
@@ -174,7 +174,7 @@ async function addMissingIndexes(client: DynamoDBClient, tableName: string): Pro
                 { AttributeName: i.pk, KeyType: 'HASH' },
                 { AttributeName: i.sk, KeyType: 'RANGE' },
               ],
-              Projection: { ProjectionType: 'ALL' },
+              Projection: { ProjectionType: i.projection },
             },
           },
         ],

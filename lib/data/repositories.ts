@@ -622,19 +622,20 @@ export class MessageRepository {
     cursor?: string,
   ): Promise<Page<m.Message | ImportMarker>> {
     const page = await this.table.query(boxMailQuery(sid, boxId, state, limit), cursor);
+    const items = await this.table.itemsOf(page.items);
     return {
-      items: page.items.map((i) => (i.entity === 'UIDL' ? markerOf(i) : m.message.parse(stripKeys(i)))),
+      items: items.map((i) => (i.entity === 'UIDL' ? markerOf(i) : m.message.parse(stripKeys(i)))),
       nextCursor: page.nextCursor,
     };
   }
 
   async listThread(sid: string, threadId: string): Promise<m.Message[]> {
-    const items = await this.table.queryAll({
+    const keys = await this.table.queryAll({
       IndexName: 'GSI2',
       KeyConditionExpression: 'GSI2PK = :pk',
       ExpressionAttributeValues: { ':pk': k.threadPk(sid, threadId) },
     });
-    return items.map((i) => m.message.parse(stripKeys(i)));
+    return (await this.table.itemsOf(keys)).map((i) => m.message.parse(stripKeys(i)));
   }
 }
 
@@ -840,8 +841,9 @@ export class ImportMarkerRepository {
     limit = 50,
     cursor?: string,
   ): Promise<Page<ImportMarker>> {
-    const page = await this.table.query<ImportMarker & Item>(boxMailQuery(sid, boxId, state, limit), cursor);
-    return { items: page.items.map(markerOf), nextCursor: page.nextCursor };
+    const page = await this.table.query(boxMailQuery(sid, boxId, state, limit), cursor);
+    const items = await this.table.itemsOf(page.items);
+    return { items: items.map(markerOf), nextCursor: page.nextCursor };
   }
 
   async mark(sid: string, boxId: string, identity: string, marker: ImportMarker): Promise<void> {

@@ -73,6 +73,12 @@ export interface Page<T> {
 /** Tries of one BatchGet page before its unprocessed keys fail the read (throttling that persists). */
 const BATCH_GET_ATTEMPTS = 10;
 
+interface PendingGet {
+  key: Key;
+  resolve: (item: Item | undefined) => void;
+  reject: (error: unknown) => void;
+}
+
 /** Raised when a conditional write fails; repositories turn it into a ConflictError or NotFoundError. */
 export class ConditionFailed extends Error {
   override readonly name = 'ConditionFailed';
@@ -89,11 +95,50 @@ export class Table {
     });
   }
 
-  async get<T = Item>(key: Key, consistent = true): Promise<T | undefined> {
-    const out = await this.doc.send(
-      new GetCommand({ TableName: this.name, Key: key, ConsistentRead: consistent }),
+  /**
+   * One item. Reads asked for in the same turn of the event loop go out together as one
+   * BatchGetItem (a request path's independent reads cost one round trip, not one each); a read
+   * alone is a GetItem.
+   */
+  get<T = Item>(key: Key, consistent = true): Promise<T | undefined> {
+    return new Promise<Item | undefined>((resolve, reject) => {
+      const queue = consistent ? this.#consistentGets : this.#eventualGets;
+      queue.push({ key, resolve, reject });
+      if (queue.length === 1) setImmediate(() => this.#flushGets(consistent));
+    }) as Promise<T | undefined>;
+  }
+
+  readonly #consistentGets: PendingGet[] = [];
+  readonly #eventualGets: PendingGet[] = [];
+
+  #flushGets(consistent: boolean): void {
+    const queue = consistent ? this.#consistentGets : this.#eventualGets;
+    const waiting = queue.splice(0, queue.length);
+    if (waiting.length === 1) {
+      const [only] = waiting as [PendingGet];
+      this.doc
+        .send(new GetCommand({ TableName: this.name, Key: only.key, ConsistentRead: consistent }))
+        .then((out) => only.resolve(out.Item), only.reject);
+      return;
+    }
+    // A key asked for twice is read once (BatchGetItem refuses duplicates).
+    const byKey = new Map<string, PendingGet[]>();
+    for (const w of waiting) {
+      const id = `${w.key.PK}\u0000${w.key.SK}`;
+      const list = byKey.get(id);
+      if (list) list.push(w);
+      else byKey.set(id, [w]);
+    }
+    const keys = [...byKey.values()].map((list) => list[0]!.key);
+    this.batchGet(keys, consistent).then(
+      (items) => {
+        const found = new Map(items.map((i) => [`${i.PK}\u0000${i.SK}`, i]));
+        for (const [id, list] of byKey) for (const w of list) w.resolve(found.get(id));
+      },
+      (error: unknown) => {
+        for (const w of waiting) w.reject(error);
+      },
     );
-    return out.Item as T | undefined;
   }
 
   async put(
@@ -194,7 +239,7 @@ export class Table {
    * Reads many items by key (100 per request, unprocessed keys retried with backoff, at most
    * BATCH_GET_ATTEMPTS tries); missing ones are absent.
    */
-  async batchGet<T = Item>(keys: Key[]): Promise<T[]> {
+  async batchGet<T = Item>(keys: Key[], consistent = true): Promise<T[]> {
     const out: T[] = [];
     for (let i = 0; i < keys.length; i += 100) {
       let pending: Key[] | undefined = keys.slice(i, i + 100);
@@ -203,13 +248,25 @@ export class Table {
           throw new Error(`DynamoDB left ${pending.length} keys unprocessed after ${attempt} tries.`);
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
         const res = await this.doc.send(
-          new BatchGetCommand({ RequestItems: { [this.name]: { Keys: pending, ConsistentRead: true } } }),
+          new BatchGetCommand({ RequestItems: { [this.name]: { Keys: pending, ConsistentRead: consistent } } }),
         );
         out.push(...((res.Responses?.[this.name] ?? []) as T[]));
         pending = res.UnprocessedKeys?.[this.name]?.Keys as Key[] | undefined;
       }
     }
     return out;
+  }
+
+  /**
+   * The items a KEYS_ONLY index query found, read from the table in the query's order (one
+   * BatchGetItem per 100); one deleted since the query is left out.
+   */
+  async itemsOf(found: Item[]): Promise<Item[]> {
+    if (found.length === 0) return [];
+    const id = (i: Item) => `${i.PK}\u0000${i.SK}`;
+    const keys = found.map((i) => ({ PK: String(i.PK), SK: String(i.SK) }));
+    const items = new Map((await this.batchGet(keys)).map((i) => [id(i), i]));
+    return found.map((i) => items.get(id(i))).filter((i): i is Item => i !== undefined);
   }
 
   async transact(items: TxItem[]): Promise<void> {

@@ -206,6 +206,14 @@ export class SendService {
     // Mail to one typed address lands on that address's client: look it up with the rest.
     const lookupAddress =
       !input.clientId && input.to?.length === 1 ? toAddress(input.to[0]!).address : undefined;
+    // The block list for the addresses the request names goes with them (an address taken from
+    // the client record is looked up once that is read).
+    const typed = [...(input.to ?? []), ...(input.cc ?? []), ...(input.bcc ?? [])].map(
+      (a) => toAddress(a).address,
+    );
+    const blockList = new BlockList(repos.table);
+    const pendingBlocked = typed.length ? blockList.blocked(sid, typed) : Promise.resolve(new Map());
+    pendingBlocked.catch(() => {});
     const [company, userSettings, user, named, content, parent, byAddress] = await allInOrder([
       pendingCompany,
       pendingUserSettings,
@@ -239,11 +247,17 @@ export class SendService {
       client = clientId ? await repos.clients.get(sid, clientId) : undefined;
     }
     const signature = await pendingSignature;
-    const kept = await this.withoutBlocked(sid, {
-      to,
-      cc: (input.cc ?? []).map(toAddress),
-      bcc: (input.bcc ?? []).map(toAddress),
-    });
+    const typedSet = new Set(typed.map((a) => a.toLowerCase()));
+    const untyped = to.map((a) => a.address).filter((a) => !typedSet.has(a.toLowerCase()));
+    const [known, more] = await Promise.all([
+      pendingBlocked,
+      untyped.length ? blockList.blocked(sid, untyped) : new Map(),
+    ]);
+    const kept = await this.withoutBlocked(
+      sid,
+      { to, cc: (input.cc ?? []).map(toAddress), bcc: (input.bcc ?? []).map(toAddress) },
+      new Map([...known, ...more]),
+    );
     to = kept.to;
 
     const now = this.d.now();
@@ -342,15 +356,14 @@ export class SendService {
    * unless the studio lets transactional email bypass the block list. Refuses an email left with
    * nobody to go to, naming the reason.
    */
-  private async withoutBlocked(sid: string, r: { to: Address[]; cc: Address[]; bcc: Address[] }) {
-    const all = [...r.to, ...r.cc, ...r.bcc].map((a) => a.address);
-    if (all.length === 0) return r;
-    const table = this.d.repos.table;
-    const [blocked, settings] = await Promise.all([
-      new BlockList(table).blocked(sid, all),
-      readSettings(table, sid),
-    ]);
-    if (blocked.size === 0 || settings.bypassBlocksForTransactional) return r;
+  private async withoutBlocked(
+    sid: string,
+    r: { to: Address[]; cc: Address[]; bcc: Address[] },
+    blocked: Map<string, { reason: string }>,
+  ) {
+    // The studio's bypass switch is read only when it matters: mail to nobody blocked costs nothing.
+    if (blocked.size === 0 || (await readSettings(this.d.repos.table, sid)).bypassBlocksForTransactional)
+      return r;
     const keep = (list: Address[]) => list.filter((a) => !blocked.has(a.address.toLowerCase()));
     const kept = { to: keep(r.to), cc: keep(r.cc), bcc: keep(r.bcc) };
     if (kept.to.length + kept.cc.length + kept.bcc.length === 0) {

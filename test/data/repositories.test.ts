@@ -302,3 +302,49 @@ describe('batch reads', () => {
     }
   });
 });
+
+describe('coalesced reads', () => {
+  it('sends reads asked for in the same turn as one BatchGetItem and gives each caller its own item', async () => {
+    // Prepare: two items; a third key that names nothing, and the first asked for twice.
+    await table.put({ PK: 'ST#coalesce', SK: 'A', v: 1 });
+    await table.put({ PK: 'ST#coalesce', SK: 'B', v: 2 });
+    const send = vi.spyOn(table.doc, 'send');
+    try {
+      // Act
+      const [a, b, missing, again] = await Promise.all([
+        table.get({ PK: 'ST#coalesce', SK: 'A' }),
+        table.get({ PK: 'ST#coalesce', SK: 'B' }),
+        table.get({ PK: 'ST#coalesce', SK: 'none' }),
+        table.get({ PK: 'ST#coalesce', SK: 'A' }),
+      ]);
+      // Assess
+      expect([a?.v, b?.v, missing, again?.v]).toEqual([1, 2, undefined, 1]);
+      expect(send.mock.calls.map(([c]) => c.constructor.name)).toEqual(['BatchGetCommand']);
+    } finally {
+      send.mockRestore();
+    }
+  });
+
+  it('reads a key alone with GetItem, and fails every caller of a batch that failed', async () => {
+    // Prepare
+    await table.put({ PK: 'ST#coalesce', SK: 'C', v: 3 });
+    const send = vi.spyOn(table.doc, 'send');
+    try {
+      // Act
+      const alone = await table.get({ PK: 'ST#coalesce', SK: 'C' });
+      // Assess
+      expect(alone?.v).toBe(3);
+      expect(send.mock.calls.map(([c]) => c.constructor.name)).toEqual(['GetCommand']);
+      // Act: the batch request itself fails
+      send.mockRejectedValueOnce(new Error('network down'));
+      const results = await Promise.allSettled([
+        table.get({ PK: 'ST#coalesce', SK: 'A' }),
+        table.get({ PK: 'ST#coalesce', SK: 'B' }),
+      ]);
+      // Assess
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    } finally {
+      send.mockRestore();
+    }
+  });
+});

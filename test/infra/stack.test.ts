@@ -188,7 +188,7 @@ describe('the DynamoDB table', () => {
     const gsis = tableSchema.indexes.map((index) => ({
       IndexName: index.name,
       KeySchema: [key(index.pk, 'HASH'), key(index.sk, 'RANGE')],
-      Projection: { ProjectionType: 'ALL' },
+      Projection: { ProjectionType: index.projection },
     }));
 
     // Assess
