@@ -191,7 +191,7 @@ export class BulkMailer {
       timeZone: e.timeZone,
       unsubscribeUrl: unsubscribe,
     });
-    const rendered = renderEmail(ctx.content, ctx.signature, values);
+    const rendered = await renderEmail(ctx.content, ctx.signature, values);
     // SMTP only (SES tracks opens and clicks itself through the configuration set), and only when on.
     if (ctx.settings.tracking && e.transport.value.method !== 'ses' && rendered.html !== undefined) {
       const base = job.publicUrl ?? this.d.links.baseUrl;

@@ -287,7 +287,7 @@ export class SendService {
       now,
       timeZone: effective.timeZone,
     });
-    const rendered = renderEmail(content, signature, values);
+    const rendered = await renderEmail(content, signature, values);
     // A form letter's automatic attachments, then the ones this email names.
     let files: Awaited<ReturnType<typeof readAttachments>>;
     try {

@@ -13,7 +13,8 @@ import {
   unknownMergeFields,
 } from '#lib/domain/merge-fields';
 import { composeMime, newMessageId } from '#lib/send/compose';
-import { htmlToText, renderEmail } from '#lib/send/render';
+import { htmlToText } from '#lib/send/html-text';
+import { renderEmail } from '#lib/send/render';
 
 const studio = { name: 'Lumen Photo Studio', email: 'hello@lumen.test' };
 const user = { firstName: 'Maya', lastName: 'Ortiz', displayName: 'Lumen Photo', email: 'hello@lumen.test' };
@@ -189,19 +190,13 @@ describe('mergeFieldList', () => {
 });
 
 describe('renderEmail', () => {
-  it('refuses unknown fields in every part, naming each field and part', () => {
+  it('refuses unknown fields in every part, naming each field and part', async () => {
     // Act
-    const error = (() => {
-      try {
-        renderEmail(
-          { subject: 'Hi {{client.nick}}', html: '<p>{{user.shoeSize}}</p>', origin: 'formLetter' },
-          { id: 'sig', html: '{{studio.fax}}', text: '' },
-          values(undefined),
-        );
-      } catch (e) {
-        return e;
-      }
-    })() as ValidationError;
+    const error = (await renderEmail(
+      { subject: 'Hi {{client.nick}}', html: '<p>{{user.shoeSize}}</p>', origin: 'formLetter' },
+      { id: 'sig', html: '{{studio.fax}}', text: '' },
+      values(undefined),
+    ).catch((e: unknown) => e)) as ValidationError;
     // Assess
     expect(error).toBeInstanceOf(ValidationError);
     expect(error.issues.map((i) => i.field)).toEqual([
@@ -212,9 +207,9 @@ describe('renderEmail', () => {
     expect(error.message).toContain('{{client.nick}}, {{user.shoeSize}}, {{studio.fax}}');
   });
 
-  it('appends the signature to both versions and derives the text from HTML-only content', () => {
+  it('appends the signature to both versions and derives the text from HTML-only content', async () => {
     // Act
-    const out = renderEmail(
+    const out = await renderEmail(
       {
         subject: 'Proofs for {{client.firstName}}',
         html: '<p>Hello&nbsp;{{client.firstName}}</p>',
@@ -232,9 +227,9 @@ describe('renderEmail', () => {
     expect(out.signatureId).toBe('sig-1');
   });
 
-  it('keeps a line break in a merged value out of the subject header', () => {
+  it('keeps a line break in a merged value out of the subject header', async () => {
     // Act
-    const out = renderEmail(
+    const out = await renderEmail(
       { subject: 'Hi {{client.firstName}}', text: 'x', origin: '' },
       undefined,
       values({ firstName: 'Ann\r\nBcc: evil@example.test' }),
@@ -303,7 +298,7 @@ describe('non-ASCII names in MIME', () => {
   for (const c of cases) {
     it(`encodes a subject and body with ${c.label} names and reads them back unchanged`, async () => {
       // Prepare
-      const rendered = renderEmail(
+      const rendered = await renderEmail(
         {
           subject: 'Your photos, {{client.fullName}}!',
           html: '<p>Dear {{client.firstName}} {{client.lastName}}</p>',
