@@ -5,6 +5,7 @@ import type { ApiResult, Handlers } from '#lib/http/routes';
 import { count } from '#lib/metrics';
 import { mailHostPolicy } from '#lib/net/guard';
 import {
+  type Completion,
   defaultIdempotency,
   type IdempotencyOptions,
   IdempotencyStore,
@@ -84,7 +85,7 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
     req: OnceRequest,
     scope: string,
     prepare: () => Promise<P>,
-    send: (prepared: P, complete: (result: ApiResult) => Promise<void>) => Promise<ApiResult>,
+    send: (prepared: P, complete: Completion) => Promise<ApiResult>,
   ) => runOnce({ store: keys, now: d.now, log: d.logger }, req, scope, prepare, send);
 
   const nothing = async () => undefined;
@@ -109,18 +110,31 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
         'emails',
         () => service.prepare(req.caller.studioId, req.caller.userId, req.body),
         async (prepared, complete) => {
-          // A sent email counts against the studio's caps (shared with bulk email), written
-          // beside the idempotency outcome: no extra round trip.
-          const counted = (dl: Delivery) =>
-            dl.ok
-              ? ledger
-                  .record(req.caller.studioId, dl.accepted.length || 1, d.now().getTime())
-                  .catch((error: unknown) =>
-                    d.logger.warn('send not counted against the caps', { errorMessage: String(error) }),
-                  )
-              : Promise.resolve();
-          const delivery = await service.deliver(prepared, async (dl) => {
-            await Promise.all([complete(deliveryResult(dl)), dl.recorded ? counted(dl) : undefined]);
+          // A sent email counts against the studio's caps (shared with bulk email). The count and
+          // the idempotency outcome go in the record's transaction: one write round.
+          const sid = req.caller.studioId;
+          const sends = (dl: Delivery) => (dl.ok ? dl.accepted.length || 1 : 0);
+          const delivery = await service.deliver(prepared, {
+            writes: (dl) => {
+              const at = d.now().getTime();
+              const outcome = complete.write(deliveryResult(dl));
+              return [
+                ...(outcome ? [outcome] : []),
+                ...(sends(dl) ? [ledger.recordWrite(sid, sends(dl), at)] : []),
+              ];
+            },
+            committed: () => complete.committed(),
+            separately: async (dl) => {
+              const counted =
+                dl.recorded && sends(dl)
+                  ? ledger
+                      .record(sid, sends(dl), d.now().getTime())
+                      .catch((error: unknown) =>
+                        d.logger.warn('send not counted against the caps', { errorMessage: String(error) }),
+                      )
+                  : undefined;
+              await Promise.all([complete(deliveryResult(dl)), counted]);
+            },
           });
           count(d.metrics, { EmailsSent: delivery.ok ? 1 : 0, EmailsFailed: delivery.ok ? 0 : 1 });
           return deliveryResult(delivery);

@@ -9,7 +9,7 @@
  * of n sends takes n slots of 1/rate seconds from there. Writes are conditional on the item's
  * version, so two workers never take the same slots.
  */
-import { ConditionFailed, type Table } from '#lib/data/table';
+import { ConditionFailed, type Table, type TxItem } from '#lib/data/table';
 import type { Cap } from './model.ts';
 
 const MINUTE = 60_000;
@@ -156,6 +156,22 @@ export class SendLedger {
    * Counts single (transactional) sends against the caps: one update that bumps the version, so
    * a reservation that read the item before retries instead of overwriting the count.
    */
+  /**
+   * `record` as one write for a caller's transaction, for a studio whose ledger exists (the
+   * condition fails the transaction otherwise; the caller then writes `record` on its own).
+   */
+  recordWrite(sid: string, n: number, now: number) {
+    return {
+      Update: {
+        Key: ledgerKey(sid),
+        UpdateExpression: 'SET buckets.#m = if_not_exists(buckets.#m, :zero) + :n, version = version + :one',
+        ConditionExpression: 'attribute_exists(buckets)',
+        ExpressionAttributeNames: { '#m': String(Math.floor(now / MINUTE)) },
+        ExpressionAttributeValues: { ':n': n, ':zero': 0, ':one': 1 },
+      },
+    } satisfies TxItem;
+  }
+
   async record(sid: string, n: number, now: number): Promise<void> {
     const minute = String(Math.floor(now / MINUTE));
     try {

@@ -10,7 +10,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { createHash } from 'node:crypto';
 import { idempotencyPk } from '#lib/data/keys';
-import { ConditionFailed, type Table } from '#lib/data/table';
+import { ConditionFailed, type Table, type TxItem } from '#lib/data/table';
 import { ValidationError } from '#lib/domain/errors';
 import { errorBody } from '#lib/http/errors';
 import { IDEMPOTENCY_KEY_HEADER, IDEMPOTENT_REPLAYED_HEADER } from '#lib/http/headers';
@@ -131,12 +131,19 @@ export class IdempotencyStore {
 
   /** Stores the answer given, for replays. */
   async complete(sid: string, scope: string, key: string, outcome: StoredOutcome, now: Date): Promise<void> {
-    await this.table.update({
-      Key: this.key(sid, scope, key),
-      UpdateExpression: 'SET #s = :done, outcome = :o, finishedAt = :at',
-      ExpressionAttributeNames: { '#s': 'state' },
-      ExpressionAttributeValues: { ':done': 'done', ':o': outcome, ':at': now.toISOString() },
-    });
+    await this.table.update(this.completeWrite(sid, scope, key, outcome, now).Update);
+  }
+
+  /** The same write as `complete`, for a caller's own transaction. */
+  completeWrite(sid: string, scope: string, key: string, outcome: StoredOutcome, now: Date) {
+    return {
+      Update: {
+        Key: this.key(sid, scope, key),
+        UpdateExpression: 'SET #s = :done, outcome = :o, finishedAt = :at',
+        ExpressionAttributeNames: { '#s': 'state' },
+        ExpressionAttributeValues: { ':done': 'done', ':o': outcome, ':at': now.toISOString() },
+      },
+    } satisfies TxItem;
   }
 
   /** Gives the key back when nothing was sent (the request failed before sending), so a retry may run. */
@@ -189,15 +196,28 @@ export interface OnceOptions {
  * header both just run. An error before any transport was handed the message gives the key back
  * (nothing went); after that, the error's answer is stored and replayed, so a retry never sends twice.
  */
+/**
+ * How `send` stores its answer: `complete` writes it on its own; `write` gives the same write for
+ * the caller's own transaction (undefined without a key), and `committed` says that it landed.
+ */
+export interface Completion {
+  (result: ApiResult): Promise<void>;
+  write(result: ApiResult): TxItem | undefined;
+  committed(): void;
+}
+
 export async function runOnce<P>(
   o: OnceOptions,
   req: OnceRequest,
   scope: string,
   prepare: () => Promise<P>,
-  send: (prepared: P, complete: (result: ApiResult) => Promise<void>) => Promise<ApiResult>,
+  send: (prepared: P, complete: Completion) => Promise<ApiResult>,
 ): Promise<ApiResult> {
   const key = idempotencyKey(req.headers);
-  if (!key) return send(await prepare(), async () => {});
+  if (!key) {
+    const none = Object.assign(async () => {}, { write: () => undefined, committed: () => {} });
+    return send(await prepare(), none);
+  }
   const sid = req.caller.studioId;
   // Per user: another user's key of the same text is another request (the edge checked the subject).
   const userScope = `${scope}#${req.caller.userId}`;
@@ -219,15 +239,24 @@ export async function runOnce<P>(
   }
   // `send` may store its outcome itself, beside its own last write (one write round).
   let completed = false;
-  const complete = async (r: ApiResult) => {
-    completed = true;
-    try {
-      await o.store.complete(sid, userScope, key, { status: r.status, body: r.body }, o.now());
-    } catch (error) {
-      // The email went; a retry now finds the claim and is told the outcome is unknown, never re-sent.
-      o.log.error('idempotency outcome not stored', { errorMessage: String(error) });
-    }
-  };
+  const complete: Completion = Object.assign(
+    async (r: ApiResult) => {
+      completed = true;
+      try {
+        await o.store.complete(sid, userScope, key, { status: r.status, body: r.body }, o.now());
+      } catch (error) {
+        // The email went; a retry now finds the claim and is told the outcome is unknown, never re-sent.
+        o.log.error('idempotency outcome not stored', { errorMessage: String(error) });
+      }
+    },
+    {
+      write: (r: ApiResult) =>
+        o.store.completeWrite(sid, userScope, key, { status: r.status, body: r.body }, o.now()),
+      committed: () => {
+        completed = true;
+      },
+    },
+  );
   const attempt = { started: false };
   let result: ApiResult;
   try {

@@ -17,6 +17,7 @@ import {
 import { BlockList } from '#lib/bulk/blocks';
 import { readSettings } from '#lib/bulk/settings';
 import type { Repositories } from '#lib/data/repositories';
+import type { TxItem } from '#lib/data/table';
 import { UpstreamError, ValidationError } from '#lib/domain/errors';
 import { mergeValues } from '#lib/domain/merge-fields';
 import type { Address, Client, Message } from '#lib/domain/model';
@@ -65,6 +66,16 @@ export interface SendServiceOptions {
 }
 
 /** Everything about one email decided before anything leaves: safe to throw away (preview). */
+/** What a caller writes with a sent message's record (see SendService.deliver). */
+export interface Alongside {
+  /** Writes for the record's own transaction, given the outcome as it will be answered. */
+  writes(delivery: Delivery): TxItem[];
+  /** Those writes landed with the record. */
+  committed(): void;
+  /** The transaction failed: the same facts, each written on its own (must not throw). */
+  separately(delivery: Delivery): Promise<void>;
+}
+
 export interface PreparedEmail {
   studioId: string;
   userId: string;
@@ -434,10 +445,13 @@ export class SendService {
   /**
    * Sends a prepared email and records it on the client (status sent or failed) with its raw
    * copy. Throws only before anything was sent (the raw copy could not be stored); every later
-   * problem is part of the returned outcome. `alongside` (which must not throw) is written beside
-   * the record with the outcome, and again with `recorded: false` if the record failed.
+   * problem is part of the returned outcome. `alongside`'s writes (the idempotency outcome, the
+   * caps count) go in the record's own transaction: one write round after the SMTP exchange. When
+   * that transaction fails (a studio's first send has no ledger yet, a record too large, a fault),
+   * the record is written alone and `alongside.separately` writes the rest, with `recorded: false`
+   * if the record failed; it must not throw.
    */
-  async deliver(p: PreparedEmail, alongside?: (delivery: Delivery) => Promise<void>): Promise<Delivery> {
+  async deliver(p: PreparedEmail, alongside?: Alongside): Promise<Delivery> {
     const mail = await composeMime(p.outgoing);
     const t = p.effective.transport.value;
     const tooBig = checkSize(
@@ -508,20 +522,27 @@ export class SendService {
         attempts: sent.attempts,
       };
     };
-    // One write round after the SMTP exchange: the record and the caller's own write (the
-    // idempotency outcome) go together; only a failed record costs the caller a second write.
-    const recording = this.d.repos.messages.create(p.studioId, record).then(
-      () => true,
-      (error: unknown) => {
-        // The email has left (or definitely failed); the answer must still say so.
-        this.d.logger.error('sent message not recorded', { id: p.id, errorMessage: String(error) });
-        return false;
-      },
-    );
     const optimistic = outcome(true);
-    const [recorded] = await Promise.all([recording, alongside?.(optimistic)]);
-    const delivery = recorded ? optimistic : outcome(false);
-    if (!recorded) await alongside?.(delivery);
+    let delivery = optimistic;
+    try {
+      const repos = this.d.repos;
+      await repos.table.transact([
+        ...repos.messages.createWrites(p.studioId, record),
+        ...(alongside?.writes(optimistic) ?? []),
+      ]);
+      alongside?.committed();
+    } catch {
+      const recorded = await this.d.repos.messages.create(p.studioId, record).then(
+        () => true,
+        (error: unknown) => {
+          // The email has left (or definitely failed); the answer must still say so.
+          this.d.logger.error('sent message not recorded', { id: p.id, errorMessage: String(error) });
+          return false;
+        },
+      );
+      delivery = recorded ? optimistic : outcome(false);
+      await alongside?.separately(delivery);
+    }
     if (!sent.ok) {
       this.d.logger.warn('email not sent', {
         id: p.id,

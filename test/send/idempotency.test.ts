@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { SendLedger } from '#lib/bulk/ledger';
 import { fingerprint, IdempotencyStore } from '#lib/send/idempotency';
 import type { TestDeps } from '#test/support/api';
 import { type SmtpHarness, startSmtpServer } from '#test/support/smtp';
@@ -154,6 +155,10 @@ describe('Idempotency-Key on POST /emails', () => {
         repos: {
           ...d.repos,
           messages: Object.assign(Object.create(d.repos.messages) as typeof d.repos.messages, {
+            // Both ways a record is written fail: in the transaction with the outcome, and alone.
+            createWrites: () => {
+              throw new Error('table unreachable');
+            },
             create: async () => {
               throw new Error('table unreachable');
             },
@@ -202,6 +207,29 @@ describe('Idempotency-Key on POST /emails', () => {
     expect(smtp.messages).toHaveLength(2);
     expect(bad.status).toBe(400);
     expect(bad.body.error.fields[0].field).toBe('Idempotency-Key');
+  });
+});
+
+describe('the write round after a send', () => {
+  it("counts every sent email against the studio's caps: its first send makes the ledger, later ones count in the record's transaction", async () => {
+    // Prepare: a studio that has never sent (no ledger item yet).
+    await seedCompany(d, await smtpTransportRecord(d, smtp, 'starttls'), {}, 'studio-3');
+    const token = 'dev:studio-3:user-1:';
+    const caps = [{ count: 1000, periodMinutes: 60 }];
+    // Act
+    const first = await call('POST', '/emails', { ...withKey('count-1', email()), token });
+    const afterFirst = await new SendLedger(d.repos.table).usage('studio-3', caps, Date.now());
+    const second = await call('POST', '/emails', { ...withKey('count-2', email()), token });
+    const replay = await call('POST', '/emails', { ...withKey('count-2', email()), token });
+    const afterSecond = await new SendLedger(d.repos.table).usage('studio-3', caps, Date.now());
+    // Assess
+    expect([first.status, second.status, replay.status]).toEqual([200, 200, 200]);
+    expect(afterFirst[0]?.used).toBe(1);
+    expect(afterSecond[0]?.used).toBe(2);
+    expect(replay.headers['idempotent-replayed']).toBe('true');
+    expect(replay.body).toEqual(second.body);
+    expect(second.body).toMatchObject({ ok: true, recorded: true });
+    expect(smtp.messages).toHaveLength(2);
   });
 });
 
