@@ -117,6 +117,7 @@ export interface OpenGraphOptions {
   readonly deadline?: number;
   readonly fetch?: typeof fetch;
   readonly maxListed?: number;
+  readonly pageSize?: number;
 }
 
 export function graphClient(
@@ -143,5 +144,6 @@ export function openGraphBox(box: EmailBox, secret: string, o: OpenGraphOptions)
     markRead: c.markRead,
     moveToFolder: c.moveToFolder,
     ...(o.maxListed ? { maxListed: o.maxListed } : {}),
+    ...(o.pageSize ? { pageSize: o.pageSize } : {}),
   });
 }
