@@ -189,9 +189,9 @@ describe('importing an Exchange Online box through Microsoft Graph', () => {
     // Assess
     expect(outcome.run?.counts.imported).toBe(3);
     expect(ctx.graph.messagesIn(address)).toHaveLength(0);
-    expect(ctx.graph.requests.filter((r) => r.method === 'DELETE' && r.path.includes(encodeURIComponent(address)))).toHaveLength(
-      3,
-    );
+    expect(
+      ctx.graph.requests.filter((r) => r.method === 'DELETE' && r.path.includes(encodeURIComponent(address))),
+    ).toHaveLength(3);
   });
 
   it('keeps the delta link where it was when a run fails midway, so the next run takes the rest once', async () => {
