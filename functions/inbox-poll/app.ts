@@ -2,11 +2,13 @@ import type { Context } from 'aws-lambda';
 import type { Deps } from '#lib/app/deps';
 import { parseSesNotification } from '#lib/domain/receiving';
 import type { ScheduleWindow } from '#lib/domain/schedule';
+import { graphSettingsFromEnv, openGraphBox } from '#lib/graph/box';
+import { isGraphConnection } from '#lib/graph/detect';
 import { type ApiEvent, apiRouter, lambdaHandler } from '#lib/http/api';
 import type { Handlers } from '#lib/http/routes';
 import { autoReplier } from '#lib/inbox/auto-reply';
 import { openBox } from '#lib/inbox/connect';
-import type { PollPorts } from '#lib/inbox/poll';
+import { mailboxIdentity, type PollPorts } from '#lib/inbox/poll';
 import { importPushed } from '#lib/inbox/push';
 import {
   isPollJob,
@@ -44,7 +46,7 @@ export function isScheduledPoll(event: unknown): event is ScheduledPoll {
 }
 
 /**
- * POP3 from the box settings (an OAuth2 box with tokens from `oauth`, by default configured from
+ * POP3 (or Microsoft Graph for an Exchange Online box) from the box settings (an OAuth2 box with tokens from `oauth`, by default configured from
  * OAUTH_*); auto-replies through the same send service as functions/send.
  */
 export function defaultPorts(
@@ -56,18 +58,28 @@ export function defaultPorts(
     credentials: new CredentialCache(d.secrets),
     retry: defaultRetry,
   });
+  const graph = graphSettingsFromEnv(process.env);
   return {
     // An OAuth2 box logs in with an access token, refreshed by the OAuth2 service when due.
-    open: (box, password, studioId) =>
-      openBox(
-        box.connection,
-        password,
-        {},
-        mailHostPolicy(d.config),
-        oauth && box.connection.authentication === 'oauth2'
-          ? () => oauth.accessToken(studioId, box.id)
-          : undefined,
-      ),
+    open: (box, password, studioId, run) =>
+      isGraphConnection(box.connection)
+        ? openGraphBox(box, password, {
+            settings: graph,
+            repos: d.repos,
+            studioId,
+            identity: mailboxIdentity(box),
+            ...(oauth ? { signIn: (o) => oauth.accessToken(studioId, box.id, o) } : {}),
+            ...(run ? { deadline: run.deadline } : {}),
+          })
+        : openBox(
+            box.connection,
+            password,
+            {},
+            mailHostPolicy(d.config),
+            oauth && box.connection.authentication === 'oauth2'
+              ? () => oauth.accessToken(studioId, box.id)
+              : undefined,
+          ),
     autoReply: autoReplier(service),
   };
 }

@@ -5,6 +5,8 @@
 import { apiTables } from '#functions/routes';
 import type { Deps } from '#lib/app/deps';
 import { checkHealth } from '#lib/app/health';
+import { graphSettingsFromEnv } from '#lib/graph/box';
+import { type GraphProbe, graphProbe } from '#lib/graph/probe';
 import { httpApi } from '#lib/http/api';
 import { mailHostPolicy } from '#lib/net/guard';
 import { oauthFromEnv } from '#lib/oauth/from-deps';
@@ -28,6 +30,8 @@ export interface SettingsOptions {
   probePop3?: Pop3Probe;
   /** Where POP3_CA_FILE, POP3_TLS_INSECURE, the POP3 timeouts and OAUTH_* are read; default process.env. */
   env?: Record<string, string | undefined>;
+  /** The Exchange Online (Graph) box test; default against GRAPH_API_BASE / GRAPH_LOGIN_BASE in `env`. */
+  probeGraph?: GraphProbe;
   /** OAuth2 sign-in and tokens; default from OAUTH_* in `env` (none configured: the routes answer 404). */
   oauth?: OAuthService;
 }
@@ -76,6 +80,12 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
     receivingDomain: d.config.receivingDomain,
     ...(oauth ? { oauthToken: (sid: string, boxId: string) => oauth.accessToken(sid, boxId) } : {}),
+    probeGraph:
+      options.probeGraph ??
+      graphProbe(
+        graphSettingsFromEnv(options.env ?? process.env),
+        oauth ? (sid, boxId, o) => oauth.accessToken(sid, boxId, o) : undefined,
+      ),
   };
   return {
     'GET /health': async () => {

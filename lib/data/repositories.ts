@@ -395,6 +395,22 @@ export class BoxStateRepository {
     });
   }
 
+  /** Graph: where the box's next delta query starts (lib/graph/session.ts); undefined starts over. */
+  async setGraphDelta(sid: string, boxId: string, delta: m.BoxState['graphDelta']): Promise<void> {
+    await this.table.update({
+      Key: this.key(sid, boxId),
+      ...(delta
+        ? {
+            UpdateExpression: 'SET boxId = :b, graphDelta = :d',
+            ExpressionAttributeValues: { ':b': boxId, ':d': delta },
+          }
+        : {
+            UpdateExpression: 'SET boxId = :b REMOVE graphDelta',
+            ExpressionAttributeValues: { ':b': boxId },
+          }),
+    });
+  }
+
   async recordOutcome(sid: string, boxId: string, ok: boolean, alertKind?: string): Promise<m.BoxState> {
     const at = new Date().toISOString();
     const out = await this.table.update({

@@ -181,6 +181,19 @@ export const boxConnection = z.object({
   authentication: boxAuthentication.optional(),
   provider: oauthProvider.optional(),
   oauth: boxOAuth.optional(),
+  /**
+   * Exchange only: `graph` reads the mailbox through Microsoft Graph (Exchange Online), with app
+   * credentials (`tenantId`, `clientId`, the client secret in the box's secret) or an OAuth2
+   * sign-in with Microsoft. Absent: Exchange on-premises (its POP3 endpoint).
+   */
+  access: z.enum(['graph']).optional(),
+  /** Graph app credentials: the Microsoft Entra tenant (id or domain) and the app's client id. */
+  tenantId: z.string().min(1).max(253).optional(),
+  clientId: z.string().min(1).max(100).optional(),
+  /** Graph: mail a box leaves on the server is marked read once stored. */
+  markRead: z.boolean().optional(),
+  /** Graph: mail a box does not leave on the server is moved to this folder (display name) instead of deleted. */
+  moveToFolder: z.string().min(1).max(255).optional(),
 });
 export type BoxConnection = z.infer<typeof boxConnection>;
 
@@ -219,6 +232,14 @@ export const boxState = z.object({
   lastSuccessAt: z.string().optional(),
   consecutiveFailures: z.number().int().default(0),
   lastAlertKind: z.string().optional(),
+  /**
+   * Graph: where the next delta query of the inbox starts (`@odata.deltaLink`, or the
+   * `@odata.nextLink` of a first sync cut short), for the mailbox identity and cut-off it was
+   * taken with; advanced only once every message it covers is durably handled.
+   */
+  graphDelta: z
+    .object({ identity: z.string(), excludeBefore: z.string().optional(), link: z.string(), at: z.string() })
+    .optional(),
   /** Gmail's forwarding confirmation, when one was pushed to the box: shown so an admin can confirm. */
   forwardingConfirmation: z
     .object({

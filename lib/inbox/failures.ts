@@ -3,6 +3,7 @@
  * failure notification. POP3 failures are explained by lib/pop3/diagnose.ts, the same words the
  * connection test uses. Nothing here repeats a password.
  */
+import { diagnoseGraph, GraphError } from '#lib/graph/errors';
 import type { Pop3ErrorKind } from '#lib/pop3/client';
 import { Pop3Error } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
@@ -47,12 +48,23 @@ const ALERT_KIND: Record<Pop3ErrorKind, string> = {
 
 export function describeFailure(
   error: unknown,
-  box: { server: string; port: number; ssl: boolean },
+  box: { server: string; port: number; ssl: boolean; emailAddress?: string },
 ): Failure {
+  const mailbox = box.emailAddress;
   if (error instanceof Pop3Error) {
     const d = diagnosePop3(error, box, POLL_LIMITS);
     return {
       kind: ALERT_KIND[error.kind],
+      message: d.problem,
+      advice: d.advice,
+      field: d.field,
+      ...(d.serverReply ? { serverReply: d.serverReply } : {}),
+    };
+  }
+  if (error instanceof GraphError) {
+    const d = diagnoseGraph(error, mailbox ?? 'of this box');
+    return {
+      kind: d.kind,
       message: d.problem,
       advice: d.advice,
       field: d.field,

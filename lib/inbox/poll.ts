@@ -25,6 +25,7 @@ import {
 import { type EmailBox, type Message, type Run, type RunCounts, runCounts } from '#lib/domain/model';
 import { takesPoll } from '#lib/domain/receiving';
 import { type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
+import { isGraphConnection } from '#lib/graph/detect';
 import { EMPTY_ANNOUNCED, Pop3Error } from '#lib/pop3/client';
 import { InvalidBlobError } from '#lib/ports/index';
 import { isSendableAddress, MAX_RECIPIENTS } from '#lib/send/schemas';
@@ -57,8 +58,11 @@ export interface AutoReplyRequest {
 }
 
 export interface PollPorts {
-  /** Connects and logs in to the box's server (an OAuth2 box's token is looked up by studio and box). */
-  open(box: EmailBox, password: string, studioId: string): Promise<MailSession>;
+  /**
+   * Connects and logs in to the box's server (an OAuth2 box's token is looked up by studio and
+   * box); `run.deadline` (epoch ms) bounds waits the connector may make (Graph's Retry-After).
+   */
+  open(box: EmailBox, password: string, studioId: string, run?: { deadline: number }): Promise<MailSession>;
   /** Sends one auto-reply; resolves once the transport accepted it. */
   autoReply?(request: AutoReplyRequest): Promise<unknown>;
   /** Replies per sender address per day (a loop guard). Default 3. */
@@ -175,10 +179,11 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
       status: 'skipped',
       reason: 'This box has no saved password; add one (connection.password) to poll it.',
     };
-  if (box.connection.type !== 'pop3') {
+  if (box.connection.type !== 'pop3' && !isGraphConnection(box.connection)) {
     return {
       status: 'skipped',
-      reason: 'Only POP3 boxes can be polled; the Exchange connector is not available yet.',
+      reason:
+        'Exchange on-premises boxes cannot be polled yet; Exchange Online is read through Microsoft Graph (connection.access "graph").',
     };
   }
 
@@ -241,7 +246,7 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
     await d.repos.runs.put(sid, run);
     const password = await d.secrets.get(passwordRef);
     ctx.own = await ownAddresses(d, sid, box, ctx);
-    outOfTime = await runSessions(d, ctx, () => ports.open(box, password, sid));
+    outOfTime = await runSessions(d, ctx, () => ports.open(box, password, sid, { deadline }));
   } catch (error) {
     failure = describeFailure(error, box.connection);
     // Always listed, even past the cap: it is why the run failed.
@@ -484,6 +489,10 @@ async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Mail
       await ctx.client.deleMany(slice, { window: DELE_SLICE });
       sent += slice.length;
     }
+    // What the box leaves on the server is marked as it says (Graph: read), in slices like DELE.
+    const keep = ctx.box.leaveOnServer && ctx.client.keepMany ? deletable.slice(0, DELE_BATCH) : [];
+    for (let kept = 0; kept < keep.length && ctx.clock() < ctx.deadline; kept += DELE_SLICE)
+      await ctx.client.keepMany?.(keep.slice(kept, kept + DELE_SLICE));
     // QUIT commits the DELEs; without it (a cut) the server keeps every message.
     await ctx.client.quit();
     await sendQueuedReplies(d, ctx);

@@ -15,6 +15,8 @@ export interface ProviderSettings {
   readonly clientSecretRef: string;
   /** Scopes asked for: mail access over POP3/IMAP/SMTP, and offline access (a refresh token). */
   readonly scopes: readonly string[];
+  /** Scopes asked for when the box reads its mailbox through Microsoft Graph (Exchange Online). */
+  readonly graphScopes?: readonly string[] | undefined;
   /** Extra authorization request parameters (Google needs `access_type=offline` for a refresh token). */
   readonly authorizationParams: Readonly<Record<string, string>>;
   /**
@@ -57,9 +59,16 @@ const DEFAULTS: Record<OAuthProvider, { issuer: string; scopes: string[]; params
     },
   };
 
+/** A Graph box's sign-in: one token audience (Graph) for reading, marking, moving and sending. */
+const GRAPH_SCOPES = [
+  'offline_access',
+  'https://graph.microsoft.com/Mail.ReadWrite',
+  'https://graph.microsoft.com/Mail.Send',
+];
+
 /**
  * Reads `OAUTH_<PROVIDER>_CLIENT_ID`, `_CLIENT_SECRET_REF`, and optionally `_ISSUER`, `_SCOPES`
- * (space-separated) and `_REFRESH_TOKEN_DAYS`; a provider without a client id is not offered.
+ * (space-separated), `_GRAPH_SCOPES` (Microsoft, for Graph boxes) and `_REFRESH_TOKEN_DAYS`; a provider without a client id is not offered.
  * `OAUTH_REDIRECT_BASE` and `OAUTH_STATE_KEY_REF` are needed once any provider is.
  */
 export function oauthSettingsFromEnv(env: Record<string, string | undefined>): OAuthSettings | undefined {
@@ -77,6 +86,9 @@ export function oauthSettingsFromEnv(env: Record<string, string | undefined>): O
       clientSecretRef,
       scopes: env[`${prefix}SCOPES`]?.split(/\s+/).filter(Boolean) ?? DEFAULTS[id].scopes,
       authorizationParams: DEFAULTS[id].params,
+      ...(id === 'microsoft'
+        ? { graphScopes: env[`${prefix}GRAPH_SCOPES`]?.split(/\s+/).filter(Boolean) ?? GRAPH_SCOPES }
+        : {}),
       refreshTokenDays: Number.isFinite(days) && days > 0 ? days : undefined,
     };
   }

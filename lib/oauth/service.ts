@@ -12,6 +12,7 @@ import * as oauth from 'oauth4webapi';
 import type { Repositories, Stored } from '#lib/data/repositories';
 import { AppError, ValidationError } from '#lib/domain/errors';
 import type { BoxOAuth, EmailBox, OAuthProvider } from '#lib/domain/model';
+import { isGraphConnection } from '#lib/graph/detect';
 import { notificationMime } from '#lib/notify/compose';
 import type { MailTransport, SecretStore } from '#lib/ports/index';
 import { type Grant, readGrant } from './grant.ts';
@@ -127,7 +128,8 @@ export class OAuthService {
       client_id: p.clientId,
       redirect_uri: redirectUri(this.#settings, provider),
       response_type: 'code',
-      scope: p.scopes.join(' '),
+      // A box read through Graph needs Graph's scopes (a Microsoft token has one audience).
+      scope: (isGraphConnection(box.connection) && p.graphScopes ? p.graphScopes : p.scopes).join(' '),
       state,
       code_challenge: await oauth.calculatePKCECodeChallenge(codeVerifierOf(key, claims)),
       code_challenge_method: 'S256',
@@ -224,18 +226,22 @@ export class OAuthService {
 
   /**
    * A current access token for the box: the cached one while it has more than a few minutes
-   * left, else a refreshed one. Refusals alert the box's notification address once.
+   * left, else a refreshed one. Refusals alert the box's notification address once. `renew`:
+   * the resource server refused the current token (401), so it is refreshed whatever its expiry.
    */
-  async accessToken(studioId: string, boxId: string): Promise<string> {
+  async accessToken(studioId: string, boxId: string, options: { renew?: boolean } = {}): Promise<string> {
     // Keyed by the sign-in and the mailbox it is for: a box moved to another server or signed in
     // again never gets a token cached for what it was before.
     const k = cacheKey(studioId, await this.#d.repos.emailBoxes.require(studioId, boxId));
     const cached = this.#tokens.get(k);
-    if (cached && cached.expiresAt - this.#d.now().getTime() > REFRESH_MARGIN_MS) return cached.token;
+    if (options.renew) this.#tokens.delete(k);
+    else if (cached && cached.expiresAt - this.#d.now().getTime() > REFRESH_MARGIN_MS) return cached.token;
     // One refresh at a time per box: a rotating refresh token must not be spent twice.
     const running = this.#refreshing.get(k);
     if (running) return running;
-    const work = this.#fresh(studioId, boxId, k).finally(() => this.#refreshing.delete(k));
+    const work = this.#fresh(studioId, boxId, k, options.renew === true).finally(() =>
+      this.#refreshing.delete(k),
+    );
     this.#refreshing.set(k, work);
     return work;
   }
@@ -255,7 +261,7 @@ export class OAuthService {
     return sent;
   }
 
-  async #fresh(studioId: string, boxId: string, k: string): Promise<string> {
+  async #fresh(studioId: string, boxId: string, k: string, renew: boolean): Promise<string> {
     const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
     const provider = box.connection.provider;
     if (box.connection.authentication !== 'oauth2' || !provider)
@@ -279,7 +285,7 @@ export class OAuthService {
     );
     const now = this.#d.now().getTime();
     const stored = grant.accessToken && grant.accessExpiresAt ? Date.parse(grant.accessExpiresAt) : 0;
-    if (grant.accessToken && stored - now > REFRESH_MARGIN_MS) {
+    if (!renew && grant.accessToken && stored - now > REFRESH_MARGIN_MS) {
       this.#tokens.set(k, { token: grant.accessToken, expiresAt: stored });
       return grant.accessToken;
     }

@@ -18,6 +18,7 @@ import {
   takesPoll,
   takesPush,
 } from '#lib/domain/receiving';
+import { isGraphConnection } from '#lib/graph/detect';
 import { PENDING_GRANT } from '#lib/oauth/grant';
 import { legacyNameOf, nameOf, planScheduleOps } from '#lib/schedules/definition';
 import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
@@ -126,7 +127,20 @@ async function checkBox(
       'connection.spa',
       `is SPA, the NTLM log-in; it cannot be on with authentication "${authentication}": turn it off, or set authentication to "ntlm".`,
     );
-  if (c.type === 'exchange' && !c.domain?.trim())
+  const graph = isGraphConnection(c);
+  if (graph)
+    checkGraph(issues, c, authentication, fields.leaveOnServer, isCreate && takesPoll(fields.intake));
+  else {
+    if (c.access !== undefined)
+      issues.add('connection.access', 'is for Exchange boxes only (graph: Exchange Online); leave it out.');
+    for (const field of ['tenantId', 'clientId', 'markRead', 'moveToFolder'] as const)
+      if (c[field] !== undefined)
+        issues.add(
+          `connection.${field}`,
+          'is for Exchange Online boxes read through Microsoft Graph only (type exchange, access graph); leave it out.',
+        );
+  }
+  if (c.type === 'exchange' && !graph && !c.domain?.trim())
     issues.add('connection.domain', 'is required for Exchange: the Windows domain of the mailbox account.');
   if (c.type === 'pop3' && c.domain !== undefined && authentication !== 'ntlm')
     issues.add(
@@ -156,7 +170,13 @@ async function checkBox(
       'schedule.enabled',
       'a push-only box is not polled: turn the schedule off, or choose intake both to poll it too.',
     );
-  if (isCreate && c.password === undefined && authentication !== 'oauth2' && takesPoll(fields.intake))
+  if (
+    isCreate &&
+    !graph &&
+    c.password === undefined &&
+    authentication !== 'oauth2' &&
+    takesPoll(fields.intake)
+  )
     issues.add(
       'connection.password',
       'is required for a new box: the password of the mailbox (Gmail: an app password).',
@@ -187,13 +207,58 @@ async function checkBox(
     ...fields,
     connection: {
       ...connection,
-      ...(c.type === 'exchange' || authentication === 'ntlm' ? { domain } : {}),
-      port: port ?? (c.ssl ? 995 : 110),
+      ...((c.type === 'exchange' && !graph) || authentication === 'ntlm' ? { domain } : {}),
+      // Graph is HTTPS; the port is only kept for the record.
+      port: port ?? (graph ? 443 : c.ssl ? 995 : 110),
       spa: authentication === 'ntlm',
       authentication,
       ...(authentication === 'oauth2' ? { provider } : {}),
     },
   };
+}
+
+/** The rules of a box read through Microsoft Graph. */
+function checkGraph(
+  issues: Issues,
+  c: BoxInput['connection'],
+  authentication: BoxAuthentication,
+  leaveOnServer: boolean,
+  needsSecret: boolean,
+): void {
+  if (authentication === 'ntlm')
+    issues.add(
+      'connection.authentication',
+      'SPA (NTLM) is for Exchange on-premises; Microsoft Graph signs in with app credentials (password) or oauth2.',
+    );
+  if (authentication === 'oauth2' && c.provider !== undefined && c.provider !== 'microsoft')
+    issues.add('connection.provider', 'must be microsoft for an Exchange Online box.');
+  if (authentication === 'password') {
+    if (!c.tenantId)
+      issues.add(
+        'connection.tenantId',
+        'is required for Microsoft Graph with app credentials: the Directory (tenant) ID of the app registration.',
+      );
+    if (!c.clientId)
+      issues.add(
+        'connection.clientId',
+        'is required for Microsoft Graph with app credentials: the Application (client) ID of the app registration.',
+      );
+    if (needsSecret && c.password === undefined)
+      issues.add(
+        'connection.password',
+        "is required for a new box: the app registration's client secret (its Value), or sign in with authentication oauth2.",
+      );
+  }
+  if (c.markRead && !leaveOnServer)
+    issues.add(
+      'connection.markRead',
+      'only applies when leaveOnServer is on; stored mail is removed otherwise.',
+    );
+  if (c.moveToFolder !== undefined && leaveOnServer)
+    issues.add(
+      'connection.moveToFolder',
+      'only applies when leaveOnServer is off (stored mail is moved there instead of deleted); turn that off or leave this out.',
+    );
 }
 
 /** The log-in a box input asks for: `authentication`, else ntlm when SPA is on, else password. */
@@ -209,8 +274,20 @@ function boxDestination(c: {
   ssl: boolean;
   userName: string;
   domain?: string | undefined;
+  tenantId?: string | undefined;
+  clientId?: string | undefined;
 }) {
-  return { type: c.type, server: c.server, port: c.port, ssl: c.ssl, userName: c.userName, domain: c.domain };
+  // A Graph client secret is sent to its tenant's token service, for its app.
+  return {
+    type: c.type,
+    server: c.server,
+    port: c.port,
+    ssl: c.ssl,
+    userName: c.userName,
+    domain: c.domain,
+    tenantId: c.tenantId,
+    clientId: c.clientId,
+  };
 }
 
 /** Runs the POP3 login and logs its outcome (never the password). */
@@ -234,6 +311,24 @@ async function probe(
   return result;
 }
 
+function logProbe(
+  ctx: SettingsContext,
+  message: string,
+  boxId: string,
+  c: { server: string; port: number; ssl: boolean },
+  result: ProbeResult,
+): void {
+  ctx.log.info(message, {
+    boxId,
+    server: c.server,
+    port: c.port,
+    ssl: c.ssl,
+    ok: result.ok,
+    kind: result.ok ? undefined : result.kind,
+    ms: result.ms,
+  });
+}
+
 /** Logs in to the box's server with `password`; throws ConnectionFailedError when it fails. */
 async function verify(
   ctx: SettingsContext,
@@ -251,8 +346,22 @@ async function verify(
       'connection.password',
       'is required to poll this box: the password of the mailbox (Gmail: an app password).',
     );
-  if (record.connection.type === 'exchange') return { tested: false, note: EXCHANGE_NOT_AVAILABLE };
   const c = record.connection;
+  if (isGraphConnection(c)) {
+    if (c.authentication === 'oauth2' && !c.oauth)
+      return {
+        tested: false,
+        note: `Not tested yet: sign in with microsoft (GET /oauth/microsoft/start?boxId=${boxId}); the box is tested then.`,
+      };
+    if (!ctx.probeGraph)
+      return { tested: false, note: 'Not tested: Microsoft Graph is not configured here.' };
+    const result = await ctx.probeGraph({ ...record, id: boxId }, password ?? '', sid);
+    logProbe(ctx, 'email box connection verified on save', boxId, c, result);
+    if (!result.ok)
+      throw new ConnectionFailedError(result.field, result.message, result.serverReply, result.kind);
+    return { tested: true, ok: true, greeting: result.greeting, messageCount: result.messageCount };
+  }
+  if (record.connection.type === 'exchange') return { tested: false, note: EXCHANGE_NOT_AVAILABLE };
   if (c.authentication === 'oauth2') {
     // The sign-in comes after the save; a box already signed in is tested with its tokens.
     if (!c.oauth || !ctx.oauthToken)
@@ -475,6 +584,31 @@ export async function testBox(ctx: SettingsContext, sid: string, id: string): Pr
   const box = await ctx.repos.emailBoxes.require(sid, id);
   const { server, port, ssl, type } = box.connection;
   const base = { boxId: id, server, port, ssl };
+  if (isGraphConnection(box.connection)) {
+    if (box.connection.authentication === 'oauth2' && !box.connection.oauth)
+      return {
+        ...base,
+        ok: false,
+        field: 'connection.authentication',
+        kind: 'not_signed_in',
+        message: `This box signs in with microsoft and has not yet: sign in (GET /oauth/microsoft/start?boxId=${id}).`,
+        ms: 0,
+      };
+    if (!ctx.probeGraph)
+      return {
+        ...base,
+        ok: false,
+        field: 'connection.access',
+        kind: 'not_available',
+        message: 'Microsoft Graph is not configured here.',
+        ms: 0,
+      };
+    const ref = box.connection.passwordRef;
+    const secret = box.connection.authentication === 'oauth2' || !ref ? '' : await ctx.secrets.get(ref);
+    const result = await ctx.probeGraph(box, secret, sid);
+    logProbe(ctx, 'email box connection test', id, box.connection, result);
+    return { ...base, ...result };
+  }
   if (type === 'exchange')
     return {
       ...base,

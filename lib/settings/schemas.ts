@@ -301,6 +301,32 @@ export const boxConnectionInput = z.strictObject({
   provider: m.oauthProvider
     .optional()
     .describe('OAuth2 only, and required there: google (Gmail) or microsoft (Microsoft 365).'),
+  access: m.boxConnection.shape.access.describe(
+    'Exchange only: graph reads Exchange Online through Microsoft Graph (also implied by server outlook.office365.com). Absent: Exchange on-premises.',
+  ),
+  tenantId: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9][A-Za-z0-9.-]{0,252}$/, {
+      error: 'must be the Directory (tenant) ID, a GUID, or the tenant domain, e.g. contoso.onmicrosoft.com.',
+    })
+    .optional()
+    .describe('Graph with app credentials: the Microsoft Entra tenant (Directory ID or domain).'),
+  clientId: z
+    .string()
+    .trim()
+    .regex(/^[A-Za-z0-9-]{1,100}$/, { error: 'must be the Application (client) ID of the app registration.' })
+    .optional()
+    .describe('Graph with app credentials: the Application (client) ID; its client secret is the password.'),
+  markRead: z
+    .boolean()
+    .optional()
+    .describe('Graph: mail left on the server (leaveOnServer) is marked read once stored.'),
+  moveToFolder: lineText(255)
+    .optional()
+    .describe(
+      'Graph: mail not left on the server is moved to this folder (its display name, top level or under Inbox) instead of deleted.',
+    ),
 });
 export type BoxConnectionInput = z.infer<typeof boxConnectionInput>;
 
