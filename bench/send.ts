@@ -240,7 +240,9 @@ export async function main(): Promise<void> {
  * as start–end ms from the send's start; the median send's timeline is printed.
  */
 async function trace(d: ReturnType<typeof buildDeps>, op: () => Promise<void>): Promise<void> {
-  const doc = d.repos.table.doc as unknown as { send: (c: { constructor: { name: string } }) => Promise<unknown> };
+  const doc = d.repos.table.doc as unknown as {
+    send: (c: { constructor: { name: string } }) => Promise<unknown>;
+  };
   const blobs = d.blobs as unknown as { put: (...a: unknown[]) => Promise<unknown> };
   const send = doc.send.bind(doc);
   const put = blobs.put.bind(blobs);

@@ -248,7 +248,9 @@ export class Table {
           throw new Error(`DynamoDB left ${pending.length} keys unprocessed after ${attempt} tries.`);
         if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
         const res = await this.doc.send(
-          new BatchGetCommand({ RequestItems: { [this.name]: { Keys: pending, ConsistentRead: consistent } } }),
+          new BatchGetCommand({
+            RequestItems: { [this.name]: { Keys: pending, ConsistentRead: consistent } },
+          }),
         );
         out.push(...((res.Responses?.[this.name] ?? []) as T[]));
         pending = res.UnprocessedKeys?.[this.name]?.Keys as Key[] | undefined;
