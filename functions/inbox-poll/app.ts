@@ -5,7 +5,7 @@ import type { ScheduleWindow } from '#lib/domain/schedule';
 import { type ApiEvent, apiRouter, lambdaHandler } from '#lib/http/api';
 import type { Handlers } from '#lib/http/routes';
 import { autoReplier } from '#lib/inbox/auto-reply';
-import { openBox } from '#lib/inbox/connect';
+import { openMailbox } from '#lib/inbox/connect';
 import type { PollPorts } from '#lib/inbox/poll';
 import { importPushed } from '#lib/inbox/push';
 import {
@@ -44,7 +44,7 @@ export function isScheduledPoll(event: unknown): event is ScheduledPoll {
 }
 
 /**
- * POP3 from the box settings (an OAuth2 box with tokens from `oauth`, by default configured from
+ * POP3 or IMAP from the box settings (an OAuth2 box with tokens from `oauth`, by default configured from
  * OAUTH_*); auto-replies through the same send service as functions/send.
  */
 export function defaultPorts(
@@ -59,15 +59,13 @@ export function defaultPorts(
   return {
     // An OAuth2 box logs in with an access token, refreshed by the OAuth2 service when due.
     open: (box, password, studioId) =>
-      openBox(
-        box.connection,
-        password,
-        {},
-        mailHostPolicy(d.config),
-        oauth && box.connection.authentication === 'oauth2'
-          ? () => oauth.accessToken(studioId, box.id)
-          : undefined,
-      ),
+      openMailbox(box, password, {
+        policy: mailHostPolicy(d.config),
+        accessToken:
+          oauth && box.connection.authentication === 'oauth2'
+            ? () => oauth.accessToken(studioId, box.id)
+            : undefined,
+      }),
     autoReply: autoReplier(service),
   };
 }

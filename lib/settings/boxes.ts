@@ -1,6 +1,6 @@
 /**
  * Email boxes: where incoming mail is collected, and what happens to it (department, user, task,
- * auto-reply), and when it is polled (its schedule). Saving a POP3 box logs in to its server first
+ * auto-reply), and when it is polled (its schedule). Saving a POP3 or IMAP box logs in to its server first
  * unless told not to; the password goes to the secret store, the box keeps the reference; the
  * schedule goes to EventBridge Scheduler before the record is written, and is put back if the
  * record cannot be (lib/schedules/sync.ts).
@@ -18,6 +18,7 @@ import {
   takesPoll,
   takesPush,
 } from '#lib/domain/receiving';
+import { defaultPort } from '#lib/inbox/connect';
 import { PENDING_GRANT } from '#lib/oauth/grant';
 import { legacyNameOf, nameOf, planScheduleOps } from '#lib/schedules/definition';
 import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
@@ -128,11 +129,12 @@ async function checkBox(
     );
   if (c.type === 'exchange' && !c.domain?.trim())
     issues.add('connection.domain', 'is required for Exchange: the Windows domain of the mailbox account.');
-  if (c.type === 'pop3' && c.domain !== undefined && authentication !== 'ntlm')
+  if (c.type !== 'exchange' && c.domain !== undefined && authentication !== 'ntlm')
     issues.add(
       'connection.domain',
-      'is for Exchange only; leave it out for a POP3 box, unless it logs in with SPA (spa on, or authentication "ntlm").',
+      `is for Exchange only; leave it out for a${c.type === 'imap' ? 'n IMAP' : ' POP3'} box, unless it logs in with SPA (spa on, or authentication "ntlm").`,
     );
+  const afterImport = checkImapFields(issues, c, fields.leaveOnServer);
   if (authentication === 'oauth2') {
     if (!c.provider) issues.add('connection.provider', 'is required with OAuth2: google or microsoft.');
     if (c.password !== undefined)
@@ -182,18 +184,66 @@ async function checkBox(
   }
   issues.throwIfAny();
 
-  const { password: _password, port, domain, provider, authentication: _authentication, ...connection } = c;
+  const {
+    password: _password,
+    port,
+    domain,
+    provider,
+    authentication: _authentication,
+    afterImport: _afterImport,
+    ...connection
+  } = c;
   return {
     ...fields,
+    // keep and mark-read leave mail on the server; move and delete take it off the folder.
+    ...(afterImport ? { leaveOnServer: afterImport === 'keep' || afterImport === 'mark-read' } : {}),
     connection: {
       ...connection,
+      ...(afterImport ? { afterImport } : {}),
       ...(c.type === 'exchange' || authentication === 'ntlm' ? { domain } : {}),
-      port: port ?? (c.ssl ? 995 : 110),
+      port: port ?? defaultPort(c.type, c.ssl),
       spa: authentication === 'ntlm',
       authentication,
       ...(authentication === 'oauth2' ? { provider } : {}),
     },
   };
+}
+
+/**
+ * The IMAP fields (folder, afterImport, moveToFolder) checked against the box type and
+ * leaveOnServer; returns the afterImport an IMAP box stores (keep or delete by leaveOnServer when
+ * not given), undefined for other boxes.
+ */
+function checkImapFields(issues: Issues, c: BoxInput['connection'], leaveOnServer: boolean) {
+  if (c.type === 'pop3') {
+    for (const field of ['folder', 'afterImport', 'moveToFolder'] as const)
+      if (c[field] !== undefined)
+        issues.add(
+          `connection.${field}`,
+          'is for IMAP boxes only; a POP3 box reads its one mailbox and keeps or deletes mail as leaveOnServer says.',
+        );
+    return undefined;
+  }
+  if (c.type !== 'imap') return c.afterImport;
+  const afterImport = c.afterImport ?? (leaveOnServer ? 'keep' : 'delete');
+  if (!leaveOnServer && (afterImport === 'keep' || afterImport === 'mark-read'))
+    issues.add(
+      'connection.afterImport',
+      `"${afterImport}" leaves mail on the server, but leaveOnServer is false: choose move or delete, or set leaveOnServer true.`,
+    );
+  if (afterImport === 'move' && !c.moveToFolder?.trim())
+    issues.add(
+      'connection.moveToFolder',
+      'is required with afterImport "move": the folder imported mail goes to.',
+    );
+  if (afterImport !== 'move' && c.moveToFolder !== undefined)
+    issues.add('connection.moveToFolder', 'only applies with afterImport "move"; leave it out.');
+  if (
+    afterImport === 'move' &&
+    c.moveToFolder?.trim().toLowerCase() === (c.folder?.trim() || 'INBOX').toLowerCase()
+  )
+    issues.add('connection.moveToFolder', 'must be another folder than the one read (connection.folder).');
+  return afterImport;
 }
 
 /** The log-in a box input asks for: `authentication`, else ntlm when SPA is on, else password. */
@@ -288,6 +338,14 @@ function targetOf(
     ssl,
     userName,
     password,
+    ...(c.type === 'imap'
+      ? {
+          protocol: 'imap' as const,
+          folder: c.folder,
+          afterImport: c.afterImport,
+          moveToFolder: c.moveToFolder,
+        }
+      : {}),
     // USER/PASS is the default: a password box's target stays as it always was.
     ...(authentication && authentication !== 'password' ? { authentication } : {}),
     ...(authentication === 'ntlm' ? { domain } : {}),
@@ -348,7 +406,7 @@ export async function replaceBox(
   const before = boxDestination(current.connection);
   const afterDestination = boxDestination({
     ...input.connection,
-    port: input.connection.port ?? (input.connection.ssl ? 995 : 110),
+    port: input.connection.port ?? defaultPort(input.connection.type, input.connection.ssl),
   });
   const wasOAuth = current.connection.authentication === 'oauth2';
   const isOAuth = authenticationOf(input.connection) === 'oauth2';

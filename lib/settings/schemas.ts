@@ -292,7 +292,7 @@ export const boxConnectionInput = z.strictObject({
     .describe(
       'Secure Password Authentication: log in with NTLM (AUTH NTLM) and the Domain. Same as authentication "ntlm".',
     ),
-  port: port.optional().describe('Default 995 with SSL, 110 without.'),
+  port: port.optional().describe('Default: POP3 995 with SSL, 110 without; IMAP 993 with SSL, 143 without.'),
   authentication: m.boxAuthentication
     .optional()
     .describe(
@@ -301,6 +301,17 @@ export const boxConnectionInput = z.strictObject({
   provider: m.oauthProvider
     .optional()
     .describe('OAuth2 only, and required there: google (Gmail) or microsoft (Microsoft 365).'),
+  folder: lineText(500)
+    .optional()
+    .describe('IMAP only: the folder read, as the server names it (e.g. INBOX/Clients). Default INBOX.'),
+  afterImport: m.afterImport
+    .optional()
+    .describe(
+      'IMAP only: what happens to a message once it is stored. keep: left as it is; mark-read: flagged \\Seen; move: moved to moveToFolder; delete: deleted (\\Deleted + UID EXPUNGE). Default: keep when leaveOnServer is on, else delete. keep and mark-read leave mail on the server, so leaveOnServer is stored as true for them and false for move and delete.',
+    ),
+  moveToFolder: lineText(500)
+    .optional()
+    .describe('IMAP with afterImport move, and required there: the folder imported mail is moved to.'),
 });
 export type BoxConnectionInput = z.infer<typeof boxConnectionInput>;
 

@@ -191,7 +191,7 @@ describe('email box validation', () => {
     ['connection.port', box({}, { port: 0 }), /whole number from 1 to 65535.*995 with SSL/],
     ['connection.port', box({}, { port: 'pop' }), /whole number from 1 to 65535/],
     ['connection.ssl', box({}, { ssl: 'yes' }), /true or false/],
-    ['connection.type', box({}, { type: 'imap' }), /"pop3", "exchange"/],
+    ['connection.type', box({}, { type: 'smtp' }), /"pop3", "exchange", "imap"/],
     [
       'connection.server',
       box({}, { server: 'pop3://pop.gmail.com:995' }),
