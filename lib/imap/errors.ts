@@ -58,6 +58,9 @@ const CLOSED_CODES = new Set(['NoConnection', 'EConnectionClosed', 'StateLogout'
 /** imapflow's codes for a server that does not speak IMAP as it should (or a hostile one). */
 const PROTOCOL_CODES =
   /^(ParserError|InvalidResponse|UnexpectedTag|MissingTag|ResponseProcessingFailed|LineTooLarge|LiteralTooLarge|ResponseTooLarge|TooManyTokens|TooManyResponses|MAX_IMAP_NESTING_REACHED|STARTTLS_INJECTION|COMPRESS_TRAILING_DATA)/;
+/** Codes Node gives socket, DNS and TLS errors (imapflow's own codes are CamelCase words). */
+const NODE_CODE =
+  /^(E[A-Z0-9_]+|ERR_[A-Z0-9_]+|[A-Z0-9_]*(CERT|ISSUER|SIGNATURE|SELF_SIGNED|UNABLE_TO)[A-Z0-9_]*)$/;
 /** Response codes at log-in that are not the password being wrong (RFC 5530). */
 const NOT_CREDENTIALS = new Set(['UNAVAILABLE', 'INUSE', 'LIMIT', 'SERVERBUG', 'CONTACTADMIN', 'OVERQUOTA']);
 
@@ -75,7 +78,12 @@ export interface ImapWhere {
 /** Maps anything imapflow (or its socket) threw to an ImapError; an ImapError passes through. */
 export function toImapError(error: unknown, where: ImapWhere): ImapError {
   if (error instanceof ImapError) return error;
-  const e = (error ?? {}) as ImapFlowError & { syscall?: string };
+  const outer = (error ?? {}) as ImapFlowError & { syscall?: string };
+  // imapflow wraps some refusals (STATUS of a missing folder: code NotFound) around the NO.
+  if (outer.code === 'NotFound')
+    return new ImapError('folder', outer.message, { command: where.command, code: outer.code, cause: error });
+  const inner = outer.response as unknown as ImapFlowError | undefined;
+  const e = inner instanceof Error && inner.responseStatus && !outer.responseStatus ? inner : outer;
   const code = typeof e.code === 'string' ? e.code : undefined;
   const text = e instanceof Error ? e.message : String(error);
   const serverText = e.responseText ?? (typeof e.response === 'string' ? e.response : undefined);
@@ -122,9 +130,11 @@ export function toImapError(error: unknown, where: ImapWhere): ImapError {
   if (code && CLOSED_CODES.has(code))
     return new ImapError('closed', `Connection to ${where.host}:${where.port} was closed: ${text}`, base);
   // A socket, DNS or TLS error with Node's code: mapped as the POP3 client maps it.
-  if (code || e.syscall) {
+  if ((code && NODE_CODE.test(code)) || outer.syscall) {
     const p = fromSocketError(error, where.phase ?? 'command', where.host, where.port);
     return new ImapError(p.kind, p.message, { ...base, code: p.code, phase: p.phase });
   }
+  // imapflow's own refusal of a command (an extension missing, a value it will not send).
+  if (code) return new ImapError('server', `${where.command ?? 'The command'} failed: ${text}`, base);
   return new ImapError('closed', `The IMAP session with ${where.host}:${where.port} failed: ${text}`, base);
 }
