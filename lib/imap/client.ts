@@ -17,6 +17,7 @@ import { PassThrough, type Readable } from 'node:stream';
 import { ImapFlow, type ImapFlowOptions } from 'imapflow';
 import type { NtlmCredentials } from '#lib/auth-mech/ntlm';
 import type { MailSession, SessionMessage, SessionWindow } from '#lib/inbox/session';
+import { SaslCode } from '#lib/pop3/client';
 import { ImapError, toImapError } from './errors.ts';
 import { NtlmImapFlow } from './ntlm.ts';
 
@@ -130,7 +131,16 @@ export class ImapSession implements MailSession {
       await client.connect();
     } catch (error) {
       client.close();
-      throw toImapError(error, { ...where, phase: 'greeting', command: 'LOGIN', login: true });
+      const mapped = toImapError(error, { ...where, phase: 'greeting', command: 'LOGIN', login: true });
+      // A refused token: the sign-in is what to redo (lib/pop3/diagnose.ts reads the code).
+      if (login.method === 'oauth2' && mapped.kind === 'auth' && !mapped.code)
+        throw new ImapError('auth', mapped.message, {
+          command: 'AUTHENTICATE',
+          serverText: mapped.serverText,
+          code: SaslCode.OAUTH_REJECTED,
+          cause: error,
+        });
+      throw mapped;
     }
     try {
       session.capabilities = { raw: [...client.capabilities.keys()], top: true };
