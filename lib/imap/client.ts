@@ -77,7 +77,7 @@ export function uidSet(uids: readonly number[]): string {
 }
 
 export class ImapSession implements MailSession {
-  readonly #client: ImapFlow;
+  #client: ImapFlow;
   readonly #options: ImapSessionOptions;
   readonly #entries: Entry[] = [];
   #uidValidity = '0';
@@ -96,6 +96,25 @@ export class ImapSession implements MailSession {
 
   /** Connects, logs in and opens the folder (read-only when nothing is ever changed). */
   static async connect(options: ImapSessionOptions): Promise<ImapSession> {
+    const session = new ImapSession(
+      await ImapSession.#logIn(options, (error) => {
+        session.#lastError = error;
+      }),
+      options,
+    );
+    try {
+      session.capabilities = { raw: [...session.#client.capabilities.keys()], top: true };
+      await session.#open();
+      if (!options.probeOnly) await session.#list();
+      return session;
+    } catch (error) {
+      session.#client.close();
+      throw error;
+    }
+  }
+
+  /** A new imapflow connection, logged in. */
+  static async #logIn(options: ImapSessionOptions, onError: (error: unknown) => void): Promise<ImapFlow> {
     const login = options.login;
     const base: ImapFlowOptions = {
       host: options.host,
@@ -121,16 +140,14 @@ export class ImapSession implements MailSession {
         : {}),
     };
     const client = login.method === 'ntlm' ? new NtlmImapFlow(base, login.credentials) : new ImapFlow(base);
-    const session = new ImapSession(client, options);
     // Every emitter has an error listener: a socket error after connect fails the command waiting.
-    client.on('error', (error: unknown) => {
-      session.#lastError = error;
-    });
-    const where = { host: options.host, port: options.port };
+    client.on('error', onError);
     try {
       await client.connect();
+      return client;
     } catch (error) {
       client.close();
+      const where = { host: options.host, port: options.port };
       const mapped = toImapError(error, { ...where, phase: 'greeting', command: 'LOGIN', login: true });
       // A refused token: the sign-in is what to redo (lib/pop3/diagnose.ts reads the code).
       if (login.method === 'oauth2' && mapped.kind === 'auth' && !mapped.code)
@@ -142,15 +159,23 @@ export class ImapSession implements MailSession {
         });
       throw mapped;
     }
-    try {
-      session.capabilities = { raw: [...client.capabilities.keys()], top: true };
-      await session.#open();
-      if (!options.probeOnly) await session.#list();
-      return session;
-    } catch (error) {
-      client.close();
-      throw error;
-    }
+  }
+
+  /**
+   * Replaces a connection the server dropped while listing (Dovecot ends the session when it
+   * cannot read a message): the same folder must come back with the same UIDVALIDITY.
+   */
+  async #reconnect(): Promise<void> {
+    this.#client.close();
+    const before = this.#uidValidity;
+    this.#client = await ImapSession.#logIn(this.#options, (error) => {
+      this.#lastError = error;
+    });
+    await this.#open();
+    if (this.#uidValidity !== before)
+      throw new ImapError('closed', 'The folder changed (a new UIDVALIDITY) while it was being listed.', {
+        command: 'SELECT',
+      });
   }
 
   /** Messages in the folder when it was opened. */
@@ -210,18 +235,24 @@ export class ImapSession implements MailSession {
     }
   }
 
+  /**
+   * UIDs, flags and INTERNALDATE of every message (these need no message read), then the sizes.
+   * A server that cannot size a message (Dovecot reads the file) may end the session: the sizes
+   * had so far are kept, the session is opened again, and a message without a size is streamed
+   * alone, so that its failure is charged to it (the pipeline quarantines it after three runs).
+   */
   async #list(): Promise<void> {
     if (this.#exists === 0) return;
     try {
       for await (const m of this.#client.fetch(
         '1:*',
-        { uid: true, size: true, internalDate: true, flags: true },
+        { uid: true, internalDate: true, flags: true },
         { uid: false },
       )) {
         const date = m.internalDate === undefined ? Number.NaN : new Date(m.internalDate).getTime();
         this.#entries.push({
           uid: m.uid,
-          size: m.size,
+          size: undefined,
           internalDate: Number.isNaN(date) ? undefined : date,
           seen: m.flags?.has('\\Seen') ?? false,
         });
@@ -231,6 +262,17 @@ export class ImapSession implements MailSession {
     }
     // Server order is UID order (what arrived first is taken first).
     this.#entries.sort((a, b) => a.uid - b.uid);
+    const byUid = new Map(this.#entries.map((e) => [e.uid, e]));
+    try {
+      for await (const m of this.#client.fetch('1:*', { uid: true, size: true }, { uid: false })) {
+        const entry = byUid.get(m.uid);
+        if (entry) entry.size = m.size;
+      }
+    } catch (error) {
+      const mapped = this.#error(error, 'FETCH');
+      if (mapped.kind !== 'server' && mapped.kind !== 'closed') throw mapped;
+      if (!this.#client.usable) await this.#reconnect();
+    }
   }
 
   #error(error: unknown, command: string): ImapError {
@@ -270,10 +312,16 @@ export class ImapSession implements MailSession {
     return out;
   }
 
-  /** One FETCH for these messages: their `pick` (source or header) by UID. */
-  async #fetchChunk(ids: number[], query: 'source' | 'headers'): Promise<Map<number, Buffer>> {
+  /**
+   * One FETCH for these messages: the source (or header block) of each by UID, as far as the
+   * server got; its failure, if any, beside what came before it (answers arrive in order).
+   */
+  async #fetchChunk(
+    ids: number[],
+    query: 'source' | 'headers',
+  ): Promise<{ got: Map<number, Buffer>; error?: ImapError }> {
     const uids = ids.map((id) => this.#entry(id).uid);
-    const out = new Map<number, Buffer>();
+    const got = new Map<number, Buffer>();
     try {
       for await (const m of this.#client.fetch(
         uidSet(uids),
@@ -281,53 +329,50 @@ export class ImapSession implements MailSession {
         { uid: true },
       )) {
         const data = query === 'source' ? m.source : m.headers;
-        if (data) out.set(m.uid, data);
+        if (data) got.set(m.uid, data);
       }
     } catch (error) {
-      throw this.#error(error, 'FETCH');
+      return { got, error: this.#error(error, 'FETCH') };
     }
-    return out;
+    return { got };
   }
 
   /**
    * Fetches in chunks of FETCH_CHUNK (the next chunk asked while this one is taken), yields in
-   * order. A chunk the server refuses is asked again message by message, so the refusal is the one
-   * message's; a message missing from the answer (expunged meanwhile) is refused as well.
+   * order. Where a chunk's answer stops, the failure belongs to the first message it lacks: a
+   * refusal (NO) is asked again message by message, so it is that one message's; a lost connection
+   * ends the generator there (the pipeline charges that message). A message missing from a good
+   * answer (expunged meanwhile) is refused.
    */
   async *#fetchMany(ids: Iterable<number>, query: 'source' | 'headers'): AsyncGenerator<SessionMessage> {
     const all = [...ids];
     const chunks: number[][] = [];
     for (let i = 0; i < all.length; i += FETCH_CHUNK) chunks.push(all.slice(i, i + FETCH_CHUNK));
-    const ask = (chunk: number[] | undefined) => {
-      if (!chunk) return undefined;
-      const p = this.#fetchChunk(chunk, query);
-      p.catch(() => {}); // settled below, or dropped with the generator
-      return p;
-    };
+    const ask = (chunk: number[] | undefined) => (chunk ? this.#fetchChunk(chunk, query) : undefined);
     let next = ask(chunks[0]);
     for (let c = 0; c < chunks.length; c++) {
       const chunk = chunks[c]!;
-      let got: Map<number, Buffer>;
-      try {
-        got = await next!;
-      } catch (error) {
-        if (!(error instanceof ImapError) || error.kind !== 'server') throw error;
-        // One by one: what the server does send is yielded, the first refusal ends the generator.
-        for (const id of chunk) {
-          const one = await this.#fetchChunk([id], query);
-          const data = one.get(this.#entry(id).uid);
-          if (!data) throw this.#refused(id, error);
-          yield { id, data };
-        }
-        next = ask(chunks[c + 1]);
-        continue;
-      }
-      next = ask(chunks[c + 1]);
-      for (const id of chunk) {
+      const { got, error } = await next!;
+      next = error ? undefined : ask(chunks[c + 1]);
+      for (const [i, id] of chunk.entries()) {
         const data = got.get(this.#entry(id).uid);
-        if (!data) throw this.#refused(id);
-        yield { id, data };
+        if (data) {
+          yield { id, data };
+          continue;
+        }
+        if (!error) throw this.#refused(id);
+        if (error.kind !== 'server') throw error;
+        // One by one from here: what the server sends is yielded, the first refusal ends it.
+        for (const rest of chunk.slice(i)) {
+          const one = await this.#fetchChunk([rest], query);
+          const alone = one.got.get(this.#entry(rest).uid);
+          if (!alone)
+            throw !one.error || one.error.kind === 'server' ? this.#refused(rest, one.error) : one.error;
+          yield { id: rest, data: alone };
+        }
+        break;
       }
+      next ??= ask(chunks[c + 1]);
     }
   }
 

@@ -188,6 +188,8 @@ describe('importing an IMAP box', () => {
     const owner = await b.owner();
     const before = await folderState(owner);
     await owner.logout();
+    // Dovecot takes a new UIDVALIDITY from the clock (seconds): let the second change first.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
     await resetUidValidity(b.maildir);
     await b.deliver(rawMail({ subject: 'after the change' }));
     await ctx.d.repos.emailBoxes.replace(
