@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs';
 import { splitDomainUser } from '#lib/auth-mech/ntlm';
 import type { BoxConnection } from '#lib/domain/model';
-import { ImapSession, type ImapSessionOptions } from '#lib/imap/client';
+import type { ImapSessionOptions } from '#lib/imap/client';
 import { ImapError } from '#lib/imap/errors';
 import { guardedLookup, type MailHostPolicy, refuseBlockedLiteral } from '#lib/net/guard';
 import { Pop3Client, type Pop3ClientOptions } from '#lib/pop3/client';
@@ -141,6 +141,8 @@ export async function openMailbox(
       throw new ImapError(p.kind, p.message, { code: p.code, phase: 'connect', cause: error });
     }
   }
+  // imapflow (and pino, iconv-lite, … with it) is loaded by the first IMAP box, not at cold start.
+  const { ImapSession } = await import('#lib/imap/client');
   return ImapSession.connect({
     ...imapOptions(conn, process.env, options.policy),
     afterImport: afterImportOf(conn, box.leaveOnServer),

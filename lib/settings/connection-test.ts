@@ -7,7 +7,6 @@
 import { readFileSync } from 'node:fs';
 import { AppError } from '#lib/domain/errors';
 import type { AfterImport } from '#lib/domain/model';
-import { ImapSession } from '#lib/imap/client';
 import { diagnoseImap } from '#lib/imap/diagnose';
 import { ImapError } from '#lib/imap/errors';
 import { imapLogin } from '#lib/inbox/connect';
@@ -105,6 +104,8 @@ export async function probeImap(target: Pop3Target, config: ConnectionTestConfig
         throw new ImapError(p.kind, p.message, { code: p.code, phase: 'connect', cause: error });
       }
     }
+    // Loaded by the first IMAP test, so the settings function starts without imapflow.
+    const { ImapSession } = await import('#lib/imap/client');
     const session = await ImapSession.connect({
       host: target.server,
       port: target.port,
