@@ -151,6 +151,28 @@ describe('importing an IMAP box', () => {
     expect((await messagesOf(b.box.id)).map((m) => m.subject).sort()).toEqual(['d1', 'd2', 'theirs']);
   });
 
+  it("expunges only the UIDs it stored: another client's \\Deleted message it did not take stays (UID EXPUNGE)", async () => {
+    // Prepare: the old message is excluded by its arrival date, and its owner flagged it \Deleted.
+    const b = await makeBox({
+      leaveOnServer: false,
+      excludeBefore: '2026-03-01',
+      connection: { afterImport: 'delete' },
+    });
+    const old = await b.deliver(rawMail({ subject: 'old, flagged deleted by its owner' }));
+    await setReceived(old.path, new Date('2026-01-15T10:00:00Z'));
+    await b.deliver(rawMail({ subject: 'new' }));
+    const owner = await b.owner();
+    await owner.mailboxOpen('INBOX');
+    await owner.messageFlagsAdd('1', ['\\Deleted']);
+    // Act
+    const outcome = await poll(b.box.id);
+    const state = await folderState(owner);
+    await owner.logout();
+    // Assess
+    expect(outcome.run?.counts).toMatchObject({ seen: 2, imported: 1, skipped: 1 });
+    expect(state.messages.map((m) => m.subject)).toEqual(['old, flagged deleted by its owner']);
+  });
+
   it('judges the exclude date by INTERNALDATE in the box time zone, not by the Date header', async () => {
     // Prepare: 1 March 00:30 in Sydney is 28 February 13:30 UTC — the cut-off day there.
     const { box, deliver } = await makeBox({

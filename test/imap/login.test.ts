@@ -88,6 +88,30 @@ describe('IMAP log-in against Dovecot', () => {
     );
   });
 
+  it('logs in on the plain port after STARTTLS, checking the certificate', async () => {
+    // Act
+    const session = await ImapSession.connect({
+      host: spa.host,
+      port: spa.imapPort,
+      secure: false,
+      ca: spa.caCertPem,
+      login: { method: 'password', userName: user, password: PASSWORD },
+      ...LIMITS,
+    });
+    const listed = await session.uidl();
+    await session.quit();
+    const untrusted = await ImapSession.connect({
+      host: spa.host,
+      port: spa.imapPort,
+      secure: false,
+      login: { method: 'password', userName: user, password: PASSWORD },
+      ...LIMITS,
+    }).catch((e: unknown) => e);
+    // Assess
+    expect(listed).toHaveLength(1);
+    expect(untrusted).toMatchObject({ kind: 'tls' });
+  });
+
   it('logs in with SPA (AUTHENTICATE NTLM): the right domain in any case, its DNS name, or DOMAIN\\user', async () => {
     // Act
     const results = [
