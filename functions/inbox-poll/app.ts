@@ -7,7 +7,7 @@ import { isGraphConnection } from '#lib/graph/detect';
 import { type ApiEvent, apiRouter, lambdaHandler } from '#lib/http/api';
 import type { Handlers } from '#lib/http/routes';
 import { autoReplier } from '#lib/inbox/auto-reply';
-import { openBox } from '#lib/inbox/connect';
+import { openMailbox } from '#lib/inbox/connect';
 import { mailboxIdentity, type PollPorts } from '#lib/inbox/poll';
 import { importPushed } from '#lib/inbox/push';
 import {
@@ -46,7 +46,8 @@ export function isScheduledPoll(event: unknown): event is ScheduledPoll {
 }
 
 /**
- * POP3 (or Microsoft Graph for an Exchange Online box) from the box settings (an OAuth2 box with tokens from `oauth`, by default configured from
+ * POP3, IMAP or (for an Exchange Online box) Microsoft Graph from the box settings (an OAuth2 box
+ * with tokens from `oauth`, by default configured from
  * OAUTH_*); auto-replies through the same send service as functions/send.
  */
 export function defaultPorts(
@@ -71,15 +72,13 @@ export function defaultPorts(
             ...(oauth ? { signIn: (o) => oauth.accessToken(studioId, box.id, o) } : {}),
             ...(run ? { deadline: run.deadline } : {}),
           })
-        : openBox(
-            box.connection,
-            password,
-            {},
-            mailHostPolicy(d.config),
-            oauth && box.connection.authentication === 'oauth2'
-              ? () => oauth.accessToken(studioId, box.id)
-              : undefined,
-          ),
+        : openMailbox(box, password, {
+            policy: mailHostPolicy(d.config),
+            accessToken:
+              oauth && box.connection.authentication === 'oauth2'
+                ? () => oauth.accessToken(studioId, box.id)
+                : undefined,
+          }),
     autoReply: autoReplier(service),
   };
 }

@@ -12,7 +12,7 @@ import { mailHostPolicy } from '#lib/net/guard';
 import { oauthFromEnv } from '#lib/oauth/from-deps';
 import type { OAuthService } from '#lib/oauth/service';
 import { Pop3Client } from '#lib/pop3/client';
-import { connectionTestConfig, type Pop3Probe, pop3Probe } from '#lib/settings/connection-test';
+import { connectionTestConfig, mailProbe, type Pop3Probe } from '#lib/settings/connection-test';
 import type { SettingsContext } from '#lib/settings/context';
 import { boxHandlers } from './handlers/boxes.ts';
 import type { SettingsHandlers } from './handlers/common.ts';
@@ -26,7 +26,7 @@ import { userSettingsHandlers } from './handlers/user-settings.ts';
 import { settingsRoutes } from './routes.ts';
 
 export interface SettingsOptions {
-  /** The POP3 login used by box saves and tests. Default: Pop3Client, trust and timeouts from `env`. */
+  /** The POP3/IMAP login used by box saves and tests. Default: Pop3Client or imapflow, trust and timeouts from `env`. */
   probePop3?: Pop3Probe;
   /** Where POP3_CA_FILE, POP3_TLS_INSECURE, the POP3 timeouts and OAUTH_* are read; default process.env. */
   env?: Record<string, string | undefined>;
@@ -46,7 +46,7 @@ function defaultProbe(d: Deps, env: Record<string, string | undefined>): Pop3Pro
         d.logger.warn(
           'POP3_TLS_INSECURE is set: mail server certificates are not checked (development only)',
         );
-      probe = pop3Probe(config, Pop3Client.connect);
+      probe = mailProbe(config, Pop3Client.connect);
     }
     return probe(target);
   };

@@ -161,8 +161,18 @@ export const boxOAuth = z.object({
 });
 export type BoxOAuth = z.infer<typeof boxOAuth>;
 
+/**
+ * What an IMAP box does with a message once it is durably stored (docs/inbox.md): keep it as it is,
+ * mark it read (\Seen), move it to `moveToFolder`, or delete it (\Deleted + UID EXPUNGE).
+ * keep and mark-read leave mail on the server (`leaveOnServer` true); move and delete do not.
+ */
+export const AFTER_IMPORT = ['keep', 'mark-read', 'move', 'delete'] as const;
+export const afterImport = z.enum(AFTER_IMPORT);
+export type AfterImport = z.infer<typeof afterImport>;
+
 export const boxConnection = z.object({
-  type: z.enum(['pop3', 'exchange']),
+  /** pop3, imap (also Exchange on-premises through its IMAP endpoint, with SPA), or exchange. */
+  type: z.enum(['pop3', 'exchange', 'imap']),
   server: z.string().min(1).max(253),
   emailAddress: email,
   /** Exchange, and POP3 with SPA (NTLM). */
@@ -190,10 +200,12 @@ export const boxConnection = z.object({
   /** Graph app credentials: the Microsoft Entra tenant (id or domain) and the app's client id. */
   tenantId: z.string().min(1).max(253).optional(),
   clientId: z.string().min(1).max(100).optional(),
-  /** Graph: mail a box leaves on the server is marked read once stored. */
-  markRead: z.boolean().optional(),
-  /** Graph: mail a box does not leave on the server is moved to this folder (display name) instead of deleted. */
-  moveToFolder: z.string().min(1).max(255).optional(),
+  /** IMAP: the folder read; absent = INBOX. */
+  folder: z.string().min(1).max(500).optional(),
+  /** IMAP and Graph: what happens to a stored message; absent = keep or delete, as `leaveOnServer` says. */
+  afterImport: afterImport.optional(),
+  /** With afterImport `move` (IMAP, Graph): the folder imported mail goes to. */
+  moveToFolder: z.string().min(1).max(500).optional(),
 });
 export type BoxConnection = z.infer<typeof boxConnection>;
 

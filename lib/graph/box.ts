@@ -136,13 +136,15 @@ export function graphClient(
 /** Opens the box's Graph session (the first delta pages are read: a login fault shows here). */
 export function openGraphBox(box: EmailBox, secret: string, o: OpenGraphOptions): Promise<GraphSession> {
   const c = box.connection;
+  // As for IMAP: absent, afterImport is keep or delete as leaveOnServer says.
+  const after = c.afterImport ?? (box.leaveOnServer ? 'keep' : 'delete');
   return GraphSession.open({
     client: graphClient(box, secret, o),
     mailbox: c.emailAddress,
     cursor: stateCursor(o.repos, o.studioId, box, o.identity),
-    leaveOnServer: box.leaveOnServer,
-    markRead: c.markRead,
-    moveToFolder: c.moveToFolder,
+    leaveOnServer: after === 'keep' || after === 'mark-read',
+    markRead: after === 'mark-read',
+    moveToFolder: after === 'move' ? c.moveToFolder : undefined,
     ...(o.maxListed ? { maxListed: o.maxListed } : {}),
     ...(o.pageSize ? { pageSize: o.pageSize } : {}),
   });

@@ -32,7 +32,7 @@ export interface GraphSessionOptions {
   /** The mailbox: its primary SMTP address (or user id). */
   readonly mailbox: string;
   readonly cursor: DeltaCursor;
-  /** The box leaves mail on the server (keep, or mark read with `markRead`). */
+  /** The box leaves mail on the server (afterImport keep, or mark-read with `markRead`). */
   readonly leaveOnServer: boolean;
   readonly markRead?: boolean | undefined;
   /** Not left on the server: moved to this folder (display name) instead of deleted. */

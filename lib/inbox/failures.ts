@@ -1,10 +1,11 @@
 /**
  * Poll failures in plain words — what failed and what to check — for the run record and the
- * failure notification. POP3 failures are explained by lib/pop3/diagnose.ts, the same words the
- * connection test uses. Nothing here repeats a password.
+ * failure notification. POP3 failures are explained by lib/pop3/diagnose.ts (IMAP: lib/imap/diagnose.ts,
+ * Graph: lib/graph/errors.ts), the same words the connection test uses. Nothing here repeats a password.
  */
 import { diagnoseGraph, GraphError } from '#lib/graph/errors';
-import type { Pop3ErrorKind } from '#lib/pop3/client';
+import { diagnoseImap } from '#lib/imap/diagnose';
+import { ImapError, type ImapErrorKind } from '#lib/imap/errors';
 import { Pop3Error } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
 import { POLL_LIMITS } from './connect.ts';
@@ -33,7 +34,7 @@ export interface Failure {
 }
 
 /** Alert kinds: several POP3 error kinds are the same problem for the person reading the alert. */
-const ALERT_KIND: Record<Pop3ErrorKind, string> = {
+const ALERT_KIND: Record<ImapErrorKind, string> = {
   dns: 'server-unknown',
   unreachable: 'server-unreachable',
   refused: 'server-unreachable',
@@ -44,6 +45,7 @@ const ALERT_KIND: Record<Pop3ErrorKind, string> = {
   closed: 'connection-lost',
   server: 'server-refused',
   aborted: 'aborted',
+  folder: 'folder-not-found',
 };
 
 export function describeFailure(
@@ -51,10 +53,13 @@ export function describeFailure(
   box: { server: string; port: number; ssl: boolean; emailAddress?: string },
 ): Failure {
   const mailbox = box.emailAddress;
-  if (error instanceof Pop3Error) {
-    const d = diagnosePop3(error, box, POLL_LIMITS);
+  if (error instanceof Pop3Error || error instanceof ImapError) {
+    const d =
+      error instanceof ImapError
+        ? diagnoseImap(error, box, POLL_LIMITS)
+        : diagnosePop3(error, box, POLL_LIMITS);
     return {
-      kind: ALERT_KIND[error.kind],
+      kind: error instanceof ImapError && error.kind === 'protocol' ? 'not-imap' : ALERT_KIND[error.kind],
       message: d.problem,
       advice: d.advice,
       field: d.field,

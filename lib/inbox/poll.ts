@@ -25,7 +25,7 @@ import {
 import { type EmailBox, type Message, type Run, type RunCounts, runCounts } from '#lib/domain/model';
 import { takesPoll } from '#lib/domain/receiving';
 import { type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
-import { isGraphConnection } from '#lib/graph/detect';
+import { ImapError } from '#lib/imap/errors';
 import { EMPTY_ANNOUNCED, Pop3Error } from '#lib/pop3/client';
 import { InvalidBlobError } from '#lib/ports/index';
 import { isSendableAddress, MAX_RECIPIENTS } from '#lib/send/schemas';
@@ -149,15 +149,30 @@ const MAX_SESSIONS = 50;
 /** How often a working run renews its lease. */
 const LEASE_RENEW_MS = 30_000;
 
-/** The mailbox a UIDL belongs to: another server, port or user is another mailbox. */
+/**
+ * The mailbox a UIDL belongs to: another server, port or user is another mailbox; for IMAP
+ * another folder too (UIDVALIDITY:UID names a message within one folder only).
+ */
 export function mailboxIdentity(box: EmailBox): string {
   const c = box.connection;
   const port = 'port' in c ? c.port : '';
   const user = 'userName' in c ? c.userName.toLowerCase() : '';
+  const folder = c.type === 'imap' ? `\nimap\n${c.folder?.trim() || 'INBOX'}` : '';
   return createHash('sha256')
-    .update(`${c.server.toLowerCase()}\n${port}\n${user}`)
+    .update(`${c.server.toLowerCase()}\n${port}\n${user}${folder}`)
     .digest('hex')
     .slice(0, 16);
+}
+
+/** A failure of the mail server or the line to it (POP3 or IMAP), never of our own storage. */
+function isSessionError(error: unknown): error is Pop3Error | ImapError {
+  return error instanceof Pop3Error || error instanceof ImapError;
+}
+
+/** The server refused this one message (POP3 -ERR to RETR/TOP; IMAP NO to FETCH): its failure only. */
+function isRefusalOf(error: unknown, pop3Command: 'RETR' | 'TOP'): error is Pop3Error | ImapError {
+  if (error instanceof Pop3Error) return error.command === pop3Command && error.kind === 'server';
+  return error instanceof ImapError && error.command === 'FETCH' && error.kind === 'server';
 }
 
 export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): Promise<PollOutcome> {
@@ -179,14 +194,6 @@ export async function pollBox(d: Deps, request: PollRequest, ports: PollPorts): 
       status: 'skipped',
       reason: 'This box has no saved password; add one (connection.password) to poll it.',
     };
-  if (box.connection.type !== 'pop3' && !isGraphConnection(box.connection)) {
-    return {
-      status: 'skipped',
-      reason:
-        'Exchange on-premises boxes cannot be polled yet; Exchange Online is read through Microsoft Graph (connection.access "graph").',
-    };
-  }
-
   const runId = request.run?.id ?? randomUUID();
   const started = request.run ? new Date(request.run.startedAt) : d.now();
   // The budget is real elapsed time (the Lambda timeout is), whatever clock d.now() reads.
@@ -480,6 +487,7 @@ async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Mail
       ctx.client.close();
       continue;
     }
+    if (ctx.box.leaveOnServer) await keepStored(ctx, deletable);
     const batch = ctx.box.leaveOnServer ? [] : deletable.slice(0, DELE_BATCH);
     // In slices, the clock checked between them: without PIPELINING every DELE is a round trip,
     // and a batch must not outrun the budget (what is left is deleted by the next run).
@@ -501,6 +509,23 @@ async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Mail
     if (!moreToDelete) return false;
   }
   return ctx.clock() >= ctx.deadline;
+}
+
+/**
+ * What a box that leaves mail on the server does with what is stored (IMAP mark-read: \Seen),
+ * when the session can. A refusal is noted on the run, not a failure: nothing is lost.
+ */
+async function keepStored(ctx: ImportContext, stored: number[]): Promise<void> {
+  if (!ctx.client.keepMany || stored.length === 0 || ctx.clock() >= ctx.deadline) return;
+  try {
+    await ctx.client.keepMany(stored);
+  } catch (error) {
+    if (!isSessionError(error) || error.kind !== 'server') throw error;
+    ctx.errors.add({
+      kind: 'after-import-failed',
+      message: `The server refused to mark imported mail: ${error.message}`.slice(0, 500),
+    });
+  }
 }
 
 /** What to do with each listed message, from its marker. */
@@ -730,8 +755,8 @@ async function fetchFailed(
   known: Map<string, ImportMarker>,
   error: unknown,
 ): Promise<Taken> {
-  if (error instanceof Pop3Error && error.command === 'RETR' && error.kind === 'server') {
-    // The server refused this one message (-ERR); the session goes on.
+  if (isRefusalOf(error, 'RETR')) {
+    // The server refused this one message (-ERR, NO); the session goes on.
     await recordAttempt(d, ctx, u.uid, `The server refused to send it: ${error.message}`, known);
     return 'retr-refused';
   }
@@ -761,7 +786,7 @@ async function takeStored(
       if (await excludedAfterRetrieval(d, ctx, u.uid, raw)) return 'kept';
       return (await importOne(d, ctx, { uid: u.uid, size: u.size, ...raw }, ticket)) ? 'stored' : 'kept';
     } catch (error) {
-      if (isOwnStorageFailure(error) || error instanceof Pop3Error) throw error;
+      if (isOwnStorageFailure(error) || isSessionError(error)) throw error;
       // Anything else is this message's doing: keep it quarantined with the reason, go on.
       const reason = `It could not be imported: ${error instanceof Error ? error.message : String(error)}`;
       ctx.log.warn('message quarantined', { uidl: u.uid, errorMessage: reason });
@@ -858,8 +883,8 @@ async function storeRaw(
     );
   } catch (error) {
     // The connection's failure is the connection's; anything else is the blob store's.
-    if (popError instanceof Pop3Error) throw popError;
-    if (error instanceof Pop3Error) throw error;
+    if (isSessionError(popError)) throw popError;
+    if (isSessionError(error)) throw error;
     throw new StorageError(error);
   }
   return { rawKey, sha256: hash.digest('hex') };
@@ -881,6 +906,22 @@ async function excludedByDate(
   const later = (rest: Listed[]) => {
     for (const u of rest) ctx.judgeAfterRetrieval.add(u.uid);
   };
+  // The server says when each message arrived (IMAP INTERNALDATE): that decides, headers only
+  // for a message it gives no date for.
+  if (ctx.client.receivedAt) {
+    const arrived = await ctx.client.receivedAt(chunk.map((u) => u.id));
+    const undated: Listed[] = [];
+    for (const u of chunk) {
+      const t = arrived.get(u.id);
+      if (t === undefined) undated.push(u);
+      else if (t < cutoff) {
+        out.add(u.id);
+        await markExcluded(d, ctx, u.uid, excludeBefore);
+      }
+    }
+    if (undated.length === 0) return out;
+    chunk = undated;
+  }
   // CAPA answered without TOP (RFC 2449), or a TOP refused before: no header pass at all.
   const caps = ctx.client.capabilities;
   if (ctx.topRefused || (caps.raw.length > 0 && !caps.top)) {
@@ -902,7 +943,7 @@ async function excludedByDate(
       }
       head = r.value.data;
     } catch (error) {
-      if (error instanceof Pop3Error && error.command === 'TOP' && error.kind === 'server') {
+      if (isRefusalOf(error, 'TOP')) {
         // No TOP on this server (or not for this message): judged once retrieved instead. A
         // refusal ends the pipelined TOPs, so the rest of the chunk is judged that way too.
         ctx.topRefused = true;
@@ -1330,7 +1371,7 @@ export function quarantined(id: string, boxId: string, rawKey: string, now: stri
  */
 function isOwnStorageFailure(error: unknown): boolean {
   if (error instanceof StorageError) return true;
-  if (error instanceof InvalidBlobError || isTooLarge(error) || error instanceof Pop3Error) return false;
+  if (error instanceof InvalidBlobError || isTooLarge(error) || isSessionError(error)) return false;
   const e = error as { $metadata?: unknown; syscall?: unknown } | undefined;
   return e?.$metadata !== undefined || e?.syscall !== undefined;
 }

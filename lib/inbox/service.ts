@@ -152,11 +152,6 @@ const jobOf = (sid: string, run: Run, invocation: number): PollJob => ({
 export async function startPoll(d: Deps, sid: string, boxId: string): Promise<Run> {
   const box = await d.repos.emailBoxes.get(sid, boxId);
   if (!box) throw new NotFoundError('email box', boxId);
-  if (box.connection.type !== 'pop3')
-    throw ValidationError.field(
-      'connection.type',
-      'only POP3 boxes can be polled; the Exchange connector is not available yet.',
-    );
   const now = d.now();
   const run: Run = {
     id: randomUUID(),

@@ -17,6 +17,8 @@ const KIND_WORDS: Record<string, string> = {
   timeout: 'mail server did not answer',
   'ssl-mismatch': 'secure connection (SSL) failed',
   'not-pop3': 'not a POP3 server',
+  'not-imap': 'not an IMAP server',
+  'folder-not-found': 'mail folder not found',
   'connection-lost': 'connection lost',
   'server-refused': 'mail server refused a command',
   aborted: 'run stopped',
@@ -30,6 +32,8 @@ const FIELD_WORDS: Record<string, string> = {
   'connection.server': 'Mail Server',
   'connection.port': 'Port Number',
   'connection.ssl': 'SSL',
+  'connection.folder': 'Folder',
+  'connection.moveToFolder': 'Move to Folder',
 };
 
 export const kindWords = (kind: string | undefined) =>

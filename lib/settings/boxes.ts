@@ -1,6 +1,6 @@
 /**
  * Email boxes: where incoming mail is collected, and what happens to it (department, user, task,
- * auto-reply), and when it is polled (its schedule). Saving a POP3 box logs in to its server first
+ * auto-reply), and when it is polled (its schedule). Saving a POP3 or IMAP box logs in to its server first
  * unless told not to; the password goes to the secret store, the box keeps the reference; the
  * schedule goes to EventBridge Scheduler before the record is written, and is put back if the
  * record cannot be (lib/schedules/sync.ts).
@@ -19,6 +19,7 @@ import {
   takesPush,
 } from '#lib/domain/receiving';
 import { isGraphConnection } from '#lib/graph/detect';
+import { defaultPort } from '#lib/inbox/connect';
 import { PENDING_GRANT } from '#lib/oauth/grant';
 import { legacyNameOf, nameOf, planScheduleOps } from '#lib/schedules/definition';
 import { readDeployed, withScheduleOps } from '#lib/schedules/sync';
@@ -40,9 +41,6 @@ import { checkRefs } from './usage.ts';
 import { Issues } from './validation.ts';
 
 type Verification = z.infer<typeof verificationView>;
-
-export const EXCHANGE_NOT_AVAILABLE =
-  'The Exchange connector is not available yet, so Exchange boxes cannot be tested or polled; the settings are stored for when it is.';
 
 export function boxView(
   box: Stored<EmailBox>,
@@ -128,12 +126,11 @@ async function checkBox(
       `is SPA, the NTLM log-in; it cannot be on with authentication "${authentication}": turn it off, or set authentication to "ntlm".`,
     );
   const graph = isGraphConnection(c);
-  if (graph)
-    checkGraph(issues, c, authentication, fields.leaveOnServer, isCreate && takesPoll(fields.intake));
+  if (graph) checkGraph(issues, c, authentication, isCreate && takesPoll(fields.intake));
   else {
     if (c.access !== undefined)
       issues.add('connection.access', 'is for Exchange boxes only (graph: Exchange Online); leave it out.');
-    for (const field of ['tenantId', 'clientId', 'markRead', 'moveToFolder'] as const)
+    for (const field of ['tenantId', 'clientId'] as const)
       if (c[field] !== undefined)
         issues.add(
           `connection.${field}`,
@@ -142,11 +139,12 @@ async function checkBox(
   }
   if (c.type === 'exchange' && !graph && !c.domain?.trim())
     issues.add('connection.domain', 'is required for Exchange: the Windows domain of the mailbox account.');
-  if (c.type === 'pop3' && c.domain !== undefined && authentication !== 'ntlm')
+  if (c.type !== 'exchange' && c.domain !== undefined && authentication !== 'ntlm')
     issues.add(
       'connection.domain',
-      'is for Exchange only; leave it out for a POP3 box, unless it logs in with SPA (spa on, or authentication "ntlm").',
+      `is for Exchange only; leave it out for a${c.type === 'imap' ? 'n IMAP' : ' POP3'} box, unless it logs in with SPA (spa on, or authentication "ntlm").`,
     );
+  const afterImport = checkAfterImport(issues, c, fields.leaveOnServer, graph);
   if (authentication === 'oauth2') {
     if (!c.provider) issues.add('connection.provider', 'is required with OAuth2: google or microsoft.');
     if (c.password !== undefined)
@@ -202,14 +200,25 @@ async function checkBox(
   }
   issues.throwIfAny();
 
-  const { password: _password, port, domain, provider, authentication: _authentication, ...connection } = c;
+  const {
+    password: _password,
+    port,
+    domain,
+    provider,
+    authentication: _authentication,
+    afterImport: _afterImport,
+    ...connection
+  } = c;
   return {
     ...fields,
+    // keep and mark-read leave mail on the server; move and delete take it off the folder.
+    ...(afterImport ? { leaveOnServer: afterImport === 'keep' || afterImport === 'mark-read' } : {}),
     connection: {
       ...connection,
+      ...(afterImport ? { afterImport } : {}),
       ...((c.type === 'exchange' && !graph) || authentication === 'ntlm' ? { domain } : {}),
       // Graph is HTTPS; the port is only kept for the record.
-      port: port ?? (graph ? 443 : c.ssl ? 995 : 110),
+      port: port ?? (graph ? 443 : defaultPort(c.type, c.ssl)),
       spa: authentication === 'ntlm',
       authentication,
       ...(authentication === 'oauth2' ? { provider } : {}),
@@ -222,7 +231,6 @@ function checkGraph(
   issues: Issues,
   c: BoxInput['connection'],
   authentication: BoxAuthentication,
-  leaveOnServer: boolean,
   needsSecret: boolean,
 ): void {
   if (authentication === 'ntlm')
@@ -249,16 +257,44 @@ function checkGraph(
         "is required for a new box: the app registration's client secret (its Value), or sign in with authentication oauth2.",
       );
   }
-  if (c.markRead && !leaveOnServer)
+}
+
+/**
+ * What becomes of stored mail (afterImport, moveToFolder) and the folder read, checked against the
+ * box type and leaveOnServer; returns the afterImport an IMAP or Graph box stores (keep or delete
+ * by leaveOnServer when not given), undefined for POP3 (and Exchange on-premises over POP3).
+ */
+function checkAfterImport(issues: Issues, c: BoxInput['connection'], leaveOnServer: boolean, graph: boolean) {
+  if (c.type !== 'imap' && !graph) {
+    for (const field of ['folder', 'afterImport', 'moveToFolder'] as const)
+      if (c[field] !== undefined)
+        issues.add(
+          `connection.${field}`,
+          'is for IMAP and Microsoft Graph boxes only; a POP3 box reads its one mailbox and keeps or deletes mail as leaveOnServer says.',
+        );
+    return undefined;
+  }
+  if (graph && c.folder !== undefined)
+    issues.add('connection.folder', 'is for IMAP boxes; Microsoft Graph reads the Inbox. Leave it out.');
+  const afterImport = c.afterImport ?? (leaveOnServer ? 'keep' : 'delete');
+  if (!leaveOnServer && (afterImport === 'keep' || afterImport === 'mark-read'))
     issues.add(
-      'connection.markRead',
-      'only applies when leaveOnServer is on; stored mail is removed otherwise.',
+      'connection.afterImport',
+      `"${afterImport}" leaves mail on the server, but leaveOnServer is false: choose move or delete, or set leaveOnServer true.`,
     );
-  if (c.moveToFolder !== undefined && leaveOnServer)
+  if (afterImport === 'move' && !c.moveToFolder?.trim())
     issues.add(
       'connection.moveToFolder',
-      'only applies when leaveOnServer is off (stored mail is moved there instead of deleted); turn that off or leave this out.',
+      'is required with afterImport "move": the folder imported mail goes to.',
     );
+  if (afterImport !== 'move' && c.moveToFolder !== undefined)
+    issues.add('connection.moveToFolder', 'only applies with afterImport "move"; leave it out.');
+  if (
+    afterImport === 'move' &&
+    c.moveToFolder?.trim().toLowerCase() === (c.folder?.trim() || 'INBOX').toLowerCase()
+  )
+    issues.add('connection.moveToFolder', 'must be another folder than the one read (connection.folder).');
+  return afterImport;
 }
 
 /** The log-in a box input asks for: `authentication`, else ntlm when SPA is on, else password. */
@@ -361,7 +397,7 @@ async function verify(
       throw new ConnectionFailedError(result.field, result.message, result.serverReply, result.kind);
     return { tested: true, ok: true, greeting: result.greeting, messageCount: result.messageCount };
   }
-  if (record.connection.type === 'exchange') return { tested: false, note: EXCHANGE_NOT_AVAILABLE };
+  // Exchange on-premises is read through its POP3 endpoint (SPA = NTLM with the Domain): tested as POP3.
   if (c.authentication === 'oauth2') {
     // The sign-in comes after the save; a box already signed in is tested with its tokens.
     if (!c.oauth || !ctx.oauthToken)
@@ -397,6 +433,14 @@ function targetOf(
     ssl,
     userName,
     password,
+    ...(c.type === 'imap'
+      ? {
+          protocol: 'imap' as const,
+          folder: c.folder,
+          afterImport: c.afterImport,
+          moveToFolder: c.moveToFolder,
+        }
+      : {}),
     // USER/PASS is the default: a password box's target stays as it always was.
     ...(authentication && authentication !== 'password' ? { authentication } : {}),
     ...(authentication === 'ntlm' ? { domain } : {}),
@@ -457,7 +501,7 @@ export async function replaceBox(
   const before = boxDestination(current.connection);
   const afterDestination = boxDestination({
     ...input.connection,
-    port: input.connection.port ?? (input.connection.ssl ? 995 : 110),
+    port: input.connection.port ?? defaultPort(input.connection.type, input.connection.ssl),
   });
   const wasOAuth = current.connection.authentication === 'oauth2';
   const isOAuth = authenticationOf(input.connection) === 'oauth2';
@@ -582,7 +626,7 @@ export async function deleteBox(ctx: SettingsContext, sid: string, id: string): 
 /** Logs in with the stored password and reports the outcome as data (the test itself worked). */
 export async function testBox(ctx: SettingsContext, sid: string, id: string): Promise<ConnectionTestView> {
   const box = await ctx.repos.emailBoxes.require(sid, id);
-  const { server, port, ssl, type } = box.connection;
+  const { server, port, ssl } = box.connection;
   const base = { boxId: id, server, port, ssl };
   if (isGraphConnection(box.connection)) {
     if (box.connection.authentication === 'oauth2' && !box.connection.oauth)
@@ -609,15 +653,6 @@ export async function testBox(ctx: SettingsContext, sid: string, id: string): Pr
     logProbe(ctx, 'email box connection test', id, box.connection, result);
     return { ...base, ...result };
   }
-  if (type === 'exchange')
-    return {
-      ...base,
-      ok: false,
-      field: 'connection.type',
-      kind: 'not_available',
-      message: EXCHANGE_NOT_AVAILABLE,
-      ms: 0,
-    };
   if (box.connection.authentication === 'oauth2' && (!box.connection.oauth || !ctx.oauthToken))
     return {
       ...base,

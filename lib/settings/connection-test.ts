@@ -6,6 +6,10 @@
  */
 import { readFileSync } from 'node:fs';
 import { AppError } from '#lib/domain/errors';
+import type { AfterImport } from '#lib/domain/model';
+import { diagnoseImap } from '#lib/imap/diagnose';
+import { ImapError } from '#lib/imap/errors';
+import { imapLogin } from '#lib/inbox/connect';
 import { guardedLookup, type MailHostPolicy, refuseBlockedLiteral } from '#lib/net/guard';
 import { type Pop3ClientOptions, Pop3Error } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
@@ -16,6 +20,12 @@ export interface Pop3Target extends Pop3Credentials {
   server: string;
   port: number;
   ssl: boolean;
+  /** Default pop3. An IMAP target is tested by probeImap (log in, open the folder, LOGOUT). */
+  protocol?: 'pop3' | 'imap' | undefined;
+  /** IMAP: the folder to open (default INBOX), and where `move` puts imported mail (checked too). */
+  folder?: string | undefined;
+  afterImport?: AfterImport | undefined;
+  moveToFolder?: string | undefined;
 }
 
 /**
@@ -70,6 +80,75 @@ export type Pop3Probe = (target: Pop3Target) => Promise<ProbeResult>;
 /** A probe bound to its configuration and connector. */
 export function pop3Probe(config: ConnectionTestConfig, connect: Pop3Connect): Pop3Probe {
   return (target) => probePop3(target, config, connect);
+}
+
+/** The box test for every polled protocol: IMAP targets by probeImap, the others by POP3. */
+export function mailProbe(config: ConnectionTestConfig, connect: Pop3Connect): Pop3Probe {
+  return (target) =>
+    target.protocol === 'imap' ? probeImap(target, config) : probePop3(target, config, connect);
+}
+
+/**
+ * Logs in to an IMAP server as the box says (password, SPA = NTLM, XOAUTH2), opens its folder
+ * (read-only), checks the folder imported mail is moved to, and logs out.
+ */
+export async function probeImap(target: Pop3Target, config: ConnectionTestConfig): Promise<ProbeResult> {
+  const started = performance.now();
+  const ms = () => Math.round(performance.now() - started);
+  try {
+    if (config.mailHosts) {
+      try {
+        refuseBlockedLiteral(target.server, config.mailHosts);
+      } catch (error) {
+        const p = fromSocketError(error, 'connect', target.server, target.port);
+        throw new ImapError(p.kind, p.message, { code: p.code, phase: 'connect', cause: error });
+      }
+    }
+    // Loaded by the first IMAP test, so the settings function starts without imapflow.
+    const { ImapSession } = await import('#lib/imap/client');
+    const session = await ImapSession.connect({
+      host: target.server,
+      port: target.port,
+      secure: target.ssl,
+      rejectUnauthorized: config.rejectUnauthorized,
+      ...(config.ca ? { ca: config.ca } : {}),
+      ...(config.mailHosts ? { lookup: guardedLookup(config.mailHosts) } : {}),
+      folder: target.folder,
+      // Opened read-only whatever the box does after import; only the move folder is looked up.
+      afterImport: target.afterImport === 'move' ? 'move' : 'keep',
+      moveToFolder: target.moveToFolder,
+      connectTimeoutMs: config.connectTimeoutMs,
+      timeoutMs: config.timeoutMs,
+      probeOnly: true,
+      login: await imapLogin(
+        { authentication: target.authentication, domain: target.domain, userName: target.userName },
+        target.password,
+        target.accessToken,
+      ),
+    });
+    const count = session.exists;
+    await session.quit();
+    return {
+      ok: true,
+      message: `Logged in to ${target.server}:${target.port} as ${target.userName}; ${count} message(s) in ${session.folder}.`,
+      greeting: `IMAP ${session.folder} UIDVALIDITY ${session.uidValidity}`,
+      messageCount: count,
+      ms: ms(),
+    };
+  } catch (error) {
+    if (error instanceof AppError && error.field)
+      return { ok: false, field: error.field, message: error.message, kind: error.code, ms: ms() };
+    if (!(error instanceof ImapError)) throw error;
+    const { field, kind, problem, advice, serverReply } = diagnoseImap(error, target, config);
+    return {
+      ok: false,
+      field,
+      message: `${problem} ${advice}`,
+      kind,
+      ...(serverReply ? { serverReply } : {}),
+      ms: ms(),
+    };
+  }
 }
 
 export async function probePop3(

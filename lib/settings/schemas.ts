@@ -292,7 +292,7 @@ export const boxConnectionInput = z.strictObject({
     .describe(
       'Secure Password Authentication: log in with NTLM (AUTH NTLM) and the Domain. Same as authentication "ntlm".',
     ),
-  port: port.optional().describe('Default 995 with SSL, 110 without.'),
+  port: port.optional().describe('Default: POP3 995 with SSL, 110 without; IMAP 993 with SSL, 143 without.'),
   authentication: m.boxAuthentication
     .optional()
     .describe(
@@ -318,14 +318,18 @@ export const boxConnectionInput = z.strictObject({
     .regex(/^[A-Za-z0-9-]{1,100}$/, { error: 'must be the Application (client) ID of the app registration.' })
     .optional()
     .describe('Graph with app credentials: the Application (client) ID; its client secret is the password.'),
-  markRead: z
-    .boolean()
+  folder: lineText(500)
     .optional()
-    .describe('Graph: mail left on the server (leaveOnServer) is marked read once stored.'),
-  moveToFolder: lineText(255)
+    .describe('IMAP only: the folder read, as the server names it (e.g. INBOX/Clients). Default INBOX.'),
+  afterImport: m.afterImport
     .optional()
     .describe(
-      'Graph: mail not left on the server is moved to this folder (its display name, top level or under Inbox) instead of deleted.',
+      'IMAP and Microsoft Graph: what happens to a message once it is stored. keep: left as it is; mark-read: flagged \\Seen (Graph: isRead); move: moved to moveToFolder; delete: deleted (IMAP: \\Deleted + UID EXPUNGE). Default: keep when leaveOnServer is on, else delete. keep and mark-read leave mail on the server, so leaveOnServer is stored as true for them and false for move and delete.',
+    ),
+  moveToFolder: lineText(500)
+    .optional()
+    .describe(
+      'With afterImport move (IMAP, Graph), and required there: the folder imported mail is moved to (Graph: its display name, top level or under Inbox).',
     ),
 });
 export type BoxConnectionInput = z.infer<typeof boxConnectionInput>;

@@ -47,7 +47,7 @@ describe('Exchange Online boxes over the settings API', () => {
   it('saves a Graph box after reading its inbox, with the client secret in the secret store', async () => {
     // Act
     const res = await h.call('POST', '/email-boxes', {
-      body: { id: 'm365', ...graphBox({ markRead: true }) },
+      body: { id: 'm365', ...graphBox({ afterImport: 'mark-read' }) },
     });
     // Assess
     expect(res.status).toBe(201);
@@ -56,7 +56,7 @@ describe('Exchange Online boxes over the settings API', () => {
       access: 'graph',
       tenantId: TENANT,
       clientId: CLIENT_ID,
-      markRead: true,
+      afterImport: 'mark-read',
       port: 443,
       passwordSet: true,
     });
@@ -97,8 +97,10 @@ describe('Exchange Online boxes over the settings API', () => {
     ['connection.tenantId', graphBox({ tenantId: undefined })],
     ['connection.clientId', graphBox({ clientId: undefined })],
     ['connection.tenantId', graphBox({ tenantId: '../evil' })],
-    ['connection.markRead', graphBox({ markRead: true }, { leaveOnServer: false })],
+    ['connection.afterImport', graphBox({ afterImport: 'mark-read' }, { leaveOnServer: false })],
     ['connection.moveToFolder', graphBox({ moveToFolder: 'Done' })],
+    ['connection.moveToFolder', graphBox({ afterImport: 'move' }, { leaveOnServer: false })],
+    ['connection.folder', graphBox({ folder: 'Clients' })],
     ['connection.authentication', graphBox({ authentication: 'ntlm', spa: true, domain: 'LUMEN' })],
   ])('refuses a Graph box input naming %s', async (field, body) => {
     // Act

@@ -124,7 +124,7 @@ describe('importing an Exchange Online box through Microsoft Graph', () => {
   it('marks stored mail read when the box says so, and leaves it in the inbox', async () => {
     // Prepare
     const { box, address, deliver } = await makeBox({
-      connection: { markRead: true } as never,
+      connection: { afterImport: 'mark-read' } as never,
     });
     deliver(rawMail({ subject: 'read me' }));
     deliver(rawMail({ subject: 'read me too' }));
@@ -149,7 +149,7 @@ describe('importing an Exchange Online box through Microsoft Graph', () => {
     // Prepare
     const { box, address, deliver } = await makeBox({
       leaveOnServer: false,
-      connection: { moveToFolder: 'Imported' } as never,
+      connection: { afterImport: 'move', moveToFolder: 'Imported' } as never,
     });
     const folder = ctx.graph.addFolder(address, 'Imported', 'inbox');
     const raw = rawMail({ subject: 'move me' });
@@ -168,7 +168,7 @@ describe('importing an Exchange Online box through Microsoft Graph', () => {
     // Prepare
     const { box, address, deliver } = await makeBox({
       leaveOnServer: false,
-      connection: { moveToFolder: 'Nowhere' } as never,
+      connection: { afterImport: 'move', moveToFolder: 'Nowhere' } as never,
     });
     deliver(rawMail({ subject: 'stay' }));
     // Act

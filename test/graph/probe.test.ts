@@ -83,7 +83,7 @@ describe('the connection test of an Exchange Online box', () => {
     // Prepare
     const { box } = await makeBox({
       leaveOnServer: false,
-      connection: { moveToFolder: 'Archive 2026' } as never,
+      connection: { afterImport: 'move', moveToFolder: 'Archive 2026' } as never,
     });
     // Act
     const result = await graphProbe(settings())(box, SECRET, sid);

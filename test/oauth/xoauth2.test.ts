@@ -8,7 +8,9 @@ import { settingsFunction } from '#functions/settings/app';
 import { settingsRoutes } from '#functions/settings/routes';
 import { smtpTransport } from '#lib/adapters/mail';
 import type { EmailBox } from '#lib/domain/model';
-import { openBox } from '#lib/inbox/connect';
+import { ImapError } from '#lib/imap/errors';
+import { openBox, openMailbox } from '#lib/inbox/connect';
+import { describeFailure } from '#lib/inbox/failures';
 import { pollBox } from '#lib/inbox/poll';
 import type { OAuthSettings } from '#lib/oauth/providers';
 import { OAuthService } from '#lib/oauth/service';
@@ -110,6 +112,38 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all([dovecot?.stop(), as?.stop()]);
+});
+
+describe('IMAP AUTHENTICATE XOAUTH2/OAUTHBEARER against the same Dovecot', () => {
+  const imapBox = () => ({
+    leaveOnServer: true,
+    connection: { ...box.connection, type: 'imap' as const, port: dovecot.imapsPort },
+  });
+
+  it('logs in with the access token of the sign-in, as a poll of an IMAP box does', async () => {
+    // Act
+    const session = await openMailbox(imapBox(), '', {
+      imap: { ca: dovecot.caCertPem },
+      accessToken: () => service.accessToken(SID, 'xoauth'),
+    });
+    const listed = await session.uidl();
+    await session.quit();
+    // Assess
+    expect(listed).toHaveLength(1);
+    expect(listed[0]?.uid).toMatch(/^\d+:1$/);
+  });
+
+  it('is refused with a token the authorization server does not know, naming the sign-in to redo', async () => {
+    // Act
+    const error = await openMailbox(imapBox(), '', {
+      imap: { ca: dovecot.caCertPem },
+      accessToken: async () => 'not-a-token-the-server-issued',
+    }).catch((e: unknown) => e);
+    // Assess
+    expect(error).toBeInstanceOf(ImapError);
+    expect(error).toMatchObject({ kind: 'auth', code: SaslCode.OAUTH_REJECTED });
+    expect(describeFailure(error, imapBox().connection).field).toBe('connection.authentication');
+  });
 });
 
 describe('POP3 AUTH XOAUTH2 against Dovecot with an oauth2 passdb (token introspection)', () => {

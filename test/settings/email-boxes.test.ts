@@ -191,7 +191,7 @@ describe('email box validation', () => {
     ['connection.port', box({}, { port: 0 }), /whole number from 1 to 65535.*995 with SSL/],
     ['connection.port', box({}, { port: 'pop' }), /whole number from 1 to 65535/],
     ['connection.ssl', box({}, { ssl: 'yes' }), /true or false/],
-    ['connection.type', box({}, { type: 'imap' }), /"pop3", "exchange"/],
+    ['connection.type', box({}, { type: 'smtp' }), /"pop3", "exchange", "imap"/],
     [
       'connection.server',
       box({}, { server: 'pop3://pop.gmail.com:995' }),
@@ -344,7 +344,7 @@ describe('reading email boxes', () => {
 });
 
 describe('Exchange boxes', () => {
-  it('stores an Exchange box with its domain, skipping the test with a note', async () => {
+  it('stores an on-premises Exchange box with its domain after an SPA log-in to its POP3 endpoint', async () => {
     // Prepare
     const calls = probeCalls.length;
     // Act
@@ -368,24 +368,23 @@ describe('Exchange boxes', () => {
       spa: true,
       passwordSet: true,
     });
-    expect(res.body.verification).toEqual({
-      tested: false,
-      note: expect.stringMatching(/Exchange connector is not available yet/),
+    expect(res.body.verification).toMatchObject({ tested: true, ok: true });
+    expect(probeCalls.length).toBe(calls + 1);
+    expect(probeCalls.at(-1)).toMatchObject({
+      server: 'mail.lumen.test',
+      authentication: 'ntlm',
+      domain: 'LUMEN',
+      password: EXCHANGE_PASSWORD,
     });
-    expect(probeCalls.length).toBe(calls);
   });
 
-  it('answers the on-demand test with a clear "not available yet"', async () => {
+  it('answers the on-demand test with the SPA log-in to its POP3 endpoint', async () => {
     // Act
     const res = await h.call('POST', '/email-boxes/exchange/test');
     // Assess
     expect(res.status).toBe(200);
-    expect(res.body).toMatchObject({
-      ok: false,
-      field: 'connection.type',
-      kind: 'not_available',
-      message: expect.stringMatching(/Exchange connector is not available yet/),
-    });
+    expect(res.body).toMatchObject({ ok: true, messageCount: 2 });
+    expect(probeCalls.at(-1)).toMatchObject({ authentication: 'ntlm', domain: 'LUMEN' });
   });
 });
 
