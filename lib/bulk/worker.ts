@@ -130,11 +130,11 @@ export class BulkWorker {
         batch,
         queued.map((r) => r.key),
       );
-      return void (await this.completeIfDone(sid, jobId));
+      return void (await this.completeIfDone(sid, jobId, batch));
     }
     if (job.status !== 'running') return;
     if (job.waitingUntil && Date.parse(job.waitingUntil) > nowMs()) return;
-    if (queued.length === 0) return void (await this.completeIfDone(sid, jobId));
+    if (queued.length === 0) return void (await this.completeIfDone(sid, jobId, batch));
 
     const settings = await this.settings(sid);
     let ctx: BatchContext;
@@ -185,7 +185,7 @@ export class BulkWorker {
     const slots = { of: slotOf, intervalMs: grant.intervalMs };
     const unused = await this.sendGranted(sid, job, batch, queued, ctx, settings, clients, slots, streak);
     if (unused > 0) await this.d.ledger.giveBack(sid, unused, reservedAt);
-    await this.completeIfDone(sid, jobId);
+    await this.completeIfDone(sid, jobId, batch);
   }
 
   /** Sends the granted recipients a chunk at a time; returns how many reserved sends were not used. */
@@ -243,7 +243,10 @@ export class BulkWorker {
       // The run of failures, across chunks and batches: reset by any success.
       const ends = trailingFailures(results);
       const anySent = results.some((x) => x.sent?.ok);
-      if (anySent || ends > 0) streak = await store.streak(sid, jobId, ends, anySent);
+      // Nothing to write when the streak was nought and stays so.
+      if (ends > 0 || (anySent && (streak > 0 || job.failStreak > 0)))
+        streak = await store.streak(sid, jobId, ends, anySent);
+      else if (anySent) streak = 0;
       const transient = results.some((x) => x.sent && !x.sent.ok && x.sent.diagnosis.retryable);
       if (streak >= settings.pauseAfterFailures) {
         const last = [...results].reverse().find((x) => x.sent && !x.sent.ok)?.sent;
@@ -432,13 +435,29 @@ export class BulkWorker {
     }
   }
 
-  /** Marks the job completed once nothing is queued or being sent. */
-  async completeIfDone(sid: string, jobId: string): Promise<boolean> {
-    const [c, job] = await Promise.all([this.d.store.counts(sid, jobId), this.d.store.getJob(sid, jobId)]);
+  /**
+   * Marks the job completed once nothing is queued or being sent. With a batch: that batch is
+   * added to the job's done ones when nothing of it is left, and the job completes when all its
+   * batches are done; without (start, cancel): the batches' counters are summed.
+   */
+  async completeIfDone(sid: string, jobId: string, batch?: number): Promise<boolean> {
+    const { store } = this.d;
+    if (batch !== undefined) {
+      if (!(await store.batchDone(sid, jobId, batch))) return false;
+      const done = await store.markBatchDone(sid, jobId, batch);
+      const job = await store.getJob(sid, jobId);
+      if (!job || done < job.batches || job.status !== 'running') return false;
+      return this.complete(sid, jobId);
+    }
+    const [c, job] = await Promise.all([store.counts(sid, jobId), store.getJob(sid, jobId)]);
     if (!job || c.queued + c.sending > 0) return false;
     // Batches still being written (the job is created batch by batch) are not done yet.
     const counted = c.queued + c.sending + c.sent + c.failed + c.skipped + c.cancelled + c.unknown;
     if (counted < job.total) return false;
+    return this.complete(sid, jobId);
+  }
+
+  private async complete(sid: string, jobId: string): Promise<boolean> {
     const done = await this.d.store.setStatus(sid, jobId, ['running'], 'completed', {
       finishedAt: this.d.now().toISOString(),
     });
