@@ -143,8 +143,12 @@ export class StudioBulk extends Construct {
     for (const fn of [this.api, this.worker])
       fn.allow({ actions: ['sqs:SendMessage'], resources: [this.queue.queueArn] });
     // The worker keeps a raw copy of each email and reads attachments; the API presigns uploads.
+    // The worker reads and deletes a job's stored recipient list (bulk/{studio}/{job}/) after preparing it.
     this.worker.allow({ actions: ['s3:ListBucket'], resources: [props.blobBucketArn] });
-    this.worker.allow({ actions: ['s3:GetObject', 's3:PutObject'], resources: [props.blobObjects] });
+    this.worker.allow({
+      actions: ['s3:GetObject', 's3:PutObject', 's3:DeleteObject'],
+      resources: [props.blobObjects],
+    });
     this.api.allow({ actions: ['s3:PutObject'], resources: [props.blobObjects] });
     this.worker.allow({ actions: ['secretsmanager:GetSecretValue'], resources: [props.secrets] });
     for (const fn of [this.api, this.worker, this.events])

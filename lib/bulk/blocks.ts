@@ -42,12 +42,22 @@ export class BlockList {
   /** The blocked ones among `addresses` (lower-case), with the latest reason. */
   async blocked(sid: string, addresses: string[]): Promise<Map<string, BlockEntry>> {
     const unique = [...new Set(addresses.map(norm))];
-    const items = await this.table.batchGet<Item>(unique.map((a) => ({ PK: pk(sid), SK: a })));
+    // A large selection reads the studio's whole block list (one query, usually a few pages)
+    // instead of looking up each address (a request per 100).
+    const items =
+      unique.length > 500
+        ? await this.table.queryAll<Item>({
+            KeyConditionExpression: 'PK = :pk',
+            FilterExpression: 'blocked = :t',
+            ExpressionAttributeValues: { ':pk': pk(sid), ':t': true },
+          })
+        : await this.table.batchGet<Item>(unique.map((a) => ({ PK: pk(sid), SK: a })));
+    const wanted = new Set(unique);
     const out = new Map<string, BlockEntry>();
     for (const item of items) {
       const r = toRecord(item);
       const last = r.history.at(-1);
-      if (r.blocked && last) out.set(r.address, last);
+      if (r.blocked && last && wanted.has(r.address)) out.set(r.address, last);
     }
     return out;
   }

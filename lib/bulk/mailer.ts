@@ -71,6 +71,9 @@ export interface BatchContext {
   open?: OpenTransport;
 }
 
+/** The client fields the merge fields use. */
+export type MergeClient = Partial<Pick<Client, 'firstName' | 'lastName' | 'company' | 'phone'>>;
+
 export type SendOutcome =
   | { ok: true; messageId: string; providerMessageId?: string; raw: Buffer; rendered: RenderedEmail }
   | { ok: false; messageId: string; diagnosis: Diagnosis; raw: Buffer; rendered: RenderedEmail };
@@ -157,7 +160,7 @@ export class BulkMailer {
     job: Job,
     ctx: BatchContext,
     r: Recipient,
-    client: Client | undefined,
+    client: MergeClient | undefined,
     now: Date,
   ) {
     const e = ctx.effective;
@@ -229,7 +232,7 @@ export class BulkMailer {
     job: Job,
     ctx: BatchContext,
     r: Recipient,
-    client: Client | undefined,
+    client: MergeClient | undefined,
     now: Date,
   ): Promise<SendOutcome> {
     const { mail, rendered } = await this.compose(sid, job, ctx, r, client, now);

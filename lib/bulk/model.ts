@@ -31,7 +31,18 @@ export const SKIP_REASONS = [
 ] as const;
 export type SkipReason = (typeof SKIP_REASONS)[number];
 
-export const JOB_STATUSES = ['scheduled', 'running', 'paused', 'cancelled', 'completed'] as const;
+/**
+ * `preparing`: accepted, its recipients being written from the stored list (sending may already
+ * start, batch by batch); then `scheduled` (a later start) or `running`.
+ */
+export const JOB_STATUSES = [
+  'preparing',
+  'scheduled',
+  'running',
+  'paused',
+  'cancelled',
+  'completed',
+] as const;
 export type JobStatus = (typeof JOB_STATUSES)[number];
 
 /** Events a provider (SES) or the tracking endpoints report after a message left. */
@@ -120,6 +131,10 @@ export const job = z.object({
   attachments: z.array(z.object({ id, filename: z.string(), contentType: z.string() })).default([]),
   /** Base URL of the public API the job's links point to (from the request that created it). */
   publicUrl: z.string().optional(),
+  /** Where the confirmed recipient list is kept until every batch is written (blob key). */
+  recipientsKey: z.string().optional(),
+  /** Every batch is written (the preparation has finished). */
+  prepared: z.boolean().optional(),
 });
 export type Job = z.infer<typeof job>;
 
@@ -143,8 +158,32 @@ export const recipient = z.object({
   /** The server's words for a failure. */
   error: z.string().optional(),
   events: z.partialRecord(z.enum(DELIVERY_EVENTS), z.string()).default({}),
+  /** The client's merge fields when the job was created (jobs from before: read from the client). */
+  merge: z
+    .object({
+      firstName: z.string().optional(),
+      lastName: z.string().optional(),
+      company: z.string().optional(),
+      phone: z.string().optional(),
+    })
+    .optional(),
 });
 export type Recipient = z.infer<typeof recipient>;
+
+/** The client fields a bulk email's merge fields use. */
+export function mergeSnapshot(c: {
+  firstName?: string | undefined;
+  lastName?: string | undefined;
+  company?: string | undefined;
+  phone?: string | undefined;
+}): NonNullable<Recipient['merge']> {
+  const out: NonNullable<Recipient['merge']> = {};
+  if (c.firstName) out.firstName = c.firstName;
+  if (c.lastName) out.lastName = c.lastName;
+  if (c.company) out.company = c.company;
+  if (c.phone) out.phone = c.phone;
+  return out;
+}
 
 /** A per-period cap of the studio, e.g. 500 per 24 hours, shared by bulk jobs and single sends. */
 export const cap = z.strictObject({
@@ -184,8 +223,9 @@ export const blockEntry = z.object({
 });
 export type BlockEntry = z.infer<typeof blockEntry>;
 
-/** One queue message: start a job (enqueue its batches), or send one batch of it. */
+/** One queue message: prepare a job (write its batches), start it (enqueue its batches), or send one batch of it. */
 export type BulkMessage =
+  | { kind: 'prepare'; studioId: string; jobId: string }
   | { kind: 'start'; studioId: string; jobId: string }
   | { kind: 'batch'; studioId: string; jobId: string; batch: number };
 
@@ -195,7 +235,7 @@ export function parseBulkMessage(value: unknown): BulkMessage {
     !m ||
     typeof m.studioId !== 'string' ||
     typeof m.jobId !== 'string' ||
-    (m.kind !== 'start' && (m.kind !== 'batch' || typeof m.batch !== 'number'))
+    (m.kind !== 'start' && m.kind !== 'prepare' && (m.kind !== 'batch' || typeof m.batch !== 'number'))
   )
     throw new Error('Not a bulk-email queue message (kind, studioId, jobId, batch).');
   return m as BulkMessage;

@@ -8,11 +8,19 @@ import type { Repositories } from '#lib/data/repositories';
 import { ForbiddenError, ValidationError } from '#lib/domain/errors';
 import { identityCovers } from '#lib/domain/model';
 import { resolveEffective } from '#lib/domain/settings';
+import type { BlobStore } from '#lib/ports/index';
 import { EmailNotSetUpError } from '#lib/send/errors';
 import { checkMergeFields } from '#lib/send/render';
 import { attachmentBlobKey } from './attachments.ts';
 import type { BlockList } from './blocks.ts';
-import type { ClientFilter, Counts, Job, Recipient, Selection } from './model.ts';
+import {
+  type ClientFilter,
+  type Counts,
+  type Job,
+  mergeSnapshot,
+  type Recipient,
+  type Selection,
+} from './model.ts';
 import type { BulkQueue, JobTimer } from './ports.ts';
 import type { CreateInput } from './schemas.ts';
 import { candidates, choose, selects } from './select.ts';
@@ -29,7 +37,7 @@ export interface BulkServiceDeps {
   blocks: BlockList;
   queue: BulkQueue;
   timer: JobTimer;
-  blobs: { exists(key: string): Promise<boolean> };
+  blobs: Pick<BlobStore, 'exists' | 'put'>;
   now: () => Date;
 }
 
@@ -57,6 +65,12 @@ export class BulkService {
 
   /** Who a selection reaches and who it skips, with the reason. */
   async preview(sid: string, s: Selection, exclude: string[] = []) {
+    const { recipients, skipped } = await this.resolve(sid, s, exclude);
+    return { recipients, skipped };
+  }
+
+  /** The preview, and the clients chosen (their merge fields go with each recipient). */
+  private async resolve(sid: string, s: Selection, exclude: string[] = []) {
     const [conditions, { found, missing }] = await Promise.all([
       this.savedConditions(sid, s),
       candidates(this.d.repos.table, sid, s),
@@ -65,7 +79,7 @@ export class BulkService {
     const chosen = found.filter((c) => !out.has(c.id) && selects(c, s, conditions));
     const addresses = chosen.flatMap((c) => c.emails.map((e) => e.address));
     const blocked = await this.d.blocks.blocked(sid, addresses);
-    return choose(chosen, missing, blocked);
+    return { ...choose(chosen, missing, blocked), clients: new Map(chosen.map((c) => [c.id, c])) };
   }
 
   async create(
@@ -117,7 +131,7 @@ export class BulkService {
           `names no uploaded file ("${a.id}"); upload it first (POST /attachments).`,
         );
     const selection: Selection = input.selection ?? { clientIds: input.recipients };
-    const { recipients, skipped } = await this.preview(sid, selection, input.exclude);
+    const { recipients, skipped, clients } = await this.resolve(sid, selection, input.exclude);
     if (recipients.length === 0)
       throw ValidationError.field(
         input.recipients ? 'recipients' : 'selection',
@@ -138,6 +152,7 @@ export class BulkService {
       })),
     ].map((r, i) => {
       const batch = Math.floor(i / BATCH_SIZE) + 1;
+      const c = r.state === 'queued' ? clients.get(r.clientId) : undefined;
       return {
         key: recipientKey(batch, i % BATCH_SIZE),
         batch,
@@ -148,12 +163,15 @@ export class BulkService {
         ...('skipReason' in r && r.skipReason ? { skipReason: r.skipReason } : {}),
         attempts: 0,
         events: {},
+        // The client's merge fields as confirmed, so sending need not read every client again.
+        ...(c ? { merge: mergeSnapshot(c) } : {}),
       };
     });
+    const recipientsKey = `bulk/${sid}/${id}/recipients.json`;
     const job: Job = {
       id,
       ...(input.name ? { name: input.name } : {}),
-      status: later ? 'scheduled' : 'running',
+      status: 'preparing',
       formLetterId: input.formLetterId,
       userId,
       ...(input.senderIdentityId ? { senderIdentityId: input.senderIdentityId } : {}),
@@ -165,12 +183,13 @@ export class BulkService {
       batches: Math.ceil(all.length / BATCH_SIZE),
       attachments: input.attachments,
       ...(publicUrl ? { publicUrl } : {}),
+      recipientsKey,
     };
-    // Starting now, each batch goes on the queue as soon as it is written (one with only skipped
-    // recipients too: whichever batch is handled last completes the job).
-    await this.d.store.create(sid, job, all, async (batch) => {
-      if (!later) await this.d.queue.send([{ kind: 'batch', studioId: sid, jobId: id, batch }]);
-    });
+    // The confirmed list is kept in one object first, then the job: the worker writes the batches
+    // from it (and starts sending as each is written), so the answer does not wait for them.
+    await this.d.blobs.put(recipientsKey, JSON.stringify(all), 'application/json');
+    await this.d.store.putJob(sid, job);
+    await this.d.queue.send([{ kind: 'prepare', studioId: sid, jobId: id }]);
     if (later) await this.d.timer.at(startTimer(id), startAt, { kind: 'start', studioId: sid, jobId: id });
     return { job, skipped: skipped.length };
   }
@@ -186,7 +205,7 @@ export class BulkService {
 
   async pause(sid: string, jobId: string, by: string) {
     await this.d.store.requireJob(sid, jobId);
-    const ok = await this.d.store.setStatus(sid, jobId, ['running', 'scheduled'], 'paused', {
+    const ok = await this.d.store.setStatus(sid, jobId, ['preparing', 'running', 'scheduled'], 'paused', {
       pauseReason: `Paused by ${by}.`,
     });
     if (!ok) throw new JobStateError('pause', (await this.d.store.requireJob(sid, jobId)).status);
@@ -205,6 +224,9 @@ export class BulkService {
       ['pauseReason'],
     );
     if (!ok) throw new JobStateError('resume', job.status);
+    // A preparation that stopped (paused meanwhile, or it crashed) goes on from where it was.
+    if (!job.prepared && job.recipientsKey)
+      await this.d.queue.send([{ kind: 'prepare', studioId: sid, jobId }]);
     if (!later) await this.d.queue.send([{ kind: 'start', studioId: sid, jobId }]);
     return this.progress(sid, jobId);
   }
@@ -212,9 +234,15 @@ export class BulkService {
   /** Stops what has not been sent: every queued recipient becomes `cancelled`. */
   async cancel(sid: string, jobId: string) {
     const job = await this.d.store.requireJob(sid, jobId);
-    const ok = await this.d.store.setStatus(sid, jobId, ['running', 'scheduled', 'paused'], 'cancelled', {
-      finishedAt: this.d.now().toISOString(),
-    });
+    const ok = await this.d.store.setStatus(
+      sid,
+      jobId,
+      ['preparing', 'running', 'scheduled', 'paused'],
+      'cancelled',
+      {
+        finishedAt: this.d.now().toISOString(),
+      },
+    );
     if (!ok) throw new JobStateError('cancel', job.status);
     await Promise.all([this.d.timer.cancel(startTimer(jobId)), this.d.timer.cancel(continueTimer(jobId))]);
     for (const batch of await this.d.store.batchesWithQueued(sid, jobId)) {

@@ -1,15 +1,16 @@
 /**
- * Bulk jobs in the single table. One partition per job (PK `ST#sid#BULK#id`): the job (SK `JOB`),
- * one counter item per batch (SK `B#00001`) and one item per recipient (SK `R#00001#000001`).
+ * Bulk jobs in the single table. One partition per job (PK `ST#sid#BULK#id`): the job (SK `JOB`)
+ * and one item per batch (SK `B#00001`) holding its (at most 100) recipients, each with its state,
+ * and the batch's counters. A recipient keeps its key (`R#00001#000001`: batch and position).
  *
- * A recipient's state only moves by a conditional write on its current state (and, once claimed,
- * on the claim of the worker that holds it), batched in transactions together with its batch's
- * counters, so the counters are exact and a retried batch, a duplicated queue message or a second
- * worker can never claim (and send) a recipient twice. Batches have their own counter items so
- * that concurrent batches never write the same item.
+ * Recipients move (queued → sending → sent…) by rewriting their batch item conditional on the
+ * version it was read at; the step is decided on what was read (queued, or claimed by this
+ * worker), so a retried batch, a duplicated queue message or a second worker can never claim (and
+ * send) a recipient twice, and the counters, written in the same item, are exact. One write moves
+ * a whole chunk of recipients; concurrent batches never write the same item.
  */
 import { BatchWriteCommand } from '@aws-sdk/lib-dynamodb';
-import { ConditionFailed, type Item, type Page, type Table, type TxItem } from '#lib/data/table';
+import { ConditionFailed, type Item, type Page, type Table } from '#lib/data/table';
 import { ConflictError, NotFoundError } from '#lib/domain/errors';
 import {
   type Counts,
@@ -29,15 +30,10 @@ export const recipientKey = (batch: number, position: number) => `R#${pad(batch,
 
 const COUNT_NAMES = ['queued', 'sending', 'sent', 'failed', 'skipped', 'cancelled', 'unknown'] as const;
 
-/** A transaction holds at most 100 writes; one goes to the batch counters. */
-const TX_LIMIT = 100;
-
 export interface Outcome {
   key: string;
   state: Extract<RecipientState, 'sent' | 'failed' | 'queued' | 'skipped'>;
   set?: Partial<Pick<Recipient, 'messageId' | 'recordId' | 'sentAt' | 'error' | 'skipReason'>>;
-  /** Written in the same transaction (the message record on the client). */
-  extra?: TxItem[];
 }
 
 function strip(item: Item): Item {
@@ -49,9 +45,9 @@ export class BulkStore {
   constructor(readonly table: Table) {}
 
   /**
-   * Writes the job, then each batch (its recipients, then its counters), calling `written(batch)`
-   * as soon as one is complete, so sending can start while the rest is written. The job comes
-   * first so a worker finds it; its `total` says how many recipients it will have.
+   * Writes the job, then each batch item (its recipients and counters in one item), calling
+   * `written(batch)` as soon as one is stored, so sending can start while the rest is written. The
+   * job comes first so a worker finds it; its `total` says how many recipients it will have.
    */
   async create(
     sid: string,
@@ -59,11 +55,16 @@ export class BulkStore {
     recipients: Recipient[],
     written: (batch: number) => Promise<void> = async () => {},
   ): Promise<void> {
-    const pk = jobPk(sid, j.id);
+    await this.putJob(sid, j);
+    await this.writeBatches(sid, j.id, recipients, written);
+  }
+
+  /** Writes a new job (no batches yet). */
+  async putJob(sid: string, j: Job): Promise<void> {
     try {
       await this.table.put(
         {
-          PK: pk,
+          PK: jobPk(sid, j.id),
           SK: 'JOB',
           entity: 'BULKJOB',
           GSI1PK: jobListPk(sid),
@@ -77,20 +78,38 @@ export class BulkStore {
         throw new ConflictError(`A bulk email with id "${j.id}" already exists.`);
       throw error;
     }
+  }
+
+  /**
+   * Writes the batch items of `recipients` that do not exist yet (a preparation that crashed and
+   * runs again writes only the rest), a few requests in flight, calling `written(batch)` for each.
+   */
+  async writeBatches(
+    sid: string,
+    jobId: string,
+    recipients: Recipient[],
+    written: (batch: number) => Promise<void> = async () => {},
+  ): Promise<void> {
     const byBatch = new Map<number, Recipient[]>();
-    for (const r of recipients) byBatch.set(r.batch, [...(byBatch.get(r.batch) ?? []), r]);
+    for (const r of recipients) {
+      const list = byBatch.get(r.batch);
+      if (list) list.push(r);
+      else byBatch.set(r.batch, [r]);
+    }
     const batches = [...byBatch];
     let next = 0;
-    // A few batches in flight: a 10,000-recipient job is 100 of them.
     await Promise.all(
       Array.from({ length: Math.min(4, batches.length) }, async () => {
         while (next < batches.length) {
           const [b, rs] = batches[next++] as [number, Recipient[]];
-          const c = countsSchema.parse({});
-          for (const r of rs) c[r.state] += 1;
-          await this.putItems(rs.map((r) => ({ PK: pk, SK: r.key, entity: 'BULKRCPT', ...r })));
-          // The counters last: a batch is complete once they exist.
-          await this.table.put({ PK: pk, SK: batchSk(b), entity: 'BULKBATCH', batch: b, ...c });
+          try {
+            await this.table.put(batchItem(sid, jobId, b, 1, rs), {
+              expression: 'attribute_not_exists(PK)',
+            });
+          } catch (error) {
+            // Written before (a repeated preparation): it may have moved on since, so it stays.
+            if (!(error instanceof ConditionFailed)) throw error;
+          }
           await written(b);
         }
       }),
@@ -104,10 +123,9 @@ export class BulkStore {
   async putItems(items: Item[]): Promise<void> {
     const chunks: Item[][] = [];
     for (let i = 0; i < items.length; i += 25) chunks.push(items.slice(i, i + 25));
-    // A few requests in flight: a 10,000-recipient job is 400 of them.
     let next = 0;
     await Promise.all(
-      Array.from({ length: Math.min(8, chunks.length) }, async () => {
+      Array.from({ length: Math.min(4, chunks.length) }, async () => {
         while (next < chunks.length) await this.batchWrite(chunks[next++] as Item[]);
       }),
     );
@@ -234,12 +252,9 @@ export class BulkStore {
     return Number(out?.failStreak ?? 0);
   }
 
-  /** The job's counts: the sum of its batches' counters. */
+  /** The job's counts: the sum of its batches' counters (only the counters are read). */
   async counts(sid: string, jobId: string): Promise<Counts> {
-    const items = await this.table.queryAll({
-      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :b)',
-      ExpressionAttributeValues: { ':pk': jobPk(sid, jobId), ':b': 'B#' },
-    });
+    const items = await this.batchCounters(sid, jobId);
     const sum = countsSchema.parse({});
     for (const item of items) for (const n of COUNT_NAMES) sum[n] += Number(item[n] ?? 0);
     return sum;
@@ -247,27 +262,90 @@ export class BulkStore {
 
   /** Batches that still have recipients queued (resume, continue after a cap period). */
   async batchesWithQueued(sid: string, jobId: string): Promise<number[]> {
-    const items = await this.table.queryAll({
-      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :b)',
-      ExpressionAttributeValues: { ':pk': jobPk(sid, jobId), ':b': 'B#' },
-    });
+    const items = await this.batchCounters(sid, jobId);
     return items.filter((i) => Number(i.queued ?? 0) > 0).map((i) => Number(i.batch));
   }
 
-  async batch(sid: string, jobId: string, batch: number): Promise<Recipient[]> {
-    const items = await this.table.queryAll({
-      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :r)',
-      ExpressionAttributeValues: { ':pk': jobPk(sid, jobId), ':r': `R#${pad(batch, 5)}#` },
-      ConsistentRead: true,
+  /** Batches written so far. */
+  async batchCount(sid: string, jobId: string): Promise<number> {
+    return (await this.batchCounters(sid, jobId)).length;
+  }
+
+  private batchCounters(sid: string, jobId: string): Promise<Item[]> {
+    return this.table.queryAll({
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :b)',
+      ExpressionAttributeValues: { ':pk': jobPk(sid, jobId), ':b': 'B#' },
+      ProjectionExpression: ['batch', ...COUNT_NAMES].map((_, i) => `#p${i}`).join(', '),
+      ExpressionAttributeNames: Object.fromEntries(['batch', ...COUNT_NAMES].map((n, i) => [`#p${i}`, n])),
     });
-    return items.map((i) => recipientSchema.parse(strip(i)));
+  }
+
+  /**
+   * The batch as last read or written by this store (a worker's next move starts from it without
+   * reading it again); the version condition of every write catches a copy that is out of date.
+   */
+  private readonly known = new Map<string, StoredBatch>();
+
+  private remember(sid: string, jobId: string, batch: number, b: StoredBatch | undefined): void {
+    const k = `${sid}\u0000${jobId}\u0000${batch}`;
+    this.known.delete(k);
+    if (!b) return;
+    this.known.set(k, b);
+    if (this.known.size > 400) this.known.delete(this.known.keys().next().value as string);
+  }
+
+  private async readBatch(
+    sid: string,
+    jobId: string,
+    batch: number,
+    fresh = true,
+  ): Promise<StoredBatch | undefined> {
+    if (!fresh) {
+      const hit = this.known.get(`${sid}\u0000${jobId}\u0000${batch}`);
+      if (hit) return hit;
+    }
+    const item = await this.table.get({ PK: jobPk(sid, jobId), SK: batchSk(batch) });
+    const b = item
+      ? {
+          version: Number(item.version ?? 0),
+          recipients: ((item.rs ?? []) as Item[]).map((r) => recipientSchema.parse(r)),
+        }
+      : undefined;
+    this.remember(sid, jobId, batch, b);
+    return b;
+  }
+
+  /** Nothing of the batch is queued or being sent any more (its recipients never go back). */
+  async batchDone(sid: string, jobId: string, batch: number): Promise<boolean> {
+    const b = await this.readBatch(sid, jobId, batch, false);
+    return Boolean(b?.recipients.every((r) => r.state !== 'queued' && r.state !== 'sending'));
+  }
+
+  /**
+   * Adds a done batch to the job's set of them (repeating it changes nothing); returns how many
+   * batches are done, so the worker finishing the last one completes the job without summing them.
+   */
+  async markBatchDone(sid: string, jobId: string, batch: number): Promise<number> {
+    const out = await this.table.update({
+      Key: { PK: jobPk(sid, jobId), SK: 'JOB' },
+      UpdateExpression: 'ADD doneBatches :b',
+      ConditionExpression: 'attribute_exists(PK)',
+      ExpressionAttributeValues: { ':b': new Set([batch]) },
+    });
+    return (out?.doneBatches as Set<number> | undefined)?.size ?? 0;
+  }
+
+  async batch(sid: string, jobId: string, batch: number): Promise<Recipient[]> {
+    return (await this.readBatch(sid, jobId, batch))?.recipients ?? [];
   }
 
   async recipient(sid: string, jobId: string, key: string): Promise<Recipient | undefined> {
-    const item = await this.table.get({ PK: jobPk(sid, jobId), SK: key });
-    return item ? recipientSchema.parse(strip(item)) : undefined;
+    const at = positionOf(key);
+    if (!at) return undefined;
+    return (await this.batch(sid, jobId, at.batch)).find((r) => r.key === key);
   }
 
+  /** A page of the job's recipients in key order, optionally in one state; the cursor is the last key. */
   async recipients(
     sid: string,
     jobId: string,
@@ -275,27 +353,37 @@ export class BulkStore {
     cursor: string | undefined,
     state?: RecipientState,
   ): Promise<Page<Recipient>> {
-    const input = {
-      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :r)',
-      ExpressionAttributeValues: { ':pk': jobPk(sid, jobId), ':r': 'R#', ...(state ? { ':s': state } : {}) },
-      ...(state ? { FilterExpression: '#st = :s', ExpressionAttributeNames: { '#st': 'state' } } : {}),
-    };
-    const page = state
-      ? await this.table.queryFiltered(input, limit, cursor, ['PK', 'SK'])
-      : await this.table.query({ ...input, Limit: limit }, cursor);
-    return {
-      items: page.items.map((i) => recipientSchema.parse(strip(i as Item))),
-      nextCursor: page.nextCursor,
-    };
+    const after = cursor ?? '';
+    const from = positionOf(after)?.batch ?? 1;
+    const items: Recipient[] = [];
+    let next = from;
+    // Batch items in order, a few at a time, until the page is full.
+    for (;;) {
+      const page = await this.table.query({
+        KeyConditionExpression: 'PK = :pk AND SK BETWEEN :a AND :z',
+        ExpressionAttributeValues: { ':pk': jobPk(sid, jobId), ':a': batchSk(next), ':z': 'B#99999' },
+        Limit: 5,
+      });
+      for (const item of page.items) {
+        for (const raw of (item.rs ?? []) as Item[]) {
+          const r = recipientSchema.parse(raw);
+          if (r.key <= after || (state && r.state !== state)) continue;
+          if (items.length === limit) return { items, nextCursor: items.at(-1)?.key };
+          items.push(r);
+        }
+        next = Number(item.batch) + 1;
+      }
+      if (!page.nextCursor) return { items, nextCursor: undefined };
+    }
   }
 
   /** Every recipient of the job (reports; a job is at most a few tens of thousands). */
   async allRecipients(sid: string, jobId: string): Promise<Recipient[]> {
     const items = await this.table.queryAll({
-      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :r)',
-      ExpressionAttributeValues: { ':pk': jobPk(sid, jobId), ':r': 'R#' },
+      KeyConditionExpression: 'PK = :pk AND begins_with(SK, :b)',
+      ExpressionAttributeValues: { ':pk': jobPk(sid, jobId), ':b': 'B#' },
     });
-    return items.map((i) => recipientSchema.parse(strip(i)));
+    return items.flatMap((i) => ((i.rs ?? []) as Item[]).map((r) => recipientSchema.parse(r)));
   }
 
   /**
@@ -310,29 +398,16 @@ export class BulkStore {
     claim: string,
     at: number,
   ): Promise<string[]> {
-    const pk = jobPk(sid, jobId);
-    const write = (key: string): TxItem => ({
-      Update: {
-        Key: { PK: pk, SK: key },
-        UpdateExpression: 'SET #st = :sending, claim = :c, claimedAt = :t ADD attempts :one',
-        ConditionExpression: '#st = :queued',
-        ExpressionAttributeNames: { '#st': 'state' },
-        ExpressionAttributeValues: {
-          ':sending': 'sending',
-          ':queued': 'queued',
-          ':c': claim,
-          ':t': at,
-          ':one': 1,
-        },
-      },
-    });
-    return this.moveAll(sid, jobId, batch, keys, write, { queued: -1, sending: 1 });
+    return this.move(sid, jobId, batch, keys, (r) =>
+      r.state === 'queued'
+        ? { ...r, state: 'sending', claim, claimedAt: at, attempts: r.attempts + 1 }
+        : undefined,
+    );
   }
 
   /**
-   * Records what happened to claimed recipients (sent, failed, or given back to the queue),
-   * conditional on the claim still being this worker's: a recipient declared `unknown` meanwhile
-   * keeps that state.
+   * Records what happened to claimed recipients (sent, failed, or given back to the queue), only
+   * while the claim is still this worker's: a recipient declared `unknown` meanwhile keeps that state.
    */
   async finish(
     sid: string,
@@ -341,41 +416,14 @@ export class BulkStore {
     claim: string,
     outcomes: Outcome[],
   ): Promise<string[]> {
-    const pk = jobPk(sid, jobId);
-    const done: string[] = [];
-    // Outcomes with the same state share a transaction, so one counter update covers them.
-    for (const state of ['sent', 'failed', 'queued', 'skipped'] as const) {
-      const group = outcomes.filter((o) => o.state === state);
-      const byKey = new Map(group.map((o) => [o.key, o]));
-      const write = (key: string): TxItem[] => {
-        const o = byKey.get(key) as Outcome;
-        const names: Record<string, string> = { '#st': 'state' };
-        const values: Item = { ':st': state, ':sending': 'sending', ':c': claim };
-        const sets = ['#st = :st'];
-        for (const [i, [k, v]] of Object.entries(o.set ?? {}).entries()) {
-          if (v === undefined) continue;
-          names[`#f${i}`] = k;
-          values[`:f${i}`] = v;
-          sets.push(`#f${i} = :f${i}`);
-        }
-        return [
-          {
-            Update: {
-              Key: { PK: pk, SK: key },
-              UpdateExpression: `SET ${sets.join(', ')} REMOVE claim, claimedAt`,
-              ConditionExpression: '#st = :sending AND claim = :c',
-              ExpressionAttributeNames: names,
-              ExpressionAttributeValues: values,
-            },
-          },
-          ...(o.extra ?? []),
-        ];
-      };
-      done.push(
-        ...(await this.moveAll(sid, jobId, batch, [...byKey.keys()], write, { sending: -1, [state]: 1 })),
-      );
-    }
-    return done;
+    const byKey = new Map(outcomes.map((o) => [o.key, o]));
+    return this.move(sid, jobId, batch, [...byKey.keys()], (r) => {
+      const o = byKey.get(r.key) as Outcome;
+      if (r.state !== 'sending' || r.claim !== claim) return undefined;
+      const { claim: _c, claimedAt: _t, ...rest } = r;
+      const set = Object.fromEntries(Object.entries(o.set ?? {}).filter(([, v]) => v !== undefined));
+      return { ...rest, ...set, state: o.state };
+    });
   }
 
   /** Claims older than `staleBefore` belong to a worker that died mid-send: their outcome is unknown. */
@@ -386,38 +434,23 @@ export class BulkStore {
     keys: string[],
     staleBefore: number,
   ): Promise<string[]> {
-    const pk = jobPk(sid, jobId);
-    const write = (key: string): TxItem => ({
-      Update: {
-        Key: { PK: pk, SK: key },
-        UpdateExpression: 'SET #st = :unknown, #err = :why REMOVE claim',
-        ConditionExpression: '#st = :sending AND claimedAt < :t',
-        ExpressionAttributeNames: { '#st': 'state', '#err': 'error' },
-        ExpressionAttributeValues: {
-          ':unknown': 'unknown',
-          ':sending': 'sending',
-          ':t': staleBefore,
-          ':why':
-            'The worker sending this email stopped before it could record the outcome; it may or may not have been delivered, so it was not sent again.',
-        },
-      },
+    return this.move(sid, jobId, batch, keys, (r) => {
+      if (r.state !== 'sending' || (r.claimedAt ?? 0) >= staleBefore) return undefined;
+      const { claim: _c, ...rest } = r;
+      return {
+        ...rest,
+        state: 'unknown',
+        error:
+          'The worker sending this email stopped before it could record the outcome; it may or may not have been delivered, so it was not sent again.',
+      };
     });
-    return this.moveAll(sid, jobId, batch, keys, write, { sending: -1, unknown: 1 });
   }
 
   /** Queued recipients of a cancelled job: queued → cancelled. */
   async cancelQueued(sid: string, jobId: string, batch: number, keys: string[]): Promise<string[]> {
-    const pk = jobPk(sid, jobId);
-    const write = (key: string): TxItem => ({
-      Update: {
-        Key: { PK: pk, SK: key },
-        UpdateExpression: 'SET #st = :cancelled',
-        ConditionExpression: '#st = :queued',
-        ExpressionAttributeNames: { '#st': 'state' },
-        ExpressionAttributeValues: { ':cancelled': 'cancelled', ':queued': 'queued' },
-      },
-    });
-    return this.moveAll(sid, jobId, batch, keys, write, { queued: -1, cancelled: 1 });
+    return this.move(sid, jobId, batch, keys, (r) =>
+      r.state === 'queued' ? { ...r, state: 'cancelled' } : undefined,
+    );
   }
 
   /**
@@ -432,16 +465,23 @@ export class BulkStore {
     at: string,
     detail?: string,
   ): Promise<boolean> {
+    const pos = positionOf(key);
+    if (!pos) return false;
     const pk = jobPk(sid, jobId);
+    const path = `rs[${pos.position}]`;
     try {
       await this.table.transact([
         {
           Update: {
-            Key: { PK: pk, SK: key },
-            UpdateExpression: `SET events.#e = :at${detail ? ', eventDetail = :d' : ''}`,
-            ConditionExpression: 'attribute_exists(PK) AND attribute_not_exists(events.#e)',
-            ExpressionAttributeNames: { '#e': event },
-            ExpressionAttributeValues: { ':at': at, ...(detail ? { ':d': detail } : {}) },
+            Key: { PK: pk, SK: batchSk(pos.batch) },
+            UpdateExpression: `SET ${path}.events.#e = :at${detail ? `, ${path}.eventDetail = :d` : ''}`,
+            ConditionExpression: `${path}.#k = :key AND attribute_not_exists(${path}.events.#e)`,
+            ExpressionAttributeNames: { '#e': event, '#k': 'key' },
+            ExpressionAttributeValues: {
+              ':at': at,
+              ':key': key,
+              ...(detail ? { ':d': detail.slice(0, 500) } : {}),
+            },
           },
         },
         {
@@ -468,83 +508,84 @@ export class BulkStore {
   }
 
   /**
-   * Applies `write` to each key in transactions with the batch's counters; when a transaction is
-   * refused because some recipient is no longer in the expected state, each key is tried alone,
-   * so the others still move. Returns the keys that moved.
+   * Moves the recipients `keys` of one batch by `step` (undefined: that one stays as it is) in one
+   * write of the batch item, conditional on the version it was read at; when another worker wrote
+   * it in between, it is read again and the step decided afresh on what is there now. Returns the
+   * keys that moved.
    */
-  private async moveAll(
+  private async move(
     sid: string,
     jobId: string,
     batch: number,
     keys: string[],
-    write: (key: string) => TxItem | TxItem[],
-    delta: Partial<Record<RecipientState, number>>,
+    step: (r: Recipient) => Recipient | undefined,
   ): Promise<string[]> {
-    const moved: string[] = [];
-    if (keys.length === 0) return moved;
-    const perKey = Math.max(1, [write(keys[0] ?? '')].flat().length);
-    const size = Math.max(1, Math.floor((TX_LIMIT - 1) / perKey));
-    for (let i = 0; i < keys.length; i += size) {
-      const chunk = keys.slice(i, i + size);
-      try {
-        await this.table.transact([
-          ...chunk.flatMap((k) => [write(k)].flat()),
-          this.counter(sid, jobId, batch, delta, chunk.length),
-        ]);
-        moved.push(...chunk);
-      } catch (error) {
-        if (!(error instanceof ConditionFailed) || chunk.length === 1) {
-          if (error instanceof ConditionFailed) continue;
-          throw error;
-        }
-        for (const k of chunk) {
-          try {
-            await this.transact([...[write(k)].flat(), this.counter(sid, jobId, batch, delta, 1)]);
-            moved.push(k);
-          } catch (e) {
-            if (!(e instanceof ConditionFailed)) throw e;
-          }
-        }
-      }
-    }
-    return moved;
-  }
-
-  /**
-   * A transaction, tried again when it only collided with another one on the same items (two
-   * workers of one batch, after a duplicated message): DynamoDB cancels both sides then.
-   */
-  private async transact(items: TxItem[]): Promise<void> {
+    if (keys.length === 0) return [];
+    const wanted = new Set(keys);
     for (let attempt = 0; ; attempt++) {
+      // First from what this store last saw; after a refused write, read afresh.
+      const hit = attempt === 0 ? this.known.get(`${sid}\u0000${jobId}\u0000${batch}`) : undefined;
+      const stored = hit ?? (await this.readBatch(sid, jobId, batch));
+      if (!stored) return [];
+      const moved: string[] = [];
+      const next = stored.recipients.map((r) => {
+        if (!wanted.has(r.key)) return r;
+        const after = step(r);
+        if (!after) return r;
+        moved.push(r.key);
+        return after;
+      });
+      if (moved.length === 0) {
+        if (!hit) return [];
+        continue; // the copy may be old: decide again on a fresh read
+      }
       try {
-        return await this.table.transact(items);
+        await this.table.put(batchItem(sid, jobId, batch, stored.version + 1, next), {
+          expression: 'version = :v',
+          values: { ':v': stored.version },
+        });
+        this.remember(sid, jobId, batch, { version: stored.version + 1, recipients: next });
+        return moved;
       } catch (error) {
-        const e = error as { name?: string; CancellationReasons?: { Code?: string }[] };
-        const conflict =
-          e.name === 'TransactionConflictException' ||
-          (e.name === 'TransactionCanceledException' &&
-            e.CancellationReasons?.some((r) => r.Code === 'TransactionConflict'));
-        if (!conflict || attempt >= 8) throw error;
-        await new Promise((r) => setTimeout(r, 20 * 2 ** attempt * Math.random()));
+        this.remember(sid, jobId, batch, undefined);
+        if (!(error instanceof ConditionFailed) || attempt >= 20) throw error;
+        if (!hit) await new Promise((r) => setTimeout(r, 5 + 20 * Math.random() * 2 ** Math.min(attempt, 5)));
       }
     }
   }
+}
 
-  private counter(
-    sid: string,
-    jobId: string,
-    batch: number,
-    delta: Partial<Record<RecipientState, number>>,
-    n: number,
-  ): TxItem {
-    const entries = Object.entries(delta);
-    return {
-      Update: {
-        Key: { PK: jobPk(sid, jobId), SK: batchSk(batch) },
-        UpdateExpression: `ADD ${entries.map((_, i) => `#c${i} :c${i}`).join(', ')}`,
-        ExpressionAttributeNames: Object.fromEntries(entries.map(([k], i) => [`#c${i}`, k])),
-        ExpressionAttributeValues: Object.fromEntries(entries.map(([, v], i) => [`:c${i}`, (v ?? 0) * n])),
-      },
-    };
-  }
+interface StoredBatch {
+  version: number;
+  recipients: Recipient[];
+}
+
+/** One batch's item: its recipients in position order and their counters, which always agree. */
+function batchItem(
+  sid: string,
+  jobId: string,
+  batch: number,
+  version: number,
+  rs: Recipient[],
+): Item & {
+  PK: string;
+  SK: string;
+} {
+  const c = countsSchema.parse({});
+  for (const r of rs) c[r.state] += 1;
+  return {
+    PK: jobPk(sid, jobId),
+    SK: batchSk(batch),
+    entity: 'BULKBATCH',
+    batch,
+    version,
+    ...c,
+    rs: rs.map((r) => Object.fromEntries(Object.entries(r).filter(([, v]) => v !== undefined))),
+  };
+}
+
+/** `R#00002#000017` → batch 2, position 17. */
+export function positionOf(key: string): { batch: number; position: number } | undefined {
+  const m = /^R#(\d{5})#(\d{6})$/.exec(key);
+  return m ? { batch: Number(m[1]), position: Number(m[2]) } : undefined;
 }

@@ -13,15 +13,28 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '@aws-lambda-powertools/logger';
+import * as z from 'zod';
 import { clientTimelinePk } from '#lib/data/keys';
 import type { Repositories } from '#lib/data/repositories';
 import type { Item } from '#lib/data/table';
-import { type Client, client as clientSchema, type Message } from '#lib/domain/model';
+import { client as clientSchema, type Message } from '#lib/domain/model';
 import type { BlobStore } from '#lib/ports/index';
 import type { BlockList } from './blocks.ts';
 import type { SendLedger } from './ledger.ts';
-import { type BatchContext, type BulkMailer, BulkNotReadyError, type SendOutcome } from './mailer.ts';
-import type { BulkMessage, BulkSettings, Job, Recipient } from './model.ts';
+import {
+  type BatchContext,
+  type BulkMailer,
+  BulkNotReadyError,
+  type MergeClient,
+  type SendOutcome,
+} from './mailer.ts';
+import {
+  type BulkMessage,
+  type BulkSettings,
+  type Job,
+  type Recipient,
+  recipient as recipientSchema,
+} from './model.ts';
 import type { BulkQueue, JobTimer, ProviderQuota } from './ports.ts';
 import type { BulkStore, Outcome } from './store.ts';
 
@@ -83,8 +96,55 @@ export class BulkWorker {
   }
 
   async handle(message: BulkMessage): Promise<void> {
+    if (message.kind === 'prepare') return this.prepare(message.studioId, message.jobId);
     if (message.kind === 'start') return this.start(message.studioId, message.jobId);
     return this.batch(message.studioId, message.jobId, message.batch);
+  }
+
+  /**
+   * Writes the job's batches from its stored recipient list, sending each as soon as it is
+   * written when the job starts now. Run again (a crash, a redelivered message, a resume) it
+   * writes only the batches still missing, so nothing is lost or written twice.
+   */
+  async prepare(sid: string, jobId: string): Promise<void> {
+    const { store } = this.d;
+    const job = await store.getJob(sid, jobId);
+    if (!job?.recipientsKey || job.prepared) return;
+    if (job.status === 'cancelled' || job.status === 'completed') return;
+    const list = JSON.parse((await this.d.blobs.getBuffer(job.recipientsKey)).toString('utf8')) as unknown;
+    const recipients = recipientList.parse(list);
+    const sendNow =
+      (job.status === 'preparing' || job.status === 'running') &&
+      Date.parse(job.startAt) <= this.d.now().getTime();
+    await store.writeBatches(sid, jobId, recipients, async (batch) => {
+      if (sendNow) await this.d.queue.send([{ kind: 'batch', studioId: sid, jobId, batch }]);
+    });
+    await store.setJob(sid, jobId, { prepared: true });
+    const due = Date.parse(job.startAt) <= this.d.now().getTime();
+    await store.setStatus(sid, jobId, ['preparing'], due ? 'running' : 'scheduled');
+    await this.d.blobs
+      .delete(job.recipientsKey)
+      .catch((error: unknown) =>
+        this.d.logger.warn('bulk recipient list not deleted', { jobId, errorMessage: String(error) }),
+      );
+    const now = await store.getJob(sid, jobId);
+    if (now?.status === 'cancelled') {
+      // Cancelled while being prepared: the batches written after the cancel are cancelled too.
+      for (const batch of await store.batchesWithQueued(sid, jobId)) {
+        const queued = (await store.batch(sid, jobId, batch)).filter((r) => r.state === 'queued');
+        await store.cancelQueued(
+          sid,
+          jobId,
+          batch,
+          queued.map((r) => r.key),
+        );
+      }
+    } else if (now?.status === 'running') {
+      // Batches not sent while written (the start came during the preparation) are sent now;
+      // the last batch may have finished before the job was running.
+      if (!sendNow) await this.start(sid, jobId);
+      else await this.completeIfDone(sid, jobId);
+    }
   }
 
   /** Starts (or continues) a job: one message per batch that still has recipients queued. */
@@ -130,11 +190,11 @@ export class BulkWorker {
         batch,
         queued.map((r) => r.key),
       );
-      return void (await this.completeIfDone(sid, jobId));
+      return void (await this.completeIfDone(sid, jobId, batch));
     }
-    if (job.status !== 'running') return;
+    if (!sending(job, nowMs())) return;
     if (job.waitingUntil && Date.parse(job.waitingUntil) > nowMs()) return;
-    if (queued.length === 0) return void (await this.completeIfDone(sid, jobId));
+    if (queued.length === 0) return void (await this.completeIfDone(sid, jobId, batch));
 
     const settings = await this.settings(sid);
     let ctx: BatchContext;
@@ -142,7 +202,7 @@ export class BulkWorker {
       ctx = this.d.mailer.withTransport(await this.context(sid, job, settings));
     } catch (error) {
       if (!(error instanceof BulkNotReadyError)) throw error;
-      await store.setStatus(sid, jobId, ['running'], 'paused', { pauseReason: error.message });
+      await store.setStatus(sid, jobId, ['preparing', 'running'], 'paused', { pauseReason: error.message });
       return;
     }
     try {
@@ -185,7 +245,7 @@ export class BulkWorker {
     const slots = { of: slotOf, intervalMs: grant.intervalMs };
     const unused = await this.sendGranted(sid, job, batch, queued, ctx, settings, clients, slots, streak);
     if (unused > 0) await this.d.ledger.giveBack(sid, unused, reservedAt);
-    await this.completeIfDone(sid, jobId);
+    await this.completeIfDone(sid, jobId, batch);
   }
 
   /** Sends the granted recipients a chunk at a time; returns how many reserved sends were not used. */
@@ -196,7 +256,7 @@ export class BulkWorker {
     granted: Recipient[],
     ctx: BatchContext,
     settings: BulkSettings,
-    clients: Map<string, Client>,
+    clients: Map<string, MergeClient>,
     slots: { of: Map<string, number>; intervalMs: number },
     streakBefore: number,
   ): Promise<number> {
@@ -209,7 +269,7 @@ export class BulkWorker {
     let queued = granted;
     while (queued.length > 0) {
       // Paused or cancelled meanwhile: stop before claiming more.
-      if (job.status !== 'running') break;
+      if (!sending(job, nowMs())) break;
       const chunk = queued.slice(0, this.o.claimSize);
       const claim = randomUUID();
       const claimed = new Set(
@@ -243,7 +303,10 @@ export class BulkWorker {
       // The run of failures, across chunks and batches: reset by any success.
       const ends = trailingFailures(results);
       const anySent = results.some((x) => x.sent?.ok);
-      if (anySent || ends > 0) streak = await store.streak(sid, jobId, ends, anySent);
+      // Nothing to write when the streak was nought and stays so.
+      if (ends > 0 || (anySent && (streak > 0 || job.failStreak > 0)))
+        streak = await store.streak(sid, jobId, ends, anySent);
+      else if (anySent) streak = 0;
       const transient = results.some((x) => x.sent && !x.sent.ok && x.sent.diagnosis.retryable);
       if (streak >= settings.pauseAfterFailures) {
         const last = [...results].reverse().find((x) => x.sent && !x.sent.ok)?.sent;
@@ -251,7 +314,7 @@ export class BulkWorker {
           last && !last.ok
             ? [last.diagnosis.problem, last.diagnosis.serverReply].filter(Boolean).join(' Server said: ')
             : '';
-        await store.setStatus(sid, jobId, ['running'], 'paused', {
+        await store.setStatus(sid, jobId, ['preparing', 'running'], 'paused', {
           pauseReason: `Paused after ${streak} failed emails in a row. ${why}`.trim(),
         });
         return unused;
@@ -308,12 +371,17 @@ export class BulkWorker {
     return { caps: settings.caps, ratePerSecond: settings.smtpRatePerSecond };
   }
 
-  private async clients(sid: string, rs: Recipient[]): Promise<Map<string, Client>> {
-    const ids = [...new Set(rs.map((r) => r.clientId))];
+  /** Each recipient's merge fields: kept on the recipient since it was created, else read from the client. */
+  private async clients(sid: string, rs: Recipient[]): Promise<Map<string, MergeClient>> {
+    const out = new Map<string, MergeClient>();
+    for (const r of rs) if (r.merge) out.set(r.clientId, r.merge);
+    const ids = [...new Set(rs.filter((r) => !out.has(r.clientId)).map((r) => r.clientId))];
+    if (ids.length === 0) return out;
     const items = await this.d.repos.table.batchGet<Item>(
       ids.map((id) => ({ PK: clientTimelinePk(sid, id), SK: 'CLIENT' })),
     );
-    return new Map(items.map((i) => [String(i.id), clientSchema.parse(i)]));
+    for (const i of items) out.set(String(i.id), clientSchema.parse(i));
+    return out;
   }
 
   /**
@@ -325,7 +393,7 @@ export class BulkWorker {
     job: Job,
     ctx: BatchContext,
     rs: Recipient[],
-    clients: Map<string, Client>,
+    clients: Map<string, MergeClient>,
     slots: Map<string, number>,
     intervalMs: number,
     streakBefore: number,
@@ -432,13 +500,29 @@ export class BulkWorker {
     }
   }
 
-  /** Marks the job completed once nothing is queued or being sent. */
-  async completeIfDone(sid: string, jobId: string): Promise<boolean> {
-    const [c, job] = await Promise.all([this.d.store.counts(sid, jobId), this.d.store.getJob(sid, jobId)]);
+  /**
+   * Marks the job completed once nothing is queued or being sent. With a batch: that batch is
+   * added to the job's done ones when nothing of it is left, and the job completes when all its
+   * batches are done; without (start, cancel): the batches' counters are summed.
+   */
+  async completeIfDone(sid: string, jobId: string, batch?: number): Promise<boolean> {
+    const { store } = this.d;
+    if (batch !== undefined) {
+      if (!(await store.batchDone(sid, jobId, batch))) return false;
+      const done = await store.markBatchDone(sid, jobId, batch);
+      const job = await store.getJob(sid, jobId);
+      if (!job || done < job.batches || job.status !== 'running') return false;
+      return this.complete(sid, jobId);
+    }
+    const [c, job] = await Promise.all([store.counts(sid, jobId), store.getJob(sid, jobId)]);
     if (!job || c.queued + c.sending > 0) return false;
     // Batches still being written (the job is created batch by batch) are not done yet.
     const counted = c.queued + c.sending + c.sent + c.failed + c.skipped + c.cancelled + c.unknown;
     if (counted < job.total) return false;
+    return this.complete(sid, jobId);
+  }
+
+  private async complete(sid: string, jobId: string): Promise<boolean> {
     const done = await this.d.store.setStatus(sid, jobId, ['running'], 'completed', {
       finishedAt: this.d.now().toISOString(),
     });
@@ -446,6 +530,13 @@ export class BulkWorker {
     return done;
   }
 }
+
+/** Running, or being prepared with its start already due: its written batches send. */
+function sending(job: Job, now: number): boolean {
+  return job.status === 'running' || (job.status === 'preparing' && Date.parse(job.startAt) <= now);
+}
+
+const recipientList = z.array(recipientSchema);
 
 function trailingFailures(results: { sent?: SendOutcome }[]): number {
   let n = 0;

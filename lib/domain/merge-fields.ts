@@ -222,14 +222,23 @@ const joinName = (first?: string, last?: string) => [first, last].filter((p) => 
 /** Building a DateTimeFormat costs far more than using one; studios reuse a handful. */
 const formats = new Map<string, Intl.DateTimeFormat>();
 
+/** The last value of each format and the minute it was for: a bulk email asks for the same one thousands of times. */
+const lastParts = new Map<string, { minute: number; value: string }>();
+
 function datePart(now: Date, timeZone: string, options: Intl.DateTimeFormatOptions, locale = 'en-US') {
   const key = `${locale}|${timeZone}|${JSON.stringify(options)}`;
+  // Every part asked for is a day or coarser, so it is the same all minute long.
+  const minute = Math.floor(now.getTime() / 60_000);
+  const last = lastParts.get(key);
+  if (last?.minute === minute) return last.value;
   let format = formats.get(key);
   if (!format) {
     format = new Intl.DateTimeFormat(locale, { timeZone, ...options });
     formats.set(key, format);
   }
-  return format.format(now);
+  const value = format.format(now);
+  lastParts.set(key, { minute, value });
+  return value;
 }
 
 /** The values of every merge field from the records they come from. */

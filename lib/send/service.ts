@@ -468,9 +468,11 @@ export class SendService {
       this.d.logger.error('raw copy not stored; not sending', { id: p.id, errorMessage: String(error) });
       throw new UpstreamError('The email could not be stored, so it was not sent. Try again in a moment.');
     }
+    // SES tags come back with its bounce and complaint events, which map them to the studio.
+    const tags = { studio: sesTag(p.studioId), kind: 'single', message: sesTag(p.id) };
     const sent = await this.transmit(
       p.effective,
-      p.identityArn ? { ...mail, identityArn: p.identityArn } : mail,
+      { ...mail, tags, ...(p.identityArn ? { identityArn: p.identityArn } : {}) },
       false,
     );
     const providerMessageId =
@@ -679,4 +681,9 @@ function describeHow(t: ResolvedTransport): string {
 /** One line for the failed message's record. */
 function errorLine(d: Diagnosis): string {
   return [d.problem, d.serverReply].filter(Boolean).join(' Server said: ').slice(0, 1000);
+}
+
+/** SES tag values allow letters, digits, `_` and `-`; anything else is hex-encoded (as lib/bulk reads it). */
+function sesTag(value: string): string {
+  return /^[A-Za-z0-9_-]{1,200}$/.test(value) ? value : `x${Buffer.from(value).toString('hex')}`;
 }

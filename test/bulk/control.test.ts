@@ -91,6 +91,7 @@ describe('pause, resume and cancel', () => {
     const created = await create({ startAt: '2026-12-01T12:00:00Z' });
 
     // Act
+    await h.queue.drained();
     const before = await h.call('GET', `/bulk-emails/${created.body.id}`);
     await h.call('POST', `/bulk-emails/${created.body.id}/pause`);
     h.clock.set('2026-12-01T12:00:30Z');
@@ -106,7 +107,8 @@ describe('pause, resume and cancel', () => {
 
     // Assess
     expect(created.status).toBe(202);
-    expect(created.body.status).toBe('scheduled');
+    expect(created.body.status).toBe('preparing');
+    expect(before.body.status).toBe('scheduled');
     expect(before.body.counts.queued).toBe(5);
     expect(pausedAtStart.status).toBe('paused');
     expect(pausedAtStart.counts.sent).toBe(0);

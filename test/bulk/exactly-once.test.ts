@@ -123,6 +123,51 @@ describe('exactly once per recipient', () => {
     expect(progress.counts).toMatchObject({ sent: 230, queued: 0, sending: 0, unknown: 0 });
   });
 
+  it('answers while the recipients are being prepared, and a preparation that dies part-way is run again without losing or doubling anyone', async () => {
+    // Prepare
+    h = await bulkHarness({ consume: false, queue: { concurrency: 2, maxReceives: 5 } });
+    await seedClients(h.d, consenting(250));
+    let sends = 0;
+    const failing = {
+      // The third batch message cannot be sent: this preparation stops after writing batch 3.
+      send: async (messages: Parameters<typeof h.queue.send>[0]) => {
+        if (messages.some((m) => m.kind === 'batch') && ++sends === 3) throw new Error('queue unavailable');
+        return h.queue.send(messages);
+      },
+    };
+    const dying = bulkParts(h.d, {
+      queue: failing,
+      timer: h.timer,
+      linkKey: async () => 'test-link-key',
+      worker: { sleep: noWait },
+    });
+    let firstPrepare = true;
+
+    // Act
+    const created = await h.call('POST', '/bulk-emails', {
+      body: { formLetterId: 'fl-news', selection: { groups: ['newsletter'] } },
+    });
+    const during = (await h.call('GET', `/bulk-emails/${created.body.id}`)).body;
+    h.queue.consume(async (m) => {
+      if (m.kind === 'prepare' && firstPrepare) {
+        firstPrepare = false;
+        return dying.worker.handle(m);
+      }
+      return h.parts.worker.handle(m);
+    });
+    const progress = await settle(h, created.body.id);
+
+    // Assess
+    expect(created.status).toBe(202);
+    expect(created.body).toMatchObject({ status: 'preparing', total: 250 });
+    expect(during).toMatchObject({ status: 'preparing', total: 250, counts: { queued: 0, sent: 0 } });
+    expect(firstPrepare).toBe(false);
+    const seen = arrivals(h.smtp);
+    expect(seen.size).toBe(250);
+    expect([...seen.values()].every((n) => n === 1)).toBe(true);
+    expect(progress).toMatchObject({ status: 'completed', counts: { sent: 250, queued: 0, sending: 0 } });
+  });
+
   it('sends a retried batch that already went nothing again', async () => {
     // Prepare
     h = await bulkHarness();

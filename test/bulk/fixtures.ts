@@ -161,6 +161,7 @@ export async function settle(h: BulkHarness, jobId: string, timeoutMs = 25_000) 
     await h.queue.drained(Math.max(1, until - Date.now()));
     const { body } = await h.call('GET', `/bulk-emails/${jobId}`);
     const idle =
+      body.status !== 'preparing' &&
       body.counts.sending === 0 &&
       (body.counts.queued === 0 || body.status !== 'running' || body.waiting > 0);
     if (idle && h.queue.depth === 0) return body;

@@ -1,6 +1,6 @@
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { dirname, join, resolve, sep } from 'node:path';
 import { Readable } from 'node:stream';
@@ -52,7 +52,11 @@ export class LocalBlobStore implements BlobStore {
     return p;
   }
 
+  /** Folders made already: a put into one skips the mkdir (bulk email keeps a copy of each message). */
+  private readonly made = new Set<string>();
+
   async put(key: string, body: Buffer | string | Readable, contentType?: string): Promise<{ size: number }> {
+    if (!(body instanceof Readable)) return this.putBytes(key, Buffer.from(body), contentType);
     const source = body instanceof Readable ? body : Readable.from([Buffer.from(body)]);
     // Listen before the first await: a stream destroyed while we wait for mkdir must not emit an
     // 'error' nobody hears (that ends the process). pipeline() below reports it.
@@ -102,6 +106,32 @@ export class LocalBlobStore implements BlobStore {
       // pipeline may leave late errors behind (a destroy after it settled): keep them heard.
       source.on('error', () => {});
     }
+  }
+
+  /** Bytes in hand: one write to a temp file and a rename, without a stream pipeline. */
+  private async putBytes(key: string, bytes: Buffer, contentType?: string): Promise<{ size: number }> {
+    if (contentType !== undefined && !isHeaderSafeContentType(contentType))
+      throw new InvalidBlobError(`Content-Type ${JSON.stringify(contentType)} is not a valid header value.`);
+    const target = this.path(key);
+    const dir = dirname(target);
+    if (!this.made.has(dir)) {
+      await mkdir(dir, { recursive: true });
+      this.made.add(dir);
+    }
+    const temp = `${target}.${process.pid}.${Date.now()}.${Math.random().toString(36).slice(2)}.tmp`;
+    try {
+      await writeFile(temp, bytes).catch(async (error: NodeJS.ErrnoException) => {
+        // The folder was removed meanwhile (a test cleared the store): make it again.
+        if (error.code !== 'ENOENT') throw error;
+        await mkdir(dir, { recursive: true });
+        await writeFile(temp, bytes);
+      });
+      await rename(temp, target);
+    } catch (error) {
+      await rm(temp, { force: true });
+      throw error;
+    }
+    return { size: bytes.length };
   }
 
   async get(key: string): Promise<Readable> {
