@@ -94,9 +94,9 @@ describe('route keys and the table schema', () => {
       partitionKey: 'PK',
       sortKey: 'SK',
       indexes: [
-        { name: 'GSI1', pk: 'GSI1PK', sk: 'GSI1SK' },
-        { name: 'GSI2', pk: 'GSI2PK', sk: 'GSI2SK' },
-        { name: 'GSI3', pk: 'GSI3PK', sk: 'GSI3SK' },
+        { name: 'GSI1', pk: 'GSI1PK', sk: 'GSI1SK', projection: 'ALL' },
+        { name: 'GSI2', pk: 'GSI2PK', sk: 'GSI2SK', projection: 'KEYS_ONLY' },
+        { name: 'GSI3', pk: 'GSI3PK', sk: 'GSI3SK', projection: 'KEYS_ONLY' },
       ],
       ttlAttribute: 'ttl',
     };
