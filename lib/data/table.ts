@@ -102,17 +102,18 @@ export class Table {
    */
   get<T = Item>(key: Key, consistent = true): Promise<T | undefined> {
     return new Promise<Item | undefined>((resolve, reject) => {
-      const queue = consistent ? this.#consistentGets : this.#eventualGets;
+      const queue = consistent ? this.consistentGets : this.eventualGets;
       queue.push({ key, resolve, reject });
-      if (queue.length === 1) setImmediate(() => this.#flushGets(consistent));
+      if (queue.length === 1) setImmediate(() => this.flushGets(consistent));
     }) as Promise<T | undefined>;
   }
 
-  readonly #consistentGets: PendingGet[] = [];
-  readonly #eventualGets: PendingGet[] = [];
+  // TypeScript-private, not #private: tests wrap a table with Object.create, which #fields refuse.
+  private readonly consistentGets: PendingGet[] = [];
+  private readonly eventualGets: PendingGet[] = [];
 
-  #flushGets(consistent: boolean): void {
-    const queue = consistent ? this.#consistentGets : this.#eventualGets;
+  private flushGets(consistent: boolean): void {
+    const queue = consistent ? this.consistentGets : this.eventualGets;
     const waiting = queue.splice(0, queue.length);
     if (waiting.length === 1) {
       const [only] = waiting as [PendingGet];
