@@ -112,7 +112,9 @@ export const transportView = z.discriminatedUnion('method', [
     security: m.smtpSecurity,
     logonName: z.string().optional(),
     passwordSet: z.boolean(),
-    authentication: m.transportAuthentication,
+    authentication: m.transportAuthentication
+      .optional()
+      .describe('Present as oauth2 for a sign-in; absent: password.'),
     provider: m.oauthProvider.optional(),
     oauth: m.boxOAuth
       .optional()
@@ -125,7 +127,9 @@ export const transportView = z.discriminatedUnion('method', [
     security: z.literal(GMAIL_SMTP.security),
     logonName: z.string().optional(),
     passwordSet: z.boolean(),
-    authentication: m.transportAuthentication,
+    authentication: m.transportAuthentication
+      .optional()
+      .describe('Present as oauth2 for a sign-in; absent: password.'),
     oauth: m.boxOAuth.optional(),
   }),
   z.object({

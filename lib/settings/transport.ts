@@ -250,7 +250,7 @@ export function transportView(t: TransportRecord, sendingAddress: string | undef
     ...connection,
     logonName: expanded.method === 'gmail' ? sendingAddress : connection.logonName,
     passwordSet: signIn ? Boolean(t.oauth) : Boolean(passwordRef),
-    authentication: signIn ? 'oauth2' : 'password',
+    ...(signIn ? { authentication: 'oauth2' as const } : {}),
     ...(expanded.method === 'smtp' && signIn ? { provider: signIn.provider } : {}),
     ...oauth,
   } as TransportView;
