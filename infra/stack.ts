@@ -39,6 +39,42 @@ export interface StudioMailStackProps
   readonly alarmEmail?: string | undefined;
   /** EventBridge Scheduler group for the per-email-box poll schedules. @default kebab-case stack name */
   readonly scheduleGroupName?: string;
+  /** Microsoft Graph and its token service (Graph boxes, method graph). @default Microsoft's public endpoints */
+  readonly graph?: { readonly apiBase?: string; readonly loginBase?: string };
+  /**
+   * OAuth2 sign-in (lib/oauth/providers.ts): the API's public base URL, the secret holding the
+   * state key, and per provider the app's client id and the secret holding its client secret.
+   * Unset: no sign-in is offered (start answers 404).
+   */
+  readonly oauth?: {
+    readonly redirectBase: string;
+    readonly stateKeyRef: string;
+    readonly google?: { readonly clientId: string; readonly clientSecretRef: string };
+    readonly microsoft?: { readonly clientId: string; readonly clientSecretRef: string };
+  };
+}
+
+/** GRAPH_* and OAUTH_* for the functions that read or send mail and run sign-ins. */
+export function mailAuthEnvironment(
+  props: Pick<StudioMailStackProps, 'graph' | 'oauth'>,
+): Record<string, string> {
+  const o = props.oauth;
+  const provider = (id: 'google' | 'microsoft') => {
+    const p = o?.[id];
+    return p
+      ? {
+          [`OAUTH_${id.toUpperCase()}_CLIENT_ID`]: p.clientId,
+          [`OAUTH_${id.toUpperCase()}_CLIENT_SECRET_REF`]: p.clientSecretRef,
+        }
+      : {};
+  };
+  return {
+    GRAPH_API_BASE: props.graph?.apiBase ?? 'https://graph.microsoft.com/v1.0',
+    GRAPH_LOGIN_BASE: props.graph?.loginBase ?? 'https://login.microsoftonline.com',
+    ...(o ? { OAUTH_REDIRECT_BASE: o.redirectBase, OAUTH_STATE_KEY_REF: o.stateKeyRef } : {}),
+    ...provider('google'),
+    ...provider('microsoft'),
+  };
 }
 
 /** Event source and detail types the inbox-poll function emits: declared once, in lib/events.ts. */
@@ -207,6 +243,7 @@ export class StudioMailStack extends Stack {
       STUDIO_CLAIM: props.studioClaim,
       ACCOUNT_ID: this.account,
       ...(props.receivingDomain ? { RECEIVING_DOMAIN: props.receivingDomain } : {}),
+      ...mailAuthEnvironment(props),
     };
     const common = { logLevel: props.logLevel };
 

@@ -1,9 +1,13 @@
 import type { Deps } from '#lib/app/deps';
 import { SendLedger } from '#lib/bulk/ledger';
+import { graphSettingsFromEnv } from '#lib/graph/box';
+import { graphSendTransport } from '#lib/graph/send';
 import { httpApi } from '#lib/http/api';
 import type { ApiResult, Handlers } from '#lib/http/routes';
 import { count } from '#lib/metrics';
 import { mailHostPolicy } from '#lib/net/guard';
+import { oauthFromEnv } from '#lib/oauth/from-deps';
+import type { OAuthService } from '#lib/oauth/service';
 import {
   type Completion,
   defaultIdempotency,
@@ -28,6 +32,10 @@ export interface SendHandlerOptions {
   idempotency?: Partial<IdempotencyOptions>;
   /** Port probe used to tell SSL from STARTTLS after a failure; `false` turns it off. */
   probe?: Prober | false;
+  /** OAuth2 sign-ins of send settings; by default configured from OAUTH_* in `env`. */
+  oauth?: OAuthService;
+  /** GRAPH_API_BASE, GRAPH_LOGIN_BASE, OAUTH_*; default process.env. */
+  env?: Record<string, string | undefined>;
 }
 
 /** 200 when sent; 422 when the server or SES refused for good; 502 when it may work later. */
@@ -68,9 +76,19 @@ export function withMailHosts(policy: TransportPolicy, d: Deps): TransportPolicy
 /** A handler for every route of ./routes.ts. Each: domain → result (the edge has validated input). */
 export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handlers<typeof sendRoutes> {
   // runOnce learns from these whether a request handed its message over before it failed.
-  const watched = { ...d, ses: watchedTransport(d.ses), smtp: watchedTransport(d.smtp) };
+  const env = options.env ?? process.env;
+  const graph = graphSettingsFromEnv(env);
+  const oauth = options.oauth ?? oauthFromEnv(d, env);
+  const watched = {
+    ...d,
+    ses: watchedTransport(d.ses),
+    smtp: watchedTransport(d.smtp),
+    graph: watchedTransport(graphSendTransport),
+  };
   const service = new SendService(watched, {
-    policy: withMailHosts(options.policy ?? defaultPolicy, d),
+    policy: { ...withMailHosts(options.policy ?? defaultPolicy, d), graphApiBase: graph.apiBase },
+    graphLoginBase: graph.loginBase,
+    ...(oauth ? { signIn: (sid, owner, o) => oauth.sendAccessToken(sid, owner, o) } : {}),
     credentials: new CredentialCache(d.secrets, options.credentialTtlMs),
     retry: { ...defaultRetry, ...options.retry },
     probe:

@@ -17,7 +17,37 @@ export const secretRef = z.string().min(1);
 export const smtpSecurity = z.enum(['ssl', 'starttls', 'none']);
 export type SmtpSecurity = z.infer<typeof smtpSecurity>;
 
-/** How mail leaves the studio. `ses` plays the role of the seed's "StudioPlus Mail". */
+/** OAuth2 providers the sign-in knows (lib/oauth/providers.ts). */
+export const oauthProvider = z.enum(['google', 'microsoft']);
+export type OAuthProvider = z.infer<typeof oauthProvider>;
+
+/** What the OAuth2 sign-in left on the box (the tokens themselves are in the secret store). */
+export const boxOAuth = z.object({
+  signedInAt: z.iso.datetime(),
+  /** Scopes the provider granted. */
+  scope: z.string().max(2000).optional(),
+  /** When the refresh token stops working, when the provider or the policy says (Google "Testing" apps: 7 days). */
+  refreshExpiresAt: z.iso.datetime().optional(),
+  /** The last "sign in again soon" email sent, so it goes once per sign-in. */
+  expiryWarnedAt: z.iso.datetime().optional(),
+  /** Set when a refresh failed (revoked, expired): the box needs a new sign-in. */
+  failedAt: z.iso.datetime().optional(),
+  failure: z.string().max(500).optional(),
+});
+export type BoxOAuth = z.infer<typeof boxOAuth>;
+
+/** How a send transport logs on: a password (SMTP AUTH), or the tokens of an OAuth2 sign-in. */
+export const transportAuthentication = z.enum(['password', 'oauth2']);
+export type TransportAuthentication = z.infer<typeof transportAuthentication>;
+
+/**
+ * How mail leaves the studio. `ses` plays the role of the seed's "StudioPlus Mail". SMTP and Gmail
+ * log on with a password, or (`authentication: oauth2`) with XOAUTH2 and the tokens of a sign-in,
+ * whose grant is then what `passwordRef` holds (lib/oauth/grant.ts) and whose facts are `oauth`.
+ * `graph` sends through Microsoft Graph `sendMail` as the sending address, for Microsoft 365
+ * tenants with SMTP AUTH off: app credentials (`tenantId`, `clientId`, the client secret under
+ * `passwordRef`) or a sign-in with Microsoft. Fields after `passwordRef` were added later (absent = password).
+ */
 export const transportRecord = z.discriminatedUnion('method', [
   z.object({ method: z.literal('ses') }),
   z.object({
@@ -27,8 +57,24 @@ export const transportRecord = z.discriminatedUnion('method', [
     security: smtpSecurity,
     logonName: z.string().max(254).optional(),
     passwordRef: secretRef.optional(),
+    authentication: transportAuthentication.optional(),
+    provider: oauthProvider.optional(),
+    oauth: boxOAuth.optional(),
   }),
-  z.object({ method: z.literal('gmail'), passwordRef: secretRef.optional() }),
+  z.object({
+    method: z.literal('gmail'),
+    passwordRef: secretRef.optional(),
+    authentication: transportAuthentication.optional(),
+    oauth: boxOAuth.optional(),
+  }),
+  z.object({
+    method: z.literal('graph'),
+    authentication: z.enum(['app', 'oauth2']),
+    tenantId: z.string().min(1).max(253).optional(),
+    clientId: z.string().min(1).max(100).optional(),
+    passwordRef: secretRef.optional(),
+    oauth: boxOAuth.optional(),
+  }),
 ]);
 export type TransportRecord = z.infer<typeof transportRecord>;
 
@@ -142,24 +188,6 @@ export type BoxSchedule = z.infer<typeof boxSchedule>;
 /** How a mailbox logs in: USER/PASS, SPA (NTLM with the Domain), or XOAUTH2 after an OAuth2 sign-in. */
 export const boxAuthentication = z.enum(['password', 'ntlm', 'oauth2']);
 export type BoxAuthentication = z.infer<typeof boxAuthentication>;
-/** OAuth2 providers the sign-in knows (lib/oauth/providers.ts). */
-export const oauthProvider = z.enum(['google', 'microsoft']);
-export type OAuthProvider = z.infer<typeof oauthProvider>;
-
-/** What the OAuth2 sign-in left on the box (the tokens themselves are in the secret store). */
-export const boxOAuth = z.object({
-  signedInAt: z.iso.datetime(),
-  /** Scopes the provider granted. */
-  scope: z.string().max(2000).optional(),
-  /** When the refresh token stops working, when the provider or the policy says (Google "Testing" apps: 7 days). */
-  refreshExpiresAt: z.iso.datetime().optional(),
-  /** The last "sign in again soon" email sent, so it goes once per sign-in. */
-  expiryWarnedAt: z.iso.datetime().optional(),
-  /** Set when a refresh failed (revoked, expired): the box needs a new sign-in. */
-  failedAt: z.iso.datetime().optional(),
-  failure: z.string().max(500).optional(),
-});
-export type BoxOAuth = z.infer<typeof boxOAuth>;
 
 /**
  * What an IMAP box does with a message once it is durably stored (docs/inbox.md): keep it as it is,

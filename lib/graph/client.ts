@@ -41,7 +41,10 @@ export interface GraphStats {
 
 interface RequestInit {
   readonly method?: string;
+  /** Sent as JSON. */
   readonly body?: unknown;
+  /** Sent as is, `text/plain` (sendMail's base64 MIME), instead of a JSON body. */
+  readonly text?: string;
   readonly headers?: Record<string, string>;
 }
 
@@ -162,11 +165,13 @@ export class GraphClient {
     this.stats.requests++;
     const headers: Record<string, string> = { authorization: `Bearer ${token}`, ...init.headers };
     if (init.body !== undefined) headers['content-type'] = 'application/json';
+    if (init.text !== undefined) headers['content-type'] = 'text/plain';
     try {
       return await (this.#o.fetch ?? fetch)(url, {
         method: init.method ?? 'GET',
         headers,
         ...(init.body !== undefined ? { body: JSON.stringify(init.body) } : {}),
+        ...(init.text !== undefined ? { body: init.text } : {}),
         signal: AbortSignal.any([this.#abort.signal, AbortSignal.timeout(this.#o.timeoutMs ?? 60_000)]),
         redirect: 'error',
       });

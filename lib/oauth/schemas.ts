@@ -9,9 +9,17 @@ export const providerParams = z.object({
 
 export const startQuery = z.object({
   boxId: z
-    .string({ error: 'is required: the id of the email box to sign in.' })
-    .min(1, { error: 'is required: the id of the email box to sign in.' })
+    .string()
+    .min(1, { error: 'is required: the id of the email box to sign in (or give settings).' })
+    .optional()
     .describe('The email box to sign in (its connection.authentication is oauth2 with this provider).'),
+  settings: z
+    .enum(['company', 'user'], { error: 'must be "company" or "user".' })
+    .optional()
+    .describe(
+      "Instead of a box: the send settings to sign in, the company's or a user's (userId; default the caller). Their transport has authentication oauth2 (smtp or gmail) or is graph with authentication oauth2.",
+    ),
+  userId: z.string().min(1).max(64).optional().describe('With settings=user: whose send settings.'),
   redirect: z
     .enum(['true', 'false'])
     .default('false')
@@ -39,7 +47,9 @@ responseSchemas.add(startView, { id: 'OAuthStart' });
 
 export const callbackView = z.object({
   ok: z.literal(true),
-  boxId: z.string(),
+  boxId: z.string().optional(),
+  settings: z.enum(['company', 'user']).optional(),
+  userId: z.string().optional(),
   provider: oauthProvider,
   message: z.string(),
 });

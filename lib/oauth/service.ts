@@ -11,7 +11,8 @@
 import * as oauth from 'oauth4webapi';
 import type { Repositories, Stored } from '#lib/data/repositories';
 import { AppError, ValidationError } from '#lib/domain/errors';
-import type { BoxOAuth, EmailBox, OAuthProvider } from '#lib/domain/model';
+import type { BoxOAuth, EmailBox, OAuthProvider, TransportRecord } from '#lib/domain/model';
+import type { TransportOwner } from '#lib/domain/settings';
 import { isGraphConnection } from '#lib/graph/detect';
 import { notificationMime } from '#lib/notify/compose';
 import type { MailTransport, SecretStore } from '#lib/ports/index';
@@ -80,7 +81,11 @@ export interface StartResult {
 
 export interface CallbackResult {
   ok: true;
-  boxId: string;
+  /** The box signed in (absent for send settings). */
+  boxId?: string;
+  /** The send settings signed in: `company`, or `user` with `userId`. */
+  settings?: 'company' | 'user';
+  userId?: string;
   provider: OAuthProvider;
   message: string;
 }
@@ -103,37 +108,45 @@ export class OAuthService {
     this.#settings = settings;
   }
 
-  /** Where to send the admin's browser to sign the box in with `provider`. */
+  /** Where to send the admin's browser to sign the box (or send settings) in with `provider`. */
   async start(
     studioId: string,
     userId: string,
     provider: OAuthProvider,
-    boxId: string,
+    target: string | SignInTarget,
   ): Promise<StartResult> {
     const p = this.#provider(provider);
-    const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
-    if (box.connection.authentication !== 'oauth2' || box.connection.provider !== provider)
+    const t: SignInTarget = typeof target === 'string' ? { kind: 'box', boxId: target } : target;
+    const subject = await this.#subject(studioId, t);
+    if (!subject.signsIn || subject.provider !== provider)
       throw ValidationError.field(
-        'boxId',
-        `the email box "${boxId}" does not sign in with ${provider}: set its connection.authentication to "oauth2" and connection.provider to "${provider}" first.`,
+        subject.startField,
+        `${subject.label} does not sign in with ${provider}: ${subject.setUp(provider)} first.`,
       );
     const as = await this.#server(p);
     if (!as.authorization_endpoint)
       throw new OAuthUpstreamError(`${provider} names no authorization endpoint.`);
     const key = await this.#key();
     const expiresAt = Math.floor(this.#d.now().getTime() / 1000) + this.#settings.stateTtlSeconds;
-    const { state, claims } = signState(key, { provider, studioId, boxId, userId, expiresAt });
+    const { state, claims } = signState(key, {
+      provider,
+      studioId,
+      boxId: t.kind === 'box' ? t.boxId : '',
+      ...(t.kind === 'send' ? { send: t.owner } : {}),
+      userId,
+      expiresAt,
+    });
     const url = new URL(as.authorization_endpoint);
     const params: Record<string, string> = {
       client_id: p.clientId,
       redirect_uri: redirectUri(this.#settings, provider),
       response_type: 'code',
-      // A box read through Graph needs Graph's scopes (a Microsoft token has one audience).
-      scope: (isGraphConnection(box.connection) && p.graphScopes ? p.graphScopes : p.scopes).join(' '),
+      // Graph needs Graph's scopes (a Microsoft token has one audience); SMTP needs the Outlook ones.
+      scope: (subject.graph && p.graphScopes ? p.graphScopes : p.scopes).join(' '),
       state,
       code_challenge: await oauth.calculatePKCECodeChallenge(codeVerifierOf(key, claims)),
       code_challenge_method: 'S256',
-      login_hint: box.connection.emailAddress,
+      ...(subject.loginHint ? { login_hint: subject.loginHint } : {}),
       ...p.authorizationParams,
     };
     for (const [name, value] of Object.entries(params)) url.searchParams.set(name, value);
@@ -164,6 +177,7 @@ export class OAuthService {
       throw error;
     }
     const { studioId, boxId } = claims;
+    const target: SignInTarget = claims.send ? { kind: 'send', owner: claims.send } : { kind: 'box', boxId };
     if (query.error) {
       const consent = query.error === 'access_denied' || query.error === 'consent_required';
       throw new OAuthCallbackError(
@@ -173,9 +187,9 @@ export class OAuthService {
         { field: 'error', details: { error: query.error } },
       );
     }
-    const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
-    if (box.connection.authentication !== 'oauth2' || box.connection.provider !== provider)
-      throw new OAuthCallbackError(`The email box "${boxId}" no longer signs in with ${provider}.`, {
+    const subject = await this.#subject(studioId, target);
+    if (!subject.signsIn || subject.provider !== provider || !subject.grantRef)
+      throw new OAuthCallbackError(`${capital(subject.label)} no longer signs in with ${provider}.`, {
         field: 'state',
       });
     const as = await this.#server(p);
@@ -201,7 +215,7 @@ export class OAuthService {
     }
     if (!tokens.refresh_token)
       throw new OAuthCallbackError(
-        `${provider} gave no refresh token, so the box could not stay signed in: sign in again and allow offline access.`,
+        `${provider} gave no refresh token, so ${subject.label} could not stay signed in: sign in again and allow offline access.`,
         { field: 'code' },
       );
     const now = this.#d.now();
@@ -213,15 +227,24 @@ export class OAuthService {
         ? { accessExpiresAt: new Date(now.getTime() + tokens.expires_in * 1000).toISOString() }
         : {}),
     };
-    await this.#d.secrets.update(grantRef(box), JSON.stringify(grant));
+    await this.#d.secrets.update(subject.grantRef, JSON.stringify(grant));
     const refreshExpiresAt = this.#refreshExpiry(p, tokens, now);
-    await this.#updateOAuth(studioId, boxId, () => ({
+    await subject.update(() => ({
       signedInAt: now.toISOString(),
       ...(tokens.scope ? { scope: tokens.scope } : {}),
       ...(refreshExpiresAt ? { refreshExpiresAt } : {}),
     }));
-    this.#d.log.info('email box signed in with OAuth2', { boxId, provider, userId: claims.userId });
-    return { ok: true, boxId, provider, message: `The email box "${boxId}" is signed in with ${provider}.` };
+    this.#d.log.info('signed in with OAuth2', { ...subject.logFields, provider, userId: claims.userId });
+    return {
+      ok: true,
+      ...(target.kind === 'box'
+        ? { boxId }
+        : target.owner.kind === 'company'
+          ? { settings: 'company' as const }
+          : { settings: 'user' as const, userId: target.owner.userId }),
+      provider,
+      message: `${capital(subject.label)} is signed in with ${provider}.`,
+    };
   }
 
   /**
@@ -229,59 +252,80 @@ export class OAuthService {
    * left, else a refreshed one. Refusals alert the box's notification address once. `renew`:
    * the resource server refused the current token (401), so it is refreshed whatever its expiry.
    */
-  async accessToken(studioId: string, boxId: string, options: { renew?: boolean } = {}): Promise<string> {
-    // Keyed by the sign-in and the mailbox it is for: a box moved to another server or signed in
-    // again never gets a token cached for what it was before.
-    const k = cacheKey(studioId, await this.#d.repos.emailBoxes.require(studioId, boxId));
+  accessToken(studioId: string, boxId: string, options: { renew?: boolean } = {}): Promise<string> {
+    return this.tokenFor(studioId, { kind: 'box', boxId }, options);
+  }
+
+  /** The same for a send transport signing in with OAuth2 (the company's or a user's). */
+  sendAccessToken(
+    studioId: string,
+    owner: TransportOwner,
+    options: { renew?: boolean } = {},
+  ): Promise<string> {
+    return this.tokenFor(studioId, { kind: 'send', owner }, options);
+  }
+
+  async tokenFor(studioId: string, target: SignInTarget, options: { renew?: boolean } = {}): Promise<string> {
+    // Keyed by the sign-in and the account it is for: a box or transport moved to another server
+    // or signed in again never gets a token cached for what it was before.
+    const subject = await this.#subject(studioId, target);
+    const k = subject.key;
     const cached = this.#tokens.get(k);
     if (options.renew) this.#tokens.delete(k);
     else if (cached && cached.expiresAt - this.#d.now().getTime() > REFRESH_MARGIN_MS) return cached.token;
-    // One refresh at a time per box: a rotating refresh token must not be spent twice.
+    // One refresh at a time per sign-in: a rotating refresh token must not be spent twice.
     const running = this.#refreshing.get(k);
     if (running) return running;
-    const work = this.#fresh(studioId, boxId, k, options.renew === true).finally(() =>
-      this.#refreshing.delete(k),
-    );
+    const work = this.#fresh(subject, options.renew === true).finally(() => this.#refreshing.delete(k));
     this.#refreshing.set(k, work);
     return work;
   }
 
   /** Sends the "sign in again before …" email when a box's refresh token is close to its known end. */
-  async checkExpiry(studioId: string, boxId: string): Promise<boolean> {
-    const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
-    const o = box.connection.oauth;
+  async checkExpiry(studioId: string, boxId: string | SignInTarget): Promise<boolean> {
+    const subject = await this.#subject(studioId, typeof boxId === 'string' ? { kind: 'box', boxId } : boxId);
+    return this.#checkExpiry(subject);
+  }
+
+  async #checkExpiry(subject: Subject): Promise<boolean> {
+    const o = subject.oauth;
     if (!o?.refreshExpiresAt || o.expiryWarnedAt || o.failedAt) return false;
     const left = Date.parse(o.refreshExpiresAt) - this.#d.now().getTime();
     if (left > this.#settings.warnBeforeSeconds * 1000) return false;
-    const sent = await this.#alert(box, 'expiring', o.refreshExpiresAt);
-    await this.#updateOAuth(studioId, boxId, (current) => ({
-      ...current,
-      expiryWarnedAt: this.#d.now().toISOString(),
-    }));
+    const sent = await this.#alert(subject, 'expiring', o.refreshExpiresAt);
+    await subject.update((current) => ({ ...current, expiryWarnedAt: this.#d.now().toISOString() }));
     return sent;
   }
 
-  async #fresh(studioId: string, boxId: string, k: string, renew: boolean): Promise<string> {
-    const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
-    const provider = box.connection.provider;
-    if (box.connection.authentication !== 'oauth2' || !provider)
-      throw new OAuthSignInRequiredError(`The email box "${boxId}" does not sign in with OAuth2.`, {
-        field: 'connection.authentication',
+  async #fresh(subject: Subject, renew: boolean): Promise<string> {
+    const k = subject.key;
+    const provider = subject.provider;
+    const fields = subject.logFields;
+    if (!subject.signsIn || !provider)
+      throw new OAuthSignInRequiredError(`${capital(subject.label)} does not sign in with OAuth2.`, {
+        field: subject.field,
       });
     const p = this.#provider(provider);
-    const grant = readGrant(await this.#d.secrets.get(grantRef(box)));
-    if (!box.connection.oauth || !grant.refreshToken)
+    if (!subject.grantRef)
+      throw new OAuthSignInRequiredError(`${capital(subject.label)} has no sign-in stored; sign in again.`, {
+        field: subject.field,
+      });
+    const grant = readGrant(await this.#d.secrets.get(subject.grantRef));
+    if (!subject.oauth || !grant.refreshToken)
       throw new OAuthSignInRequiredError(
-        `The email box "${boxId}" is not signed in with ${provider} yet: sign in (GET /oauth/${provider}/start?boxId=${boxId}).`,
-        { field: 'connection.authentication' },
+        `${capital(subject.label)} is not signed in with ${provider} yet: sign in (GET /oauth/${provider}/start?${subject.startQuery}).`,
+        { field: subject.field },
       );
-    if (box.connection.oauth.failedAt)
+    if (subject.oauth.failedAt)
       throw new OAuthSignInRequiredError(
-        `The sign-in of email box "${boxId}" with ${provider} stopped working (${box.connection.oauth.failure ?? 'refused'}): sign in again.`,
-        { field: 'connection.authentication' },
+        `The sign-in of ${subject.label} with ${provider} stopped working (${subject.oauth.failure ?? 'refused'}): sign in again (GET /oauth/${provider}/start?${subject.startQuery}).`,
+        { field: subject.field },
       );
-    await this.checkExpiry(studioId, boxId).catch((error: unknown) =>
-      this.#d.log.warn('could not send the OAuth2 expiry warning', { boxId, errorMessage: String(error) }),
+    await this.#checkExpiry(subject).catch((error: unknown) =>
+      this.#d.log.warn('could not send the OAuth2 expiry warning', {
+        ...fields,
+        errorMessage: String(error),
+      }),
     );
     const now = this.#d.now().getTime();
     const stored = grant.accessToken && grant.accessExpiresAt ? Date.parse(grant.accessExpiresAt) : 0;
@@ -306,21 +350,21 @@ export class OAuthService {
       // network failure or a 5xx does not, and the next poll tries again.
       if (error instanceof oauth.ResponseBodyError && error.status >= 400 && error.status < 500) {
         const why = `${error.error}${error.error_description ? `: ${error.error_description}` : ''}`;
-        await this.#updateOAuth(studioId, boxId, (current) => ({
+        await subject.update((current) => ({
           ...current,
           failedAt: this.#d.now().toISOString(),
           failure: why.slice(0, 500),
         }));
         this.#tokens.delete(k);
-        await this.#alert(box, 'refresh-failed', why).catch((alertError: unknown) =>
+        await this.#alert(subject, 'refresh-failed', why).catch((alertError: unknown) =>
           this.#d.log.warn('could not send the OAuth2 failure alert', {
-            boxId,
+            ...fields,
             errorMessage: String(alertError),
           }),
         );
         throw new OAuthSignInRequiredError(
-          `${provider} refused to renew the sign-in of email box "${boxId}" (${why}): sign in again (GET /oauth/${provider}/start?boxId=${boxId}).`,
-          { field: 'connection.authentication' },
+          `${provider} refused to renew the sign-in of ${subject.label} (${why}): sign in again (GET /oauth/${provider}/start?${subject.startQuery}).`,
+          { field: subject.field },
         );
       }
       throw new OAuthUpstreamError(
@@ -336,17 +380,19 @@ export class OAuthService {
       accessExpiresAt: new Date(expiresAt).toISOString(),
     };
     try {
-      await this.#d.secrets.update(grantRef(box), JSON.stringify(next));
+      await this.#d.secrets.update(subject.grantRef, JSON.stringify(next));
     } catch (error) {
       // The token works all the same; only the next invocation must refresh again (and a rotated
       // refresh token is kept in this process alone). The poller needs PutSecretValue for this.
-      this.#d.log.warn('could not store the renewed OAuth2 tokens', { boxId, errorMessage: String(error) });
+      this.#d.log.warn('could not store the renewed OAuth2 tokens', {
+        ...fields,
+        errorMessage: String(error),
+      });
     }
     this.#tokens.set(k, { token: tokens.access_token, expiresAt });
     const refreshExpiresAt = tokens.refresh_token ? this.#refreshExpiry(p, tokens, new Date(now)) : undefined;
-    if (refreshExpiresAt)
-      await this.#updateOAuth(studioId, boxId, (current) => ({ ...current, refreshExpiresAt }));
-    this.#d.log.info('OAuth2 access token renewed', { boxId, provider });
+    if (refreshExpiresAt) await subject.update((current) => ({ ...current, refreshExpiresAt }));
+    this.#d.log.info('OAuth2 access token renewed', { ...fields, provider });
     return tokens.access_token;
   }
 
@@ -359,67 +405,200 @@ export class OAuthService {
     return undefined;
   }
 
-  async #updateOAuth(
-    studioId: string,
-    boxId: string,
-    change: (current: BoxOAuth) => BoxOAuth,
-  ): Promise<void> {
-    // The box may be saved by an admin at the same moment: read again and retry once.
-    for (let attempt = 0; ; attempt++) {
-      const box = await this.#d.repos.emailBoxes.require(studioId, boxId);
-      const current = box.connection.oauth ?? { signedInAt: this.#d.now().toISOString() };
-      const { id: _id, version, createdAt: _c, updatedAt: _u, ...record } = box;
-      try {
-        await this.#d.repos.emailBoxes.replace(
-          studioId,
-          boxId,
-          { ...record, id: boxId, connection: { ...box.connection, oauth: change(current) } },
-          version,
-        );
-        return;
-      } catch (error) {
-        if (attempt >= 1) throw error;
-      }
-    }
+  /** What signs in: a box, or the company's or a user's send settings (their transport). */
+  async #subject(studioId: string, target: SignInTarget): Promise<Subject> {
+    if (target.kind === 'box') return this.#boxSubject(studioId, target.boxId);
+    return this.#sendSubject(studioId, target.owner);
   }
 
-  /** One email to the box's notification address; false when it has none. */
-  async #alert(box: Stored<EmailBox>, kind: 'expiring' | 'refresh-failed', detail: string): Promise<boolean> {
-    const to = box.schedule?.notifyEmail;
-    const provider = box.connection.provider ?? 'the provider';
+  async #boxSubject(studioId: string, boxId: string): Promise<Subject> {
+    const repos = this.#d.repos;
+    const box = await repos.emailBoxes.require(studioId, boxId);
+    const c = box.connection;
     const name = box.description || box.id;
-    const where = `Settings → Email boxes → "${name}" → Sign in with ${providerName(provider)} (GET /oauth/${provider}/start?boxId=${box.id})`;
+    return {
+      key: cacheKey(studioId, box),
+      label: `the email box "${boxId}"`,
+      field: 'connection.authentication',
+      startField: 'boxId',
+      whom: 'the box',
+      setUp: (provider) =>
+        `set its connection.authentication to "oauth2" and connection.provider to "${provider}"`,
+      signsIn: c.authentication === 'oauth2',
+      provider: c.provider,
+      grantRef: c.passwordRef,
+      oauth: c.oauth,
+      loginHint: c.emailAddress,
+      graph: isGraphConnection(c),
+      startQuery: `boxId=${encodeURIComponent(boxId)}`,
+      logFields: { boxId },
+      alert: {
+        to: box.schedule?.notifyEmail,
+        subjectName: `Email box ${name}`,
+        what: `the email box "${name}" (${c.emailAddress})`,
+        where: (provider) =>
+          `Settings → Email boxes → "${name}" → Sign in with ${providerName(provider)} (GET /oauth/${provider}/start?boxId=${box.id})`,
+        stops:
+          'Mail is not being collected from this box until it is signed in again; nothing has been lost on the server.',
+        idPart: box.id,
+      },
+      update: async (change) => {
+        // The box may be saved by an admin at the same moment: read again and retry once.
+        for (let attempt = 0; ; attempt++) {
+          const now = await repos.emailBoxes.require(studioId, boxId);
+          const current = now.connection.oauth ?? { signedInAt: this.#d.now().toISOString() };
+          const { id: _id, version, createdAt: _c, updatedAt: _u, ...record } = now;
+          try {
+            await repos.emailBoxes.replace(
+              studioId,
+              boxId,
+              { ...record, id: boxId, connection: { ...now.connection, oauth: change(current) } },
+              version,
+            );
+            return;
+          } catch (error) {
+            if (attempt >= 1) throw error;
+          }
+        }
+      },
+    };
+  }
+
+  async #sendSubject(studioId: string, owner: TransportOwner): Promise<Subject> {
+    const repos = this.#d.repos;
+    const company = await repos.companyEmail.get(studioId, 'company');
+    const user = owner.kind === 'user' ? await repos.userEmail.get(studioId, owner.userId) : undefined;
+    const record = owner.kind === 'company' ? company : user;
+    const label =
+      owner.kind === 'company' ? 'the company send settings' : `the send settings of user "${owner.userId}"`;
+    const startQuery =
+      owner.kind === 'company'
+        ? 'settings=company'
+        : `settings=user&userId=${encodeURIComponent(owner.userId)}`;
+    const t: TransportRecord | undefined = record?.transport;
+    // Gmail and Graph sign in as the sending address (lib/domain/settings.ts resolveSending).
+    const address =
+      owner.kind === 'user' ? (user?.emailAddress ?? company?.emailAddress) : company?.emailAddress;
+    const signsIn =
+      t !== undefined &&
+      (t.method === 'graph'
+        ? t.authentication === 'oauth2'
+        : t.method !== 'ses' && t.authentication === 'oauth2');
+    const provider: OAuthProvider | undefined =
+      !t || t.method === 'ses'
+        ? undefined
+        : t.method === 'gmail'
+          ? 'google'
+          : t.method === 'graph'
+            ? 'microsoft'
+            : t.provider;
+    const logonName = t?.method === 'smtp' ? t.logonName : address;
+    const where = (p: OAuthProvider) =>
+      `${owner.kind === 'company' ? 'Settings → Company email' : 'Settings → My email'} → Sign in with ${providerName(p)} (GET /oauth/${p}/start?${startQuery})`;
+    return {
+      key: JSON.stringify([
+        studioId,
+        'send',
+        owner,
+        t?.method,
+        provider,
+        t && t.method !== 'ses' ? [t.oauth?.signedInAt, t.oauth?.failedAt, t.passwordRef] : undefined,
+        t?.method === 'smtp' ? [t.server, t.port] : undefined,
+        logonName,
+      ]),
+      label,
+      field: 'transport.authentication',
+      startField: 'settings',
+      whom: 'these settings',
+      setUp: (p) =>
+        `save its transport with authentication "oauth2"${p === 'google' ? ' (method gmail, or smtp with provider "google")' : ' (method graph, or smtp with provider "microsoft")'}`,
+      signsIn,
+      provider,
+      grantRef: t && t.method !== 'ses' ? t.passwordRef : undefined,
+      oauth: t && t.method !== 'ses' ? t.oauth : undefined,
+      loginHint: logonName,
+      graph: t?.method === 'graph',
+      startQuery,
+      logFields: { settings: owner.kind, ...(owner.kind === 'user' ? { userId: owner.userId } : {}) },
+      alert: {
+        // The sending address hears of it (through the notification path, not its own transport).
+        to: address,
+        subjectName: owner.kind === 'company' ? 'Company email' : `Email of ${address ?? owner.userId}`,
+        what: `${label} (${logonName ?? address ?? ''})`,
+        where,
+        stops:
+          'Email sent with these settings fails until they are signed in again; nothing was sent in the meantime.',
+        idPart: owner.kind === 'company' ? 'send.company' : `send.${owner.userId}`,
+      },
+      update: async (change) => {
+        // The settings may be saved by an admin at the same moment: read again and retry once.
+        const withOAuth = <T extends { transport?: TransportRecord | undefined }>(r: T): T | undefined => {
+          const st = r.transport;
+          if (!st || st.method === 'ses') return undefined;
+          return {
+            ...r,
+            transport: { ...st, oauth: change(st.oauth ?? { signedInAt: this.#d.now().toISOString() }) },
+          };
+        };
+        for (let attempt = 0; ; attempt++) {
+          try {
+            if (owner.kind === 'company') {
+              const stored = await repos.companyEmail.get(studioId, 'company');
+              const { version, createdAt: _c, updatedAt: _u, ...rest } = stored ?? ({} as never);
+              const next = stored && withOAuth(rest);
+              if (next) await repos.companyEmail.replace(studioId, 'company', next, version);
+            } else {
+              const stored = await repos.userEmail.get(studioId, owner.userId);
+              const { version, createdAt: _c, updatedAt: _u, ...rest } = stored ?? ({} as never);
+              const next = stored && withOAuth(rest);
+              if (next) await repos.userEmail.replace(studioId, owner.userId, next, version);
+            }
+            return;
+          } catch (error) {
+            if (attempt >= 1) throw error;
+          }
+        }
+      },
+    };
+  }
+
+  /** One email to the subject's notification address; false when it has none. */
+  async #alert(subject: Subject, kind: 'expiring' | 'refresh-failed', detail: string): Promise<boolean> {
+    const a = subject.alert;
+    const to = a.to;
+    const provider = subject.provider ?? 'google';
+    const where = a.where(provider);
     if (!to) {
-      this.#d.log.warn('OAuth2 alert not sent: the box has no notification address', { boxId: box.id, kind });
+      this.#d.log.warn('OAuth2 alert not sent: no notification address', { ...subject.logFields, kind });
       return false;
     }
     const content =
       kind === 'expiring'
         ? {
-            subject: `Email box ${name}: sign in with ${providerName(provider)} again before ${detail.slice(0, 10)}`,
+            subject: `${a.subjectName}: sign in with ${providerName(provider)} again before ${detail.slice(0, 10)}`,
             text: [
-              `The sign-in of the email box "${name}" (${box.connection.emailAddress}) with ${providerName(provider)} expires on ${detail}.`,
+              `The sign-in of ${a.what} with ${providerName(provider)} expires on ${detail}.`,
               'After that, its mail can no longer be collected (or sent) until someone signs in again.',
               '',
-              `What to do: an administrator signs the box in again before then: ${where}.`,
+              `What to do: an administrator signs ${subject.whom} in again before then: ${where}.`,
             ].join('\n'),
           }
         : {
-            subject: `Email box ${name} cannot log in: sign in with ${providerName(provider)} again`,
+            subject: `${a.subjectName} cannot log in: sign in with ${providerName(provider)} again`,
             text: [
-              `${providerName(provider)} refused to renew the sign-in of the email box "${name}" (${box.connection.emailAddress}): ${detail}.`,
+              `${providerName(provider)} refused to renew the sign-in of ${a.what}: ${detail}.`,
               'This happens when the access was revoked, the password of the account changed, or the sign-in expired.',
-              'Mail is not being collected from this box until it is signed in again; nothing has been lost on the server.',
+              a.stops,
               '',
-              `What to do: an administrator signs the box in again: ${where}.`,
+              `What to do: an administrator signs ${subject.whom} in again: ${where}.`,
             ].join('\n'),
           };
     const sender = this.#d.notificationSender;
     const domain = sender.split('@').pop() || 'studio-mail.invalid';
-    const messageId = `<oauth.${box.id.replace(/[^A-Za-z0-9.-]/g, '')}.${kind}.${this.#d.now().getTime()}@${domain}>`;
+    const messageId = `<oauth.${a.idPart.replace(/[^A-Za-z0-9.-]/g, '')}.${kind}.${this.#d.now().getTime()}@${domain}>`;
     const mail = await notificationMime(content, { from: sender, to, messageId, date: this.#d.now() });
     await this.#d.mail().send(mail);
-    this.#d.log.info('OAuth2 alert sent', { boxId: box.id, kind });
+    this.#d.log.info('OAuth2 alert sent', { ...subject.logFields, kind });
     return true;
   }
 
@@ -488,17 +667,6 @@ async function discover(p: ProviderSettings): Promise<oauth.AuthorizationServer>
   return oauth.processDiscoveryResponse(p.issuer, response);
 }
 
-/** The box, its sign-in and the mailbox the tokens are for. */
-/** The secret holding an OAuth2 box's grant: every OAuth2 box is saved with one (PENDING_GRANT). */
-function grantRef(box: Stored<EmailBox>): string {
-  const ref = box.connection.passwordRef;
-  if (!ref)
-    throw new OAuthSignInRequiredError(`The email box "${box.id}" has no sign-in stored; sign in again.`, {
-      field: 'connection.authentication',
-    });
-  return ref;
-}
-
 function cacheKey(studioId: string, box: Stored<EmailBox>): string {
   const c = box.connection;
   return JSON.stringify([
@@ -511,6 +679,46 @@ function cacheKey(studioId: string, box: Stored<EmailBox>): string {
     c.port,
     c.userName,
   ]);
+}
+
+function capital(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+/** What signs in: a box, or send settings (lib/domain/settings.ts TransportOwner). */
+export type SignInTarget = { kind: 'box'; boxId: string } | { kind: 'send'; owner: TransportOwner };
+
+interface Subject {
+  /** Token cache key: the sign-in and the account it is for. */
+  key: string;
+  /** "the email box …", "the company send settings": for messages. */
+  label: string;
+  /** The field a refusal names. */
+  field: string;
+  /** The field a refused start names. */
+  startField: string;
+  /** "the box": who signs in again, in alerts. */
+  whom: string;
+  setUp(provider: OAuthProvider): string;
+  signsIn: boolean;
+  provider: OAuthProvider | undefined;
+  grantRef: string | undefined;
+  oauth: BoxOAuth | undefined;
+  loginHint: string | undefined;
+  /** Tokens for Microsoft Graph rather than POP3/IMAP/SMTP. */
+  graph: boolean;
+  /** The start route's query for this subject. */
+  startQuery: string;
+  logFields: Record<string, string>;
+  alert: {
+    to: string | undefined;
+    subjectName: string;
+    what: string;
+    where(provider: OAuthProvider): string;
+    stops: string;
+    idPart: string;
+  };
+  update(change: (current: BoxOAuth) => BoxOAuth): Promise<void>;
 }
 
 function providerName(provider: string): string {

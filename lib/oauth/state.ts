@@ -7,11 +7,15 @@
  */
 import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import type { OAuthProvider } from '#lib/domain/model';
+import type { TransportOwner } from '#lib/domain/settings';
 
 export interface StateClaims {
   readonly provider: OAuthProvider;
   readonly studioId: string;
+  /** The box signing in; empty when `send` names send settings instead. */
   readonly boxId: string;
+  /** Send settings signing in (their transport): the company's or a user's. */
+  readonly send?: TransportOwner;
   readonly userId: string;
   /** Random, base64url. */
   readonly nonce: string;

@@ -82,7 +82,7 @@ export interface SendResult {
 
 /** One way out for mail: SES or an SMTP server (Gmail is SMTP with fixed settings). */
 export interface MailTransport {
-  readonly kind: 'ses' | 'smtp';
+  readonly kind: 'ses' | 'smtp' | 'graph';
   send(mail: RawMail): Promise<SendResult>;
   /** Connects and authenticates without sending (SMTP); SES checks nothing here. */
   verify(): Promise<void>;

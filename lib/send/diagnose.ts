@@ -4,11 +4,15 @@
  * from nodemailer's SMTP client (`code`, `responseCode`, `command`, `response`) or from the SES v2
  * client (`name`, `message`, `$metadata.httpStatusCode`); nothing here imports either.
  */
-import type { ResolvedTransport, Source } from '#lib/domain/settings';
+import type { ResolvedTransport, SendingTransport, Source } from '#lib/domain/settings';
+import { GraphError } from '#lib/graph/errors';
 import type { Prober } from './probe.ts';
 
 export type DiagnosisKind =
   | 'auth'
+  | 'sign-in'
+  | 'consent'
+  | 'permission'
   | 'tls'
   | 'certificate'
   | 'connect'
@@ -42,7 +46,7 @@ export interface Diagnosis {
 }
 
 export interface DiagnosisContext {
-  transport: ResolvedTransport;
+  transport: SendingTransport;
   /** Where the transport and the sending address come from. */
   sources: { transport: Source; emailAddress: Source };
   from: string;
@@ -489,9 +493,167 @@ function temporary(ctx: DiagnosisContext, server: Pick<Diagnosis, 'serverCode' |
 }
 
 export async function diagnose(error: unknown, ctx: DiagnosisContext): Promise<Diagnosis> {
+  if (error instanceof GraphError) return diagnoseGraphSend(error, ctx);
   const e = asError(error);
   if (ctx.transport.method === 'ses') return diagnoseSes(e, ctx);
   return diagnoseSmtp(e, ctx);
+}
+
+const MAIL_SEND_PERMISSION =
+  'In Microsoft Entra admin center → App registrations → the app → API permissions, add Microsoft Graph "Mail.Send" (Application for app credentials, Delegated for a sign-in) and grant admin consent.';
+
+/** A Graph sendMail (or its token service) refusal, naming the transport field to fix. */
+function diagnoseGraphSend(error: GraphError, ctx: DiagnosisContext): Diagnosis {
+  const mailbox = ctx.transport.method === 'graph' ? ctx.transport.mailbox : ctx.from;
+  const server = {
+    ...(error.details.status ? { serverCode: error.details.status } : {}),
+    ...(error.details.code || error.details.serverReply
+      ? { serverReply: [error.details.code, error.details.serverReply].filter(Boolean).join(': ') }
+      : {}),
+  };
+  const d = (
+    field: string,
+    kind: DiagnosisKind,
+    problem: string,
+    advice: string,
+    retryable = false,
+  ): Diagnosis => ({
+    field,
+    settings: ctx.sources.transport,
+    kind,
+    problem,
+    advice,
+    retryable,
+    ...server,
+  });
+  switch (error.kind) {
+    case 'tenant':
+      return d(
+        'transport.tenantId',
+        'auth',
+        'Microsoft does not know this tenant.',
+        'Check the tenant id: the Directory (tenant) ID of the app registration, or the primary domain of the Microsoft 365 organisation.',
+      );
+    case 'client':
+      return d(
+        'transport.clientId',
+        'auth',
+        'The tenant has no app with this client id.',
+        'Check the client id: the Application (client) ID of the app registration, in the same tenant.',
+      );
+    case 'secret':
+      return d(
+        'transport.password',
+        'auth',
+        'Microsoft refused the client secret (wrong, or expired).',
+        'Create a new client secret under the app registration → Certificates & secrets and save its Value (not its ID) as the password.',
+      );
+    case 'consent':
+      return d(
+        'transport.clientId',
+        'consent',
+        'The app has not been granted consent in this tenant.',
+        `An administrator of the tenant must grant consent. ${MAIL_SEND_PERMISSION}`,
+      );
+    case 'access-denied':
+      return d(
+        'transport.clientId',
+        'permission',
+        `The app may not send as ${mailbox} (ErrorAccessDenied).`,
+        `${MAIL_SEND_PERMISSION} If an application access policy limits the app to some mailboxes, add this one.`,
+      );
+    case 'mailbox-not-found':
+      return d(
+        'emailAddress',
+        'sender',
+        `Microsoft 365 has no mailbox ${mailbox} in this tenant.`,
+        'Send from the primary address of an Exchange Online mailbox (a licensed user or a shared mailbox) in this tenant.',
+      );
+    case 'token-revoked':
+      return d(
+        'transport.authentication',
+        'sign-in',
+        'Microsoft refused to renew the sign-in (revoked, expired, or the password changed).',
+        'Sign in with Microsoft again (GET /oauth/microsoft/start?settings=…).',
+      );
+    case 'auth':
+      return d(
+        'transport.authentication',
+        'auth',
+        'Microsoft Graph refused the access token.',
+        'Check the app credentials, or sign in again; if this repeats, create a new client secret.',
+      );
+    case 'throttled':
+      return d(
+        'transport.method',
+        'throttled',
+        'Microsoft Graph is throttling this mailbox.',
+        'Nothing was sent; try again in a few minutes.',
+        true,
+      );
+    case 'network':
+      return d(
+        'transport.method',
+        'connect',
+        'Microsoft Graph could not be reached.',
+        'Nothing was sent; try again. If this repeats, check the network of the deployment.',
+        true,
+      );
+    default:
+      if (error.details.code === 'BccNotSupported')
+        return d(
+          'bcc',
+          'message',
+          error.message,
+          'Put those recipients in To or Cc, or send them a separate email.',
+        );
+      return d(
+        'transport.method',
+        error.kind === 'server' ? 'temporary' : 'unknown',
+        `Microsoft Graph failed: ${error.message}`,
+        'Try again; if it fails again, send a test email from the email settings.',
+        error.kind === 'server',
+      );
+  }
+}
+
+/** The OAuth2 sign-in of the transport cannot give a token (never signed in, refused, unreachable). */
+export function signInProblem(
+  ctx: DiagnosisContext,
+  error: { message: string; status?: number },
+  startQuery: string,
+): Diagnosis {
+  const provider =
+    ctx.transport.method === 'gmail'
+      ? 'google'
+      : ctx.transport.method === 'ses'
+        ? 'google'
+        : (ctx.transport.signIn?.provider ?? 'microsoft');
+  const upstream = error.status !== undefined && error.status >= 500;
+  return {
+    field: 'transport.authentication',
+    settings: ctx.sources.transport,
+    kind: upstream ? 'temporary' : 'sign-in',
+    problem: error.message,
+    advice: upstream
+      ? 'Nothing was sent; try again in a few minutes.'
+      : `An administrator signs these settings in again: GET /oauth/${provider}/start?${startQuery}.`,
+    retryable: upstream,
+  };
+}
+
+/** The server refused a freshly renewed OAuth2 token (XOAUTH2): the grant lacks the mail scope. */
+export function tokenRefused(ctx: DiagnosisContext, serverReply: string | undefined): Diagnosis {
+  return {
+    field: 'transport.authentication',
+    settings: ctx.sources.transport,
+    kind: 'auth',
+    problem: 'The server refused the OAuth2 access token (XOAUTH2), even after renewing it.',
+    advice:
+      'Sign in again and accept the mail permission (Google: https://mail.google.com/; Microsoft: SMTP.Send, with SMTP AUTH allowed for the mailbox); check that logonName is the account that signed in.',
+    retryable: false,
+    ...(serverReply && /^[2-5]\d\d[ -]/.test(serverReply) ? { serverReply } : {}),
+  };
 }
 
 /** No password is saved for a transport that needs one; found before contacting any server. */

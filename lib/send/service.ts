@@ -18,10 +18,17 @@ import { BlockList } from '#lib/bulk/blocks';
 import { readSettings } from '#lib/bulk/settings';
 import type { Repositories } from '#lib/data/repositories';
 import type { TxItem } from '#lib/data/table';
-import { UpstreamError, ValidationError } from '#lib/domain/errors';
+import { AppError, UpstreamError, ValidationError } from '#lib/domain/errors';
 import { mergeValues } from '#lib/domain/merge-fields';
 import type { Address, Client, Message } from '#lib/domain/model';
-import { type EffectiveSettings, type ResolvedTransport, resolveEffective } from '#lib/domain/settings';
+import {
+  type SendingSettings as EffectiveSettings,
+  type SendingTransport as ResolvedTransport,
+  resolveSending as resolveEffective,
+  type TransportOwner,
+} from '#lib/domain/settings';
+import type { GraphSendOptions } from '#lib/graph/send';
+import { type AccessTokens, appTokens } from '#lib/graph/tokens';
 import type { BlobStore, EmailIdentities, MailTransport, RawMail, SendResult } from '#lib/ports/index';
 import { composeMime, newMessageId, type OutgoingMessage } from './compose.ts';
 import {
@@ -31,6 +38,8 @@ import {
   isTransient,
   passwordMissing,
   secretUnreadable,
+  signInProblem,
+  tokenRefused,
 } from './diagnose.ts';
 import { EmailNotSetUpError } from './errors.ts';
 import { sesIdentityArn } from './identity.ts';
@@ -53,6 +62,8 @@ export interface SendServiceDeps {
   blobs: BlobStore;
   ses: () => MailTransport;
   smtp: (options: SmtpOptions) => MailTransport;
+  /** Microsoft Graph sendMail (lib/graph/send.ts), for method graph. */
+  graph?: (options: GraphSendOptions) => MailTransport;
   logger: Pick<Logger, 'info' | 'warn' | 'error'>;
   now: () => Date;
 }
@@ -63,7 +74,20 @@ export interface SendServiceOptions {
   retry: RetryPolicy;
   /** Looks at an SMTP port again when TLS is in doubt; leave out to skip. */
   probe?: Prober;
+  /** Access tokens of send settings signed in with OAuth2 (lib/oauth/service.ts sendAccessToken). */
+  signIn?: SendSignIn;
+  /** The Microsoft token service for Graph app credentials (GRAPH_LOGIN_BASE). */
+  graphLoginBase?: string;
 }
+
+export type SendSignIn = (
+  studioId: string,
+  owner: TransportOwner,
+  options?: { renew?: boolean },
+) => Promise<string>;
+
+/** Graph sendMail takes 4 MB per request, and the MIME goes base64-encoded (a third more). */
+const GRAPH_MIME_LIMIT = Math.floor((4 * 1024 * 1024 * 3) / 4) - 1024;
 
 /** Everything about one email decided before anything leaves: safe to throw away (preview). */
 /** What a caller writes with a sent message's record (see SendService.deliver). */
@@ -456,8 +480,10 @@ export class SendService {
     const t = p.effective.transport.value;
     const tooBig = checkSize(
       mail.raw.length,
-      providerLimitBytes(t.method, t.method === 'smtp' ? t.server : undefined),
-      t.method,
+      t.method === 'graph'
+        ? GRAPH_MIME_LIMIT
+        : providerLimitBytes(t.method, t.method === 'smtp' ? t.server : undefined),
+      t.method === 'graph' ? 'smtp' : t.method,
     );
     // Refused before anything is stored or sent: the provider would refuse it anyway.
     if (tooBig) throw ValidationError.field('attachments', `${tooBig.problem} ${tooBig.advice}`);
@@ -471,6 +497,7 @@ export class SendService {
     // SES tags come back with its bounce and complaint events, which map them to the studio.
     const tags = { studio: sesTag(p.studioId), kind: 'single', message: sesTag(p.id) };
     const sent = await this.transmit(
+      p.studioId,
       p.effective,
       { ...mail, tags, ...(p.identityArn ? { identityArn: p.identityArn } : {}) },
       false,
@@ -593,7 +620,7 @@ export class SendService {
       references: [],
     });
     const transport = describeTransport(t);
-    const sent = await this.transmit(effective, identityArn ? { ...mail, identityArn } : mail, true);
+    const sent = await this.transmit(sid, effective, identityArn ? { ...mail, identityArn } : mail, true);
     if (!sent.ok) {
       this.d.logger.warn('test email failed', {
         kind: sent.diagnosis.kind,
@@ -614,7 +641,12 @@ export class SendService {
   }
 
   /** Picks the transport, reads its password and sends with retries; diagnoses a failure. */
-  private async transmit(effective: EffectiveSettings, mail: RawMail, fresh: boolean): Promise<Transmitted> {
+  private async transmit(
+    sid: string,
+    effective: EffectiveSettings,
+    mail: RawMail,
+    fresh: boolean,
+  ): Promise<Transmitted> {
     const t = effective.transport.value;
     const ctx: DiagnosisContext = {
       transport: t,
@@ -623,6 +655,8 @@ export class SendService {
       to: mail.envelope.to,
       probe: this.o.probe,
     };
+    if (t.method === 'graph' || (t.method !== 'ses' && t.signIn))
+      return this.transmitWithTokens(sid, t, ctx, mail, fresh);
     let password: string | undefined;
     let cached = false;
     if (t.method !== 'ses' && t.passwordRef) {
@@ -650,8 +684,111 @@ export class SendService {
     return { ok: false, diagnosis: await diagnose(outcome.error, ctx), attempts };
   }
 
-  private async attempt(t: ResolvedTransport, password: string | undefined, mail: RawMail) {
-    const open = openTransport(this.d, t, password, this.o.policy, this.smtpShared);
+  /**
+   * Graph sendMail, or SMTP/Gmail logging on with XOAUTH2: the token comes from the sign-in (or
+   * Graph app credentials); a refused token is renewed once and the message tried again.
+   */
+  private async transmitWithTokens(
+    sid: string,
+    t: Exclude<ResolvedTransport, { method: 'ses' }>,
+    ctx: DiagnosisContext,
+    mail: RawMail,
+    fresh: boolean,
+  ): Promise<Transmitted> {
+    const signIn = t.signIn;
+    const startQuery =
+      signIn?.owner.kind === 'user'
+        ? `settings=user&userId=${encodeURIComponent(signIn.owner.userId)}`
+        : 'settings=company';
+    const refused = (error: unknown): Transmitted | undefined =>
+      error instanceof AppError && error.field === 'transport.authentication'
+        ? { ok: false, diagnosis: signInProblem(ctx, error, startQuery), attempts: 0 }
+        : error instanceof AppError && error.status >= 500
+          ? { ok: false, diagnosis: signInProblem(ctx, error, startQuery), attempts: 0 }
+          : undefined;
+    const token = (renew: boolean) => {
+      if (!signIn || !this.o.signIn)
+        return Promise.reject(
+          new SignInUnavailableError('OAuth2 sign-in is not configured in this deployment (OAUTH_*).', {
+            field: 'transport.authentication',
+          }),
+        );
+      return this.o.signIn(sid, signIn.owner, renew ? { renew: true } : {});
+    };
+    if (t.method === 'graph') {
+      let tokens: AccessTokens;
+      if (t.authentication === 'app') {
+        if (!t.tenantId || !t.clientId || !t.passwordRef)
+          return { ok: false, diagnosis: passwordMissing(ctx), attempts: 0 };
+        let secret: string;
+        try {
+          secret = (await this.o.credentials.get(t.passwordRef, { fresh })).value;
+        } catch {
+          return { ok: false, diagnosis: secretUnreadable(ctx), attempts: 0 };
+        }
+        tokens = appTokens({
+          loginBase: this.o.graphLoginBase ?? 'https://login.microsoftonline.com',
+          tenantId: t.tenantId,
+          clientId: t.clientId,
+          clientSecret: secret,
+        });
+      } else {
+        let renew = false;
+        tokens = {
+          get: () => token(renew).finally(() => (renew = false)),
+          expire: () => (renew = true),
+        };
+      }
+      const outcome = await this.attempt(t, undefined, mail, undefined, tokens);
+      if (outcome.ok) return { ok: true, result: outcome.value, attempts: outcome.attempts };
+      return (
+        refused(outcome.error) ?? {
+          ok: false,
+          diagnosis: await diagnose(outcome.error, ctx),
+          attempts: outcome.attempts,
+        }
+      );
+    }
+    let accessToken: string;
+    try {
+      accessToken = await token(false);
+    } catch (error) {
+      const r = refused(error);
+      if (r) return r;
+      throw error;
+    }
+    let outcome = await this.attempt(t, undefined, mail, accessToken);
+    let attempts = outcome.attempts;
+    // Revoked or expired before its time: one renewal (a refused one alerts), one more try.
+    if (!outcome.ok && isAuthFailure(outcome.error)) {
+      try {
+        accessToken = await token(true);
+      } catch (error) {
+        const r = refused(error);
+        if (r) return { ...r, attempts };
+        throw error;
+      }
+      outcome = await this.attempt(t, undefined, mail, accessToken);
+      attempts += outcome.attempts;
+      if (!outcome.ok && isAuthFailure(outcome.error))
+        return {
+          ok: false,
+          diagnosis: tokenRefused(ctx, (outcome.error as { response?: string }).response),
+          attempts,
+        };
+    }
+    if (outcome.ok) return { ok: true, result: outcome.value, attempts };
+    return { ok: false, diagnosis: await diagnose(outcome.error, ctx), attempts };
+  }
+
+  private async attempt(
+    t: ResolvedTransport,
+    password: string | undefined,
+    mail: RawMail,
+    accessToken?: string,
+    graphTokens?: AccessTokens,
+  ) {
+    const open = openTransport(this.d, t, password, this.o.policy, this.smtpShared, accessToken, graphTokens);
     try {
       return await withRetry(() => open.transport.send(mail), this.o.retry, isTransient);
     } finally {
@@ -672,8 +809,16 @@ async function allInOrder<T extends readonly unknown[]>(
   return results.map((r) => (r as PromiseFulfilledResult<unknown>).value) as unknown as T;
 }
 
+/** Signing in is not set up here (no OAUTH_* provider): 409, naming the field. */
+class SignInUnavailableError extends AppError {
+  override readonly name = 'SignInUnavailableError';
+  override readonly status = 409;
+  override readonly code = 'oauth_sign_in_required';
+}
+
 function describeHow(t: ResolvedTransport): string {
   if (t.method === 'ses') return 'through Amazon SES';
+  if (t.method === 'graph') return `through Microsoft Graph as ${t.mailbox}`;
   const security = { ssl: 'SSL', starttls: 'STARTTLS', none: 'no encryption' }[t.security];
   return `through ${t.method === 'gmail' ? 'Gmail' : 'SMTP'} server ${t.server}:${t.port} (${security})`;
 }

@@ -8,7 +8,9 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { rootCertificates } from 'node:tls';
 import type { SmtpOptions } from '#lib/adapters/mail';
-import type { ResolvedTransport } from '#lib/domain/settings';
+import type { SendingTransport } from '#lib/domain/settings';
+import type { GraphSendOptions } from '#lib/graph/send';
+import type { AccessTokens } from '#lib/graph/tokens';
 import type { MailHostPolicy } from '#lib/net/guard';
 import type { MailTransport, SecretStore } from '#lib/ports/index';
 
@@ -21,6 +23,8 @@ export interface TransportPolicy {
   connectionTimeoutMs: number;
   /** Where SMTP server names may point (lib/net/guard.ts); set from Config by the functions. */
   mailHosts?: MailHostPolicy;
+  /** Microsoft Graph's API root for method graph (GRAPH_API_BASE); default graph.microsoft.com/v1.0. */
+  graphApiBase?: string;
 }
 
 export const defaultPolicy: TransportPolicy = { rejectUnauthorized: true, connectionTimeoutMs: 10_000 };
@@ -70,6 +74,8 @@ export class CredentialCache {
 export interface TransportFactories {
   ses: () => MailTransport;
   smtp: (options: SmtpOptions) => MailTransport;
+  /** Microsoft Graph sendMail (lib/graph/send.ts); needed only for method graph. */
+  graph?: (options: GraphSendOptions) => MailTransport;
 }
 
 export interface OpenTransport {
@@ -134,14 +140,25 @@ export class SharedSmtpTransports {
 
 export function openTransport(
   factories: TransportFactories,
-  t: ResolvedTransport,
+  t: SendingTransport,
   password: string | undefined,
   policy: TransportPolicy,
   shared?: SharedSmtpTransports,
   /** An OAuth2 access token: the logon is XOAUTH2 as `logonName` instead of the password. */
   accessToken?: string,
+  /** Method graph: the tokens its requests carry (app credentials or a sign-in). */
+  graphTokens?: AccessTokens,
 ): OpenTransport {
   if (t.method === 'ses') return { transport: factories.ses(), release: () => {} };
+  if (t.method === 'graph') {
+    if (!factories.graph || !graphTokens) throw new Error('Method graph needs the Graph factory and tokens.');
+    const transport = factories.graph({
+      baseUrl: policy.graphApiBase ?? 'https://graph.microsoft.com/v1.0',
+      mailbox: t.mailbox,
+      tokens: graphTokens,
+    });
+    return { transport, release: () => transport.close() };
+  }
   // Without a saved password there is nothing to log on with; the server's answer then says
   // whether it needs a logon, which diagnose() turns into advice.
   const logon =
@@ -166,13 +183,21 @@ export function openTransport(
 }
 
 /** A description of the transport for responses and logs: no secret, no reference to one. */
-export function describeTransport(t: ResolvedTransport): Record<string, string | number> {
+export function describeTransport(t: SendingTransport): Record<string, string | number> {
   if (t.method === 'ses') return { method: 'ses' };
+  if (t.method === 'graph')
+    return {
+      method: 'graph',
+      mailbox: t.mailbox,
+      authentication: t.authentication,
+      ...(t.tenantId ? { tenantId: t.tenantId } : {}),
+    };
   return {
     method: t.method,
     server: t.server,
     port: t.port,
     security: t.security,
     ...(t.logonName ? { logonName: t.logonName } : {}),
+    ...(t.signIn ? { authentication: 'oauth2', provider: t.signIn.provider } : {}),
   };
 }

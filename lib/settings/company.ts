@@ -12,7 +12,13 @@ import { SettingsMissingError } from './errors.ts';
 import { type PatchRequest, patchRecord } from './patch.ts';
 import { companySettingsInput, type companySettingsView } from './schemas.ts';
 import { saveWithSecret, secretName } from './secrets.ts';
-import { passwordRefOf, transportRecordFrom, transportView, transportWantsSecret } from './transport.ts';
+import {
+  passwordRefOf,
+  transportRecordFrom,
+  transportSecretValue,
+  transportView,
+  transportWantsSecret,
+} from './transport.ts';
 import { checkRefs } from './usage.ts';
 import { Issues } from './validation.ts';
 
@@ -56,10 +62,8 @@ export async function putCompany(
 
   const issues = new Issues();
   const currentRef = passwordRefOf(current?.transport);
-  const wantsSecret = transportWantsSecret(transport, current?.transport, issues, 'transport', {
-    current: current?.emailAddress,
-    next: rest.emailAddress,
-  });
+  const addresses = { current: current?.emailAddress, next: rest.emailAddress };
+  const wantsSecret = transportWantsSecret(transport, current?.transport, issues, 'transport', addresses);
   await checkRefs(ctx.repos, sid, issues, [['defaultSignatureId', 'signatures', input.defaultSignatureId]]);
   issues.throwIfAny();
 
@@ -68,13 +72,16 @@ export async function putCompany(
     ctx.log,
     {
       currentRef,
-      password: transport.method === 'ses' ? undefined : transport.password,
+      password: transportSecretValue(transport, current?.transport, addresses),
       wantsSecret,
       name: () => secretName(sid, 'company', 'smtp'),
       tags: { studioId: sid, credential: 'company-smtp' },
     },
     (ref) => {
-      const record = { ...rest, transport: transportRecordFrom(transport, ref) };
+      const record = {
+        ...rest,
+        transport: transportRecordFrom(transport, ref, current?.transport, addresses),
+      };
       return current
         ? ctx.repos.companyEmail.replace(sid, COMPANY_SETTINGS_ID, record, version ?? current.version)
         : ctx.repos.companyEmail.create(sid, COMPANY_SETTINGS_ID, record);

@@ -50,6 +50,14 @@ export const transportInput = z.discriminatedUnion(
       security: m.smtpSecurity,
       logonName: lineText(254).optional(),
       password: password.optional().describe('Write-only. Omit on PUT to keep the stored one.'),
+      authentication: m.transportAuthentication
+        .optional()
+        .describe(
+          'password (default): SMTP AUTH with logonName and password; oauth2: XOAUTH2 as logonName with the tokens of a sign-in (GET /oauth/{provider}/start?settings=…), no password.',
+        ),
+      provider: m.oauthProvider
+        .optional()
+        .describe('With authentication oauth2: who signs in (google or microsoft).'),
     }),
     z
       .strictObject({
@@ -66,10 +74,32 @@ export const transportInput = z.discriminatedUnion(
           .optional(),
         security: z.literal(GMAIL_SMTP.security, { error: 'is always "starttls" for Gmail.' }).optional(),
         logonName: lineText(254).optional().describe('Ignored: Gmail logs on with the sending address.'),
+        authentication: m.transportAuthentication
+          .optional()
+          .describe('password (default): the app password; oauth2: a sign-in with Google, no password.'),
       })
       .describe('Gmail: smtp.gmail.com, port 587, STARTTLS, logging on with the sending address.'),
+    z
+      .strictObject({
+        method: z.literal('graph'),
+        authentication: z
+          .enum(['app', 'oauth2'])
+          .optional()
+          .describe(
+            'app (default): app credentials (tenantId, clientId, password = client secret); oauth2: a sign-in with Microsoft.',
+          ),
+        tenantId: lineText(253).optional().describe('app: the Directory (tenant) ID or primary domain.'),
+        clientId: lineText(100).optional().describe('app: the Application (client) ID.'),
+        password: password.optional().describe('app: the client secret (its Value). Write-only.'),
+      })
+      .describe(
+        'Microsoft Graph sendMail as the sending address, for Microsoft 365 tenants with SMTP AUTH turned off. The app needs the Mail.Send permission.',
+      ),
   ],
-  { error: (iss) => (iss.code === 'invalid_union' ? 'must be one of: "ses", "smtp", "gmail".' : undefined) },
+  {
+    error: (iss) =>
+      iss.code === 'invalid_union' ? 'must be one of: "ses", "smtp", "gmail", "graph".' : undefined,
+  },
 );
 export type TransportInput = z.infer<typeof transportInput>;
 
@@ -82,6 +112,13 @@ export const transportView = z.discriminatedUnion('method', [
     security: m.smtpSecurity,
     logonName: z.string().optional(),
     passwordSet: z.boolean(),
+    authentication: m.transportAuthentication
+      .optional()
+      .describe('Present as oauth2 for a sign-in; absent: password.'),
+    provider: m.oauthProvider.optional(),
+    oauth: m.boxOAuth
+      .optional()
+      .describe('The sign-in (authentication oauth2): when, and whether it stopped working.'),
   }),
   z.object({
     method: z.literal('gmail'),
@@ -90,6 +127,19 @@ export const transportView = z.discriminatedUnion('method', [
     security: z.literal(GMAIL_SMTP.security),
     logonName: z.string().optional(),
     passwordSet: z.boolean(),
+    authentication: m.transportAuthentication
+      .optional()
+      .describe('Present as oauth2 for a sign-in; absent: password.'),
+    oauth: m.boxOAuth.optional(),
+  }),
+  z.object({
+    method: z.literal('graph'),
+    authentication: z.enum(['app', 'oauth2']),
+    mailbox: z.string().describe('The mailbox Graph sends as: the sending address.'),
+    tenantId: z.string().optional(),
+    clientId: z.string().optional(),
+    passwordSet: z.boolean(),
+    oauth: m.boxOAuth.optional(),
   }),
 ]);
 export type TransportView = z.infer<typeof transportView>;

@@ -6,14 +6,20 @@ import type { z } from 'zod';
 import type { Stored } from '#lib/data/repositories';
 import { ConflictError, ForbiddenError, NotFoundError, ValidationError } from '#lib/domain/errors';
 import type { UserEmailSettings } from '#lib/domain/model';
-import { GMAIL_SMTP, resolveEffective } from '#lib/domain/settings';
+import { resolveSending } from '#lib/domain/settings';
 import { requireCompany } from './company.ts';
 import type { SettingsContext } from './context.ts';
 import { SettingsMissingError } from './errors.ts';
 import { type PatchRequest, patchRecord } from './patch.ts';
 import { type effectiveSettingsView, userSettingsInput, type userSettingsView } from './schemas.ts';
 import { retireSecret, saveWithSecret, secretName } from './secrets.ts';
-import { passwordRefOf, transportRecordFrom, transportView, transportWantsSecret } from './transport.ts';
+import {
+  passwordRefOf,
+  transportRecordFrom,
+  transportSecretValue,
+  transportView,
+  transportWantsSecret,
+} from './transport.ts';
 import { checkRefs } from './usage.ts';
 import { Issues } from './validation.ts';
 
@@ -76,11 +82,9 @@ export async function putUserSettings(
 
   const issues = new Issues();
   const currentRef = passwordRefOf(current?.transport);
+  const addresses = { current: current?.emailAddress, next: rest.emailAddress };
   const wantsSecret = transport
-    ? transportWantsSecret(transport, current?.transport, issues, 'transport', {
-        current: current?.emailAddress,
-        next: rest.emailAddress,
-      })
+    ? transportWantsSecret(transport, current?.transport, issues, 'transport', addresses)
     : false;
   // Gmail logs on as the address it sends from, so the user's own Gmail needs the user's own address.
   if (transport?.method === 'gmail' && !rest.emailAddress)
@@ -96,7 +100,7 @@ export async function putUserSettings(
     ctx.log,
     {
       currentRef,
-      password: transport && transport.method !== 'ses' ? transport.password : undefined,
+      password: transport ? transportSecretValue(transport, current?.transport, addresses) : undefined,
       wantsSecret,
       name: () => secretName(sid, 'users', userId, 'smtp'),
       tags: { studioId: sid, credential: 'user-smtp' },
@@ -105,7 +109,7 @@ export async function putUserSettings(
       const record = {
         ...rest,
         userId,
-        transport: transport ? transportRecordFrom(transport, ref) : undefined,
+        transport: transport ? transportRecordFrom(transport, ref, current?.transport, addresses) : undefined,
       };
       return current
         ? ctx.repos.userEmail.replace(sid, userId, record, version ?? current.version)
@@ -145,28 +149,13 @@ export async function effectiveSettings(
   userId: string,
 ): Promise<EffectiveView> {
   const [company, user] = await Promise.all([requireCompany(ctx, sid), ctx.repos.userEmail.get(sid, userId)]);
-  const e = resolveEffective(company, user);
-  const t = e.transport.value;
-  const transport =
-    t.method === 'ses'
-      ? ({ method: 'ses' } as const)
-      : t.method === 'gmail'
-        ? {
-            method: 'gmail' as const,
-            server: GMAIL_SMTP.server,
-            port: GMAIL_SMTP.port,
-            security: 'starttls' as const,
-            logonName: t.logonName,
-            passwordSet: Boolean(t.passwordRef),
-          }
-        : {
-            method: 'smtp' as const,
-            server: t.server,
-            port: t.port,
-            security: t.security,
-            logonName: t.logonName,
-            passwordSet: Boolean(t.passwordRef),
-          };
+  const e = resolveSending(company, user);
+  // The view of the record in effect, logging on as resolveSending does (lib/domain/settings.ts).
+  const own = user?.transport !== undefined;
+  const transport = transportView(
+    own ? user.transport! : company.transport,
+    own ? e.emailAddress.value : company.emailAddress,
+  );
   return {
     userId,
     studioName: e.studioName,

@@ -110,6 +110,9 @@ describe('the Lambda functions', () => {
       'LOG_LEVEL',
       'POLL_BUDGET_MS',
       'SCHEDULE_DLQ_ARN',
+      // Read by lib/graph/box.ts and lib/oauth/providers.ts (test/infra/mail-auth.test.ts).
+      'GRAPH_API_BASE',
+      'GRAPH_LOGIN_BASE',
       // The bulk functions read theirs in functions/bulk/aws.ts.
       ...[
         ...readFileSync(new URL('../../functions/bulk/aws.ts', import.meta.url), 'utf8').matchAll(

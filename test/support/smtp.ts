@@ -113,6 +113,8 @@ export interface SmtpHarnessOptions {
   mode: SmtpMode;
   /** Logon name → password. With users AUTH is required; without, anyone may send. */
   users?: Record<string, string>;
+  /** Offers AUTH XOAUTH2 too: whether this bearer token is good for this user (e.g. introspection). */
+  xoauth2?: (user: string, accessToken: string) => Promise<boolean>;
   failures?: SmtpFailures;
   port?: number;
   /**
@@ -156,8 +158,8 @@ export async function startSmtpServer(options: SmtpHarnessOptions): Promise<Smtp
     name: 'smtp.test.local',
     banner: 'studio-mail test server',
     logger: false,
-    authMethods: ['PLAIN', 'LOGIN'],
-    authOptional: !users,
+    authMethods: options.xoauth2 ? ['PLAIN', 'LOGIN', 'XOAUTH2'] : ['PLAIN', 'LOGIN'],
+    authOptional: !users && !options.xoauth2,
     // Plain mode offers no STARTTLS and lets AUTH run unencrypted, like an old in-house server.
     disabledCommands: options.mode === 'plain' ? ['STARTTLS'] : [],
     allowInsecureAuth: options.mode === 'plain',
@@ -170,6 +172,17 @@ export async function startSmtpServer(options: SmtpHarnessOptions): Promise<Smtp
         const reply =
           reject === true ? { code: 535, message: '5.7.8 Authentication credentials invalid' } : reject;
         return callback(replyError(reply));
+      }
+      if (auth.method === 'XOAUTH2' && options.xoauth2) {
+        const { username = '', accessToken = '' } = auth;
+        options.xoauth2(username, accessToken).then(
+          (good) =>
+            good
+              ? callback(null, { user: username })
+              : callback(replyError({ code: 535, message: '5.7.8 Username and Password not accepted' })),
+          (error: unknown) => callback(error as Error),
+        );
+        return;
       }
       if (users && auth.username && users[auth.username] === auth.password) {
         return callback(null, { user: auth.username });

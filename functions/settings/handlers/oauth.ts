@@ -1,3 +1,4 @@
+import { ValidationError } from '#lib/domain/errors';
 import type { OAuthService } from '#lib/oauth/service';
 import { ProviderNotConfiguredError } from '#lib/oauth/service';
 import { ok, type SettingsHandlers } from './common.ts';
@@ -13,11 +14,25 @@ export const oauthHandlers = (service: OAuthService | undefined): Pick<SettingsH
   return {
     'GET /oauth/{provider}/start': async (req) => {
       const provider = req.params.provider as 'google' | 'microsoft';
+      const { boxId, settings, userId } = req.query;
+      if ((boxId === undefined) === (settings === undefined))
+        throw ValidationError.field(
+          boxId === undefined ? 'boxId' : 'settings',
+          'give exactly one: boxId (an email box) or settings (company or user send settings).',
+        );
       const result = await need(provider).start(
         req.caller.studioId,
         req.caller.userId,
         provider,
-        req.query.boxId,
+        settings === undefined
+          ? (boxId as string)
+          : {
+              kind: 'send',
+              owner:
+                settings === 'company'
+                  ? { kind: 'company' }
+                  : { kind: 'user', userId: userId ?? req.caller.userId },
+            },
       );
       return req.query.redirect
         ? { status: 302, headers: { location: result.authorizationUrl }, body: result }
