@@ -382,9 +382,12 @@ export class StudioMailStack extends Stack {
     for (const fn of [send, inboxPoll]) {
       fn.allow({ actions: ['secretsmanager:GetSecretValue'], resources: [secrets] });
     }
-    // An OAuth2 box's renewed access (and rotated refresh) token goes back into its secret
-    // (lib/oauth/service.ts), so the next invocation need not refresh again.
-    inboxPoll.allow({ actions: ['secretsmanager:PutSecretValue'], resources: [secrets] });
+    // An OAuth2 box's or send setting's renewed access (and rotated refresh) token goes back into
+    // its secret (lib/oauth/service.ts), so the next invocation need not refresh again and a
+    // rotated refresh token is never lost.
+    for (const fn of [send, inboxPoll]) {
+      fn.allow({ actions: ['secretsmanager:PutSecretValue'], resources: [secrets] });
+    }
 
     const scheduleArns = this.formatArn({
       service: 'scheduler',
