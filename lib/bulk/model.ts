@@ -158,6 +158,8 @@ export const recipient = z.object({
   /** The server's words for a failure. */
   error: z.string().optional(),
   events: z.partialRecord(z.enum(DELIVERY_EVENTS), z.string()).default({}),
+  /** What the last bounce or complaint said (SES's words), kept with the events. */
+  eventDetail: z.string().optional(),
   /** The client's merge fields when the job was created (jobs from before: read from the client). */
   merge: z
     .object({

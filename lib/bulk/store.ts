@@ -266,6 +266,19 @@ export class BulkStore {
     return items.filter((i) => Number(i.queued ?? 0) > 0).map((i) => Number(i.batch));
   }
 
+  /**
+   * Batches with recipients still queued or being sent (to run), and those with neither (done:
+   * every recipient sent, failed, skipped or cancelled — a batch of skipped ones only, say).
+   */
+  async batchesByWork(sid: string, jobId: string): Promise<{ toRun: number[]; idle: number[] }> {
+    const items = await this.batchCounters(sid, jobId);
+    const busy = (i: Item) => Number(i.queued ?? 0) + Number(i.sending ?? 0) > 0;
+    return {
+      toRun: items.filter(busy).map((i) => Number(i.batch)),
+      idle: items.filter((i) => !busy(i)).map((i) => Number(i.batch)),
+    };
+  }
+
   /** Batches written so far. */
   async batchCount(sid: string, jobId: string): Promise<number> {
     return (await this.batchCounters(sid, jobId)).length;
@@ -474,12 +487,15 @@ export class BulkStore {
         {
           Update: {
             Key: { PK: pk, SK: batchSk(pos.batch) },
-            UpdateExpression: `SET ${path}.events.#e = :at${detail ? `, ${path}.eventDetail = :d` : ''}`,
+            // The version moves too: a worker rewriting the batch from an older copy (move) must
+            // fail its condition and read again, or it would wipe this event.
+            UpdateExpression: `SET ${path}.events.#e = :at${detail ? `, ${path}.eventDetail = :d` : ''}, version = version + :one`,
             ConditionExpression: `${path}.#k = :key AND attribute_not_exists(${path}.events.#e)`,
             ExpressionAttributeNames: { '#e': event, '#k': 'key' },
             ExpressionAttributeValues: {
               ':at': at,
               ':key': key,
+              ':one': 1,
               ...(detail ? { ':d': detail.slice(0, 500) } : {}),
             },
           },

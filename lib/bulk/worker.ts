@@ -147,14 +147,19 @@ export class BulkWorker {
     }
   }
 
-  /** Starts (or continues) a job: one message per batch that still has recipients queued. */
+  /**
+   * Starts (or continues) a job: one message per batch that still has recipients queued or being
+   * sent. Batches with neither (all skipped, say) are counted done first: the job completes when
+   * every batch is, and no message would ever come for those.
+   */
   async start(sid: string, jobId: string): Promise<void> {
     const job = await this.d.store.getJob(sid, jobId);
     if (!job) return;
     if (job.status === 'scheduled') await this.d.store.setStatus(sid, jobId, ['scheduled'], 'running');
     else if (job.status !== 'running') return;
     if (job.waitingUntil) await this.d.store.setJob(sid, jobId, {}, ['waitingUntil']);
-    const batches = await this.d.store.batchesWithQueued(sid, jobId);
+    const { toRun: batches, idle } = await this.d.store.batchesByWork(sid, jobId);
+    for (const batch of idle) await this.d.store.markBatchDone(sid, jobId, batch);
     if (batches.length === 0) return void (await this.completeIfDone(sid, jobId));
     for (let i = 0; i < batches.length; i += 10)
       await this.d.queue.send(

@@ -118,6 +118,31 @@ describe('pause, resume and cancel', () => {
   });
 });
 
+describe('a scheduled job whose last batches hold only skipped recipients', () => {
+  it('completes once the batches with mail are sent (a batch of skipped ones is done from the start)', async () => {
+    // Prepare: 150 who can be sent to, then 100 without consent, skipped, filling the last batch.
+    h = await bulkHarness();
+    const noConsent = consenting(100).map((c, i) => ({
+      ...c,
+      emails: [{ address: `nope${i}@example.test`, primary: true }],
+      marketingConsent: false,
+    }));
+    await seedClients(h.d, [...consenting(150), ...noConsent]);
+    const created = await create({ startAt: '2026-12-01T12:00:00Z' });
+    await h.queue.drained();
+
+    // Act
+    h.clock.set('2026-12-01T12:00:30Z');
+    await h.timer.fireDue();
+    const done = await settle(h, created.body.id);
+
+    // Assess
+    expect(done.status).toBe('completed');
+    expect(done.counts).toMatchObject({ sent: 150, skipped: 100, queued: 0 });
+    expect(h.smtp.messages).toHaveLength(150);
+  });
+});
+
 describe('failures', () => {
   it('records a 5xx per recipient as failed with the server words, and pauses itself after a run of them', async () => {
     // Prepare

@@ -2,7 +2,7 @@
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { openBox } from '#lib/inbox/connect';
+import { openBox, openMailbox } from '#lib/inbox/connect';
 import { Pop3Client, type Pop3ClientOptions, Pop3Error, SaslCode } from '#lib/pop3/client';
 import { diagnosePop3 } from '#lib/pop3/diagnose';
 import { type SettingsHarness, settingsHarness } from '#test/settings/harness';
@@ -178,6 +178,38 @@ describe('the poller opens an SPA box with NTLM', () => {
   });
 });
 
+describe('an on-premises Exchange box (type exchange) is read through its POP3 endpoint with SPA', () => {
+  it('logs in with NTLM and its domain as a poll opens it, and refuses the wrong domain', async () => {
+    // Prepare
+    const conn = {
+      type: 'exchange' as const,
+      server: spa.host,
+      port: spa.pop3sPort,
+      ssl: true,
+      emailAddress: 'sales@lumen.test',
+      userName: user,
+      passwordRef: 'local:secret:unused',
+      spa: true,
+      authentication: 'ntlm' as const,
+      domain: DOMAIN,
+    };
+    // Act
+    const session = await openMailbox({ connection: conn, leaveOnServer: true }, PASSWORD, {
+      pop3: { ca: spa.caCertPem },
+    });
+    const listed = await session.uidl();
+    await session.quit();
+    const refused = await openMailbox(
+      { connection: { ...conn, domain: 'WRONG' }, leaveOnServer: true },
+      PASSWORD,
+      { pop3: { ca: spa.caCertPem } },
+    ).catch((error: unknown) => error);
+    // Assess
+    expect(listed).toHaveLength(1);
+    expect(refused).toMatchObject({ kind: 'auth', code: SaslCode.NTLM_DOMAIN });
+  });
+});
+
 describe('the settings API logs in with SPA on save and on test', () => {
   const box = (id: string, connection: Record<string, unknown>) => ({
     id,
@@ -215,6 +247,20 @@ describe('the settings API logs in with SPA on save and on test', () => {
     // Assess
     expect(res.status).toBe(422);
     expect(res.body.error.field).toBe(field);
+  });
+
+  it('saves an on-premises Exchange box after the same SPA log-in to its POP3 endpoint', async () => {
+    // Act
+    const res = await h.call('POST', '/email-boxes', { body: box('exch-onprem', { type: 'exchange' }) });
+    const wrong = await h.call('POST', '/email-boxes', {
+      body: box('exch-wrong', { type: 'exchange', domain: 'WRONG' }),
+    });
+    // Assess
+    expect(res.status).toBe(201);
+    expect(res.body.verification).toMatchObject({ tested: true, ok: true, messageCount: 1 });
+    expect(res.body.connection).toMatchObject({ type: 'exchange', authentication: 'ntlm', domain: DOMAIN });
+    expect(wrong.status).toBe(422);
+    expect(wrong.body.error.field).toBe('connection.domain');
   });
 
   it('tests a saved SPA box with NTLM (POST /email-boxes/{id}/test)', async () => {
