@@ -25,6 +25,7 @@ import {
 import { type EmailBox, type Message, type Run, type RunCounts, runCounts } from '#lib/domain/model';
 import { takesPoll } from '#lib/domain/receiving';
 import { type ScheduleWindow, scheduledRunCheck } from '#lib/domain/schedule';
+import { GraphError } from '#lib/graph/errors';
 import { ImapError } from '#lib/imap/errors';
 import { EMPTY_ANNOUNCED, Pop3Error } from '#lib/pop3/client';
 import { InvalidBlobError } from '#lib/ports/index';
@@ -497,10 +498,6 @@ async function runSessions(d: Deps, ctx: ImportContext, open: () => Promise<Mail
       await ctx.client.deleMany(slice, { window: DELE_SLICE });
       sent += slice.length;
     }
-    // What the box leaves on the server is marked as it says (Graph: read), in slices like DELE.
-    const keep = ctx.box.leaveOnServer && ctx.client.keepMany ? deletable.slice(0, DELE_BATCH) : [];
-    for (let kept = 0; kept < keep.length && ctx.clock() < ctx.deadline; kept += DELE_SLICE)
-      await ctx.client.keepMany?.(keep.slice(kept, kept + DELE_SLICE));
     // QUIT commits the DELEs; without it (a cut) the server keeps every message.
     await ctx.client.quit();
     await sendQueuedReplies(d, ctx);
@@ -520,7 +517,12 @@ async function keepStored(ctx: ImportContext, stored: number[]): Promise<void> {
   try {
     await ctx.client.keepMany(stored);
   } catch (error) {
-    if (!isSessionError(error) || error.kind !== 'server') throw error;
+    // A refusal (IMAP NO, Graph 403 for an app without Mail.ReadWrite) is noted on the run, not a
+    // failure: every message is stored, and the next run tries again.
+    const refused =
+      (isSessionError(error) && error.kind === 'server') ||
+      (error instanceof GraphError && (error.kind === 'access-denied' || error.kind === 'server'));
+    if (!refused) throw error;
     ctx.errors.add({
       kind: 'after-import-failed',
       message: `The server refused to mark imported mail: ${error.message}`.slice(0, 500),
