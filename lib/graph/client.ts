@@ -25,6 +25,12 @@ export interface GraphClientOptions {
   readonly sleep?: (ms: number) => Promise<void>;
   /** Throttled answers waited out per request. Default 6. */
   readonly maxRetries?: number;
+  /**
+   * Answers waited out and retried (default 429 and 503). A request that must not be repeated
+   * once the service may have acted on it (sendMail) retries 429 only: a 503 can come after the
+   * message was taken.
+   */
+  readonly retryStatuses?: readonly number[];
   /** The longest one `Retry-After` is honoured. Default 120 s. */
   readonly maxWaitMs?: number;
   /** For headers of any answer, and between chunks of a body. Default 60 s. */
@@ -146,7 +152,7 @@ export class GraphClient {
         renewed = true;
         continue;
       }
-      if ((response.status === 429 || response.status === 503) && attempt < maxRetries) {
+      if ((this.#o.retryStatuses ?? [429, 503]).includes(response.status) && attempt < maxRetries) {
         const waitMs = retryAfterMs(response.headers.get('retry-after'), attempt, clock());
         const deadline = this.#o.deadline ?? Number.POSITIVE_INFINITY;
         if (waitMs <= (this.#o.maxWaitMs ?? 120_000) && clock() + waitMs < deadline) {

@@ -31,6 +31,8 @@ export function graphSendTransport(options: GraphSendOptions): MailTransport {
     ...(options.sleep ? { sleep: options.sleep } : {}),
     maxWaitMs: options.maxWaitMs ?? 30_000,
     maxRetries: options.maxRetries ?? 3,
+    // A 503 may come after Exchange took the message: never posted twice.
+    retryStatuses: [429],
   });
   return {
     kind: 'graph',
@@ -69,10 +71,13 @@ function notInHeaders(mail: RawMail): string[] {
     .subarray(0, end < 0 ? mail.raw.length : end)
     .toString('latin1')
     .replace(/\r\n[ \t]+/g, ' ');
-  const named = head
-    .split('\r\n')
-    .filter((line) => /^(to|cc):/i.test(line))
-    .join('\n')
-    .toLowerCase();
-  return mail.envelope.to.filter((address) => !named.includes(address.toLowerCase()));
+  // Each address the To and Cc headers name, whole (a substring test would take bob@x for alice.bob@x).
+  const named = new Set(
+    head
+      .split('\r\n')
+      .filter((line) => /^(to|cc):/i.test(line))
+      .flatMap((line) => line.match(/[^\s<>,;:"()]+@[^\s<>,;:"()]+/g) ?? [])
+      .map((a) => a.toLowerCase()),
+  );
+  return mail.envelope.to.filter((address) => !named.has(address.toLowerCase()));
 }

@@ -294,6 +294,13 @@ export class SendService {
       new Map([...known, ...more]),
     );
     to = kept.to;
+    // Graph takes a MIME send's recipients from its headers, and Bcc is in none: refused before
+    // anything is stored or sent (D41).
+    if (effective.transport.value.method === 'graph' && kept.bcc.length > 0)
+      throw ValidationError.field(
+        'bcc',
+        'cannot be sent through Microsoft Graph (transport method graph): Graph sends to the To and Cc recipients only. Put them in cc, or send separately.',
+      );
 
     const now = this.d.now();
     const values = mergeValues({

@@ -81,6 +81,18 @@ describe('sending through Microsoft Graph sendMail (method graph)', () => {
     expect(graph.sent(MAILBOX).length - before).toBe(1);
   });
 
+  it('does not post a message again after a 503, which may come after Exchange took it', async () => {
+    // Prepare
+    await useApp('app-1');
+    const before = graph.sent(MAILBOX).length;
+    graph.throttle(1, 0, 503);
+    // Act
+    const res = await send('POST', '/settings/company/email/test', { body: { to: 'client@example.com' } });
+    // Assess: answered as a failure that may be retried by the caller, nothing posted twice
+    expect(res.status).not.toBe(200);
+    expect(graph.sent(MAILBOX).length - before).toBe(0);
+  });
+
   it('diagnoses an app without the Mail.Send permission (403 ErrorAccessDenied) on the clientId field', async () => {
     // Prepare
     await useApp('app-no-send');
@@ -114,13 +126,18 @@ describe('sending through Microsoft Graph sendMail (method graph)', () => {
     // Prepare
     await useApp('app-1');
     const before = graph.sent(MAILBOX).length;
-    // Act
+    // Act: a Bcc address that is also a substring of the To address must not pass for named.
     const res = await send('POST', '/emails', {
       body: { to: ['client@example.com'], bcc: ['hidden@example.com'], subject: 'Hi', text: 'Hello' },
     });
-    // Assess
-    expect(res.status).toBe(422);
-    expect(res.body.diagnosis).toMatchObject({ field: 'bcc', kind: 'message' });
+    const inside = await send('POST', '/emails', {
+      body: { to: ['alice.bob@example.com'], bcc: ['bob@example.com'], subject: 'Hi', text: 'Hello' },
+    });
+    // Assess: refused before anything is stored or sent
+    for (const r of [res, inside]) {
+      expect(r.status).toBe(400);
+      expect(r.body.error.fields.map((f: { field: string }) => f.field)).toEqual(['bcc']);
+    }
     expect(graph.sent(MAILBOX).length).toBe(before);
   });
 });
