@@ -638,7 +638,10 @@ export class MessageRepository {
     cursor?: string,
   ): Promise<Page<m.Message | ImportMarker>> {
     const page = await this.table.query(boxMailQuery(sid, boxId, state, limit), cursor);
-    const items = await this.table.itemsOf(page.items);
+    const items = await this.table.itemsOf(page.items, {
+      attribute: 'GSI3PK',
+      value: k.boxMailPk(sid, boxId, state),
+    });
     return {
       items: items.map((i) => (i.entity === 'UIDL' ? markerOf(i) : m.message.parse(stripKeys(i)))),
       nextCursor: page.nextCursor,
@@ -651,7 +654,9 @@ export class MessageRepository {
       KeyConditionExpression: 'GSI2PK = :pk',
       ExpressionAttributeValues: { ':pk': k.threadPk(sid, threadId) },
     });
-    return (await this.table.itemsOf(keys)).map((i) => m.message.parse(stripKeys(i)));
+    return (await this.table.itemsOf(keys, { attribute: 'GSI2PK', value: k.threadPk(sid, threadId) })).map(
+      (i) => m.message.parse(stripKeys(i)),
+    );
   }
 }
 
@@ -858,7 +863,10 @@ export class ImportMarkerRepository {
     cursor?: string,
   ): Promise<Page<ImportMarker>> {
     const page = await this.table.query(boxMailQuery(sid, boxId, state, limit), cursor);
-    const items = await this.table.itemsOf(page.items);
+    const items = await this.table.itemsOf(page.items, {
+      attribute: 'GSI3PK',
+      value: k.boxMailPk(sid, boxId, state),
+    });
     return { items: items.map(markerOf), nextCursor: page.nextCursor };
   }
 

@@ -136,8 +136,13 @@ export class Table {
         const found = new Map(items.map((i) => [`${i.PK}\u0000${i.SK}`, i]));
         for (const [id, list] of byKey) for (const w of list) w.resolve(found.get(id));
       },
-      (error: unknown) => {
-        for (const w of waiting) w.reject(error);
+      () => {
+        // One bad key or a persistent throttle must not fail every read that happened to share
+        // the turn: each is tried again on its own, and fails (or not) by itself.
+        for (const w of waiting)
+          this.doc
+            .send(new GetCommand({ TableName: this.name, Key: w.key, ConsistentRead: consistent }))
+            .then((out) => w.resolve(out.Item), w.reject);
       },
     );
   }
@@ -253,8 +258,12 @@ export class Table {
             RequestItems: { [this.name]: { Keys: pending, ConsistentRead: consistent } },
           }),
         );
-        out.push(...((res.Responses?.[this.name] ?? []) as T[]));
+        const got = (res.Responses?.[this.name] ?? []) as T[];
+        out.push(...got);
         pending = res.UnprocessedKeys?.[this.name]?.Keys as Key[] | undefined;
+        // A round that returned items made progress (large items hit the 16 MB answer limit, not
+        // a throttle): no backoff, and it does not count against the tries.
+        if (got.length > 0) attempt = -1;
       }
     }
     return out;
@@ -262,14 +271,17 @@ export class Table {
 
   /**
    * The items a KEYS_ONLY index query found, read from the table in the query's order (one
-   * BatchGetItem per 100); one deleted since the query is left out.
+   * BatchGetItem per 100). The index lags the table: an item deleted since the query, or no longer
+   * under the queried index key (`where`: a message moved from quarantined to imported), is left out.
    */
-  async itemsOf(found: Item[]): Promise<Item[]> {
+  async itemsOf(found: Item[], where?: { attribute: string; value: string }): Promise<Item[]> {
     if (found.length === 0) return [];
     const id = (i: Item) => `${i.PK}\u0000${i.SK}`;
     const keys = found.map((i) => ({ PK: String(i.PK), SK: String(i.SK) }));
     const items = new Map((await this.batchGet(keys)).map((i) => [id(i), i]));
-    return found.map((i) => items.get(id(i))).filter((i): i is Item => i !== undefined);
+    return found
+      .map((i) => items.get(id(i)))
+      .filter((i): i is Item => i !== undefined && (!where || i[where.attribute] === where.value));
   }
 
   async transact(items: TxItem[]): Promise<void> {

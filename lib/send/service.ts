@@ -567,7 +567,13 @@ export class SendService {
         ...(alongside?.writes(optimistic) ?? []),
       ]);
       alongside?.committed();
-    } catch {
+    } catch (error) {
+      // Expected on a studio's first send (no ledger yet) and on a conflict with a concurrent
+      // write of the ledger; anything else shows here too. Each write is then made on its own.
+      this.d.logger.info('one-round record write fell back to separate writes', {
+        id: p.id,
+        errorName: error instanceof Error ? error.name : typeof error,
+      });
       const recorded = await this.d.repos.messages.create(p.studioId, record).then(
         () => true,
         (error: unknown) => {

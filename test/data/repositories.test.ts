@@ -325,9 +325,10 @@ describe('coalesced reads', () => {
     }
   });
 
-  it('reads a key alone with GetItem, and fails every caller of a batch that failed', async () => {
+  it('reads a key alone with GetItem, and when a batch fails tries each read on its own', async () => {
     // Prepare
     await table.put({ PK: 'ST#coalesce', SK: 'C', v: 3 });
+    const original = table.doc.send.bind(table.doc) as (c: unknown) => Promise<unknown>;
     const send = vi.spyOn(table.doc, 'send');
     try {
       // Act
@@ -335,14 +336,26 @@ describe('coalesced reads', () => {
       // Assess
       expect(alone?.v).toBe(3);
       expect(send.mock.calls.map(([c]) => c.constructor.name)).toEqual(['GetCommand']);
-      // Act: the batch request itself fails
-      send.mockRejectedValueOnce(new Error('network down'));
+      // Act: the batch request fails, and so does the lone read of B afterwards
+      send.mockClear();
+      let calls = 0;
+      send.mockImplementation((async (command: { input?: { Key?: { SK?: string } } }) => {
+        if (calls++ === 0) throw new Error('network down');
+        if (command.input?.Key?.SK === 'B') throw new Error('B is unreadable');
+        return original(command);
+      }) as never);
       const results = await Promise.allSettled([
         table.get({ PK: 'ST#coalesce', SK: 'A' }),
         table.get({ PK: 'ST#coalesce', SK: 'B' }),
       ]);
-      // Assess
-      expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+      // Assess: A's reader gets its item; only B's reader sees an error
+      expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected']);
+      expect((results[0] as PromiseFulfilledResult<{ v: number }>).value.v).toBe(1);
+      expect(send.mock.calls.map(([c]) => c.constructor.name)).toEqual([
+        'BatchGetCommand',
+        'GetCommand',
+        'GetCommand',
+      ]);
     } finally {
       send.mockRestore();
     }
