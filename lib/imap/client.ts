@@ -410,14 +410,28 @@ export class ImapSession implements MailSession {
             { uid: true, source: { start: offset, maxLength: STREAM_CHUNK } },
             { uid: true },
           );
-          data = m ? m.source : undefined;
+          data = m && Buffer.isBuffer(m.source) ? m.source : undefined;
         } catch (error) {
           throw this.#error(error, 'FETCH');
         }
         if (data === undefined && offset === 0) throw this.#refused(id);
-        if (!data || data.length === 0) break;
+        // No FETCH answer at all part-way (the message went, or the server dropped it): a cut, not
+        // the end; never stored as complete. (RFC822.SIZE is not trusted for this: Exchange's is an
+        // estimate.) An empty answer is the end of a message that filled its last chunk exactly.
+        if (data === undefined)
+          throw new ImapError(
+            'server',
+            `The server stopped sending message UID ${uid} after ${offset} bytes.`,
+            { command: 'FETCH' },
+          );
+        if (data.length === 0) break;
         offset += data.length;
-        if (!out.write(data)) await new Promise<void>((resolve) => out.once('drain', resolve));
+        if (!out.write(data))
+          await new Promise<void>((resolve) => {
+            // Settles when the reader wants more, or is gone (the pump then stops: `ended`).
+            out.once('drain', resolve);
+            out.once('close', resolve);
+          });
         if (data.length < STREAM_CHUNK) break;
       }
     };
