@@ -460,9 +460,10 @@ export const settingsRoutes = defineRoutes({
   'GET /oauth/{provider}/start': {
     tag: 'OAuth2 sign-in',
     access: 'admin',
-    summary: 'Start signing an email box in with Google or Microsoft (authorization code with PKCE).',
+    summary:
+      'Start signing an email box, or company or user send settings, in with Google or Microsoft (authorization code with PKCE).',
     description:
-      "Answers the provider's authorization URL for the box (`?redirect=true`: a 302 to it). The state in it is signed, bound to this studio, box and admin, and valid for 10 minutes; the provider sends the browser back to `GET /oauth/{provider}/callback`. The box must have `connection.authentication: oauth2` and this `connection.provider`. 404 when the provider is not configured.",
+      "Answers the provider's authorization URL (`?redirect=true`: a 302 to it) for `?boxId=` (an email box) or `?settings=company` / `?settings=user&userId=` (send settings; an admin signs a user's in for them). The state in it is signed, bound to this studio, target and admin, and valid for 10 minutes; the provider sends the browser back to `GET /oauth/{provider}/callback`. The box or transport must have `authentication: oauth2` and this provider. 404 when the provider is not configured.",
     params: providerParams,
     query: startQuery,
     response: startView,

@@ -494,7 +494,8 @@ export class OAuthService {
             : t.provider;
     const logonName = t?.method === 'smtp' ? t.logonName : address;
     const where = (p: OAuthProvider) =>
-      `${owner.kind === 'company' ? 'Settings → Company email' : 'Settings → My email'} → Sign in with ${providerName(p)} (GET /oauth/${p}/start?${startQuery})`;
+      // The start route is for admins: a user's own settings are signed in by an admin for them.
+      `${owner.kind === 'company' ? 'Settings → Company email' : `an admin, at Settings → Users → ${owner.userId} → Email`} → Sign in with ${providerName(p)} (GET /oauth/${p}/start?${startQuery}, as an admin)`;
     return {
       key: JSON.stringify([
         studioId,
