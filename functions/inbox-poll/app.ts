@@ -2,8 +2,8 @@ import type { Context } from 'aws-lambda';
 import type { Deps } from '#lib/app/deps';
 import { parseSesNotification } from '#lib/domain/receiving';
 import type { ScheduleWindow } from '#lib/domain/schedule';
-import { graphSettingsFromEnv, openGraphBox } from '#lib/graph/box';
 import { isGraphConnection } from '#lib/graph/detect';
+import { graphSettingsFromEnv } from '#lib/graph/settings';
 import { type ApiEvent, apiRouter, lambdaHandler } from '#lib/http/api';
 import type { Handlers } from '#lib/http/routes';
 import { autoReplier } from '#lib/inbox/auto-reply';
@@ -64,14 +64,17 @@ export function defaultPorts(
     // An OAuth2 box logs in with an access token, refreshed by the OAuth2 service when due.
     open: (box, password, studioId, run) =>
       isGraphConnection(box.connection)
-        ? openGraphBox(box, password, {
-            settings: graph,
-            repos: d.repos,
-            studioId,
-            identity: mailboxIdentity(box),
-            ...(oauth ? { signIn: (o) => oauth.accessToken(studioId, box.id, o) } : {}),
-            ...(run ? { deadline: run.deadline } : {}),
-          })
+        ? // The Graph connector is loaded by the first Exchange Online box, not at cold start.
+          import('#lib/graph/box').then(({ openGraphBox }) =>
+            openGraphBox(box, password, {
+              settings: graph,
+              repos: d.repos,
+              studioId,
+              identity: mailboxIdentity(box),
+              ...(oauth ? { signIn: (o) => oauth.accessToken(studioId, box.id, o) } : {}),
+              ...(run ? { deadline: run.deadline } : {}),
+            }),
+          )
         : openMailbox(box, password, {
             policy: mailHostPolicy(d.config),
             accessToken:

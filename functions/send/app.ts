@@ -1,7 +1,8 @@
 import type { Deps } from '#lib/app/deps';
+import { lazyTransport } from '#lib/app/lazy';
 import { SendLedger } from '#lib/bulk/ledger';
-import { graphSettingsFromEnv } from '#lib/graph/box';
-import { graphSendTransport } from '#lib/graph/send';
+import type { GraphSendOptions } from '#lib/graph/send';
+import { graphSettingsFromEnv } from '#lib/graph/settings';
 import { httpApi } from '#lib/http/api';
 import type { ApiResult, Handlers } from '#lib/http/routes';
 import { count } from '#lib/metrics';
@@ -83,7 +84,10 @@ export function sendHandlers(d: Deps, options: SendHandlerOptions = {}): Handler
     ...d,
     ses: watchedTransport(d.ses),
     smtp: watchedTransport(d.smtp),
-    graph: watchedTransport(graphSendTransport),
+    // Graph sendMail is loaded by the first send through it, not at cold start.
+    graph: watchedTransport((o: GraphSendOptions) =>
+      lazyTransport('graph', async () => (await import('#lib/graph/send')).graphSendTransport(o)),
+    ),
   };
   const service = new SendService(watched, {
     policy: { ...withMailHosts(options.policy ?? defaultPolicy, d), graphApiBase: graph.apiBase },

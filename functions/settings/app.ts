@@ -5,8 +5,8 @@
 import { apiTables } from '#functions/routes';
 import type { Deps } from '#lib/app/deps';
 import { checkHealth } from '#lib/app/health';
-import { graphSettingsFromEnv } from '#lib/graph/box';
-import { type GraphProbe, graphProbe } from '#lib/graph/probe';
+import type { GraphProbe } from '#lib/graph/probe';
+import { graphSettingsFromEnv } from '#lib/graph/settings';
 import { httpApi } from '#lib/http/api';
 import { mailHostPolicy } from '#lib/net/guard';
 import { oauthFromEnv } from '#lib/oauth/from-deps';
@@ -80,12 +80,14 @@ export function settingsHandlers(d: Deps, options: SettingsOptions = {}): Settin
     probePop3: options.probePop3 ?? defaultProbe(d, options.env ?? process.env),
     receivingDomain: d.config.receivingDomain,
     ...(oauth ? { oauthToken: (sid: string, boxId: string) => oauth.accessToken(sid, boxId) } : {}),
+    // The Graph probe (and the connector under it) loads when a Graph box is first tested.
     probeGraph:
       options.probeGraph ??
-      graphProbe(
-        graphSettingsFromEnv(options.env ?? process.env),
-        oauth ? (sid, boxId, o) => oauth.accessToken(sid, boxId, o) : undefined,
-      ),
+      (async (box, secret, sid) =>
+        (await import('#lib/graph/probe')).graphProbe(
+          graphSettingsFromEnv(options.env ?? process.env),
+          oauth ? (s, boxId, o) => oauth.accessToken(s, boxId, o) : undefined,
+        )(box, secret, sid)),
   };
   return {
     'GET /health': async () => {

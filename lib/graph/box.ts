@@ -6,24 +6,11 @@
 import type { Repositories } from '#lib/data/repositories';
 import { AppError } from '#lib/domain/errors';
 import type { BoxState, EmailBox } from '#lib/domain/model';
-import { GRAPH_BASE, GraphClient } from './client.ts';
+import { GraphClient } from './client.ts';
 import { GraphError } from './errors.ts';
 import { type DeltaCursor, GraphSession } from './session.ts';
+import type { GraphSettings } from './settings.ts';
 import { type AccessTokens, appTokens } from './tokens.ts';
-
-export interface GraphSettings {
-  /** Default https://graph.microsoft.com/v1.0 (`GRAPH_API_BASE`). */
-  readonly apiBase: string;
-  /** Default https://login.microsoftonline.com (`GRAPH_LOGIN_BASE`). */
-  readonly loginBase: string;
-}
-
-export function graphSettingsFromEnv(env: Record<string, string | undefined>): GraphSettings {
-  return {
-    apiBase: env.GRAPH_API_BASE || GRAPH_BASE,
-    loginBase: env.GRAPH_LOGIN_BASE || 'https://login.microsoftonline.com',
-  };
-}
 
 /** A signed-in box's tokens (lib/oauth/service.ts): `renew` skips the cached one. */
 export type SignInTokens = (options?: { renew?: boolean }) => Promise<string>;
@@ -149,3 +136,5 @@ export function openGraphBox(box: EmailBox, secret: string, o: OpenGraphOptions)
     ...(o.pageSize ? { pageSize: o.pageSize } : {}),
   });
 }
+
+export { type GraphSettings, graphSettingsFromEnv } from './settings.ts';

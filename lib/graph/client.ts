@@ -12,7 +12,7 @@ import { Readable } from 'node:stream';
 import { apiErrorKind, GraphError } from './errors.ts';
 import type { AccessTokens } from './tokens.ts';
 
-export const GRAPH_BASE = 'https://graph.microsoft.com/v1.0';
+export { GRAPH_BASE } from './settings.ts';
 
 export interface GraphClientOptions {
   /** The API root, e.g. https://graph.microsoft.com/v1.0 (tests: a local server). */

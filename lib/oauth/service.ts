@@ -16,6 +16,7 @@ import type { TransportOwner } from '#lib/domain/settings';
 import { isGraphConnection } from '#lib/graph/detect';
 import { notificationMime } from '#lib/notify/compose';
 import type { MailTransport, SecretStore } from '#lib/ports/index';
+import { ProviderNotConfiguredError } from './errors.ts';
 import { type Grant, readGrant } from './grant.ts';
 import { isLoopbackHttp, type OAuthSettings, type ProviderSettings, redirectUri } from './providers.ts';
 import { codeVerifierOf, InvalidStateError, signState, verifyState } from './state.ts';
@@ -38,22 +39,9 @@ export interface OAuthDeps {
   notificationSender: string;
 }
 
-/** The provider is not set up in this deployment (no client id): 404, naming the provider. */
-export class ProviderNotConfiguredError extends AppError {
-  override readonly name = 'ProviderNotConfiguredError';
-  override readonly status = 404;
-  override readonly code = 'not_found';
-  constructor(provider: string) {
-    super(
-      `OAuth2 sign-in with "${provider}" is not configured here (OAUTH_${provider.toUpperCase()}_CLIENT_ID).`,
-      {
-        field: 'provider',
-      },
-    );
-  }
-}
-
 /** A callback the service refuses: bad or expired state, or the provider said no. 400. */
+export { ProviderNotConfiguredError };
+
 export class OAuthCallbackError extends AppError {
   override readonly name = 'OAuthCallbackError';
   override readonly status = 400;

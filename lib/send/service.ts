@@ -28,7 +28,7 @@ import {
   type TransportOwner,
 } from '#lib/domain/settings';
 import type { GraphSendOptions } from '#lib/graph/send';
-import { type AccessTokens, appTokens } from '#lib/graph/tokens';
+import type { AccessTokens } from '#lib/graph/tokens';
 import type { BlobStore, EmailIdentities, MailTransport, RawMail, SendResult } from '#lib/ports/index';
 import { composeMime, newMessageId, type OutgoingMessage } from './compose.ts';
 import {
@@ -739,6 +739,7 @@ export class SendService {
         } catch {
           return { ok: false, diagnosis: secretUnreadable(ctx), attempts: 0 };
         }
+        const { appTokens } = await import('#lib/graph/tokens');
         tokens = appTokens({
           loginBase: this.o.graphLoginBase ?? 'https://login.microsoftonline.com',
           tenantId: t.tenantId,

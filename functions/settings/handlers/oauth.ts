@@ -1,6 +1,6 @@
 import { ValidationError } from '#lib/domain/errors';
+import { ProviderNotConfiguredError } from '#lib/oauth/errors';
 import type { OAuthService } from '#lib/oauth/service';
-import { ProviderNotConfiguredError } from '#lib/oauth/service';
 import { ok, type SettingsHandlers } from './common.ts';
 
 type Keys = 'GET /oauth/{provider}/start' | 'GET /oauth/{provider}/callback';
