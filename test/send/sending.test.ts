@@ -464,4 +464,20 @@ describe('SES throttling', () => {
     expect(stub.requests).toHaveLength(3);
     expect(sleep.delays).toEqual([200, 400]);
   });
+
+  it('tags a single send for SES events: the studio, kind single and the message record', async () => {
+    // Act
+    const res = await sesCall('POST', '/emails', {
+      token: USER,
+      body: { to: ['tagged@example.test'], subject: 's', text: 't' },
+    });
+    // Assess: SES hands these tags back with its delivery, bounce and complaint events
+    const sent = stub.requests.at(-1) as { EmailTags?: { Name: string; Value: string }[] };
+    expect(res.status).toBe(200);
+    expect(Object.fromEntries((sent.EmailTags ?? []).map((t) => [t.Name, t.Value]))).toEqual({
+      studio: expect.any(String),
+      kind: 'single',
+      message: res.body.id,
+    });
+  });
 });
