@@ -145,6 +145,7 @@ async function checkBox(
       `is for Exchange only; leave it out for a${c.type === 'imap' ? 'n IMAP' : ' POP3'} box, unless it logs in with SPA (spa on, or authentication "ntlm").`,
     );
   const afterImport = checkAfterImport(issues, c, fields.leaveOnServer, graph);
+  const leaveOnServer = fields.leaveOnServer ?? true;
   if (authentication === 'oauth2') {
     if (!c.provider) issues.add('connection.provider', 'is required with OAuth2: google or microsoft.');
     if (c.password !== undefined)
@@ -212,7 +213,7 @@ async function checkBox(
   return {
     ...fields,
     // keep and mark-read leave mail on the server; move and delete take it off the folder.
-    ...(afterImport ? { leaveOnServer: afterImport === 'keep' || afterImport === 'mark-read' } : {}),
+    leaveOnServer: afterImport ? afterImport === 'keep' || afterImport === 'mark-read' : leaveOnServer,
     connection: {
       ...connection,
       ...(afterImport ? { afterImport } : {}),
@@ -264,7 +265,13 @@ function checkGraph(
  * box type and leaveOnServer; returns the afterImport an IMAP or Graph box stores (keep or delete
  * by leaveOnServer when not given), undefined for POP3 (and Exchange on-premises over POP3).
  */
-function checkAfterImport(issues: Issues, c: BoxInput['connection'], leaveOnServer: boolean, graph: boolean) {
+function checkAfterImport(
+  issues: Issues,
+  c: BoxInput['connection'],
+  leaveGiven: boolean | undefined,
+  graph: boolean,
+) {
+  const leaveOnServer = leaveGiven ?? true;
   if (c.type !== 'imap' && !graph) {
     for (const field of ['folder', 'afterImport', 'moveToFolder'] as const)
       if (c[field] !== undefined)
@@ -281,6 +288,12 @@ function checkAfterImport(issues: Issues, c: BoxInput['connection'], leaveOnServ
     issues.add(
       'connection.afterImport',
       `"${afterImport}" leaves mail on the server, but leaveOnServer is false: choose move or delete, or set leaveOnServer true.`,
+    );
+  // Said both ways: mail must not leave the server against an explicit leaveOnServer.
+  if (leaveGiven === true && (afterImport === 'move' || afterImport === 'delete'))
+    issues.add(
+      'connection.afterImport',
+      `"${afterImport}" takes mail off the server, but leaveOnServer is true: choose keep or mark-read, or set leaveOnServer false (or leave it out).`,
     );
   if (afterImport === 'move' && !c.moveToFolder?.trim())
     issues.add(

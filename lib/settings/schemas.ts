@@ -436,7 +436,12 @@ export const boxInput = withIds({
   autoReplyToAll: z.boolean().default(false).describe('Reply to everyone in To and Cc.'),
   autoReplyFirstEmailOnly: z.boolean().default(false),
   excludeBefore: isoDate.optional(),
-  leaveOnServer: z.boolean().default(true),
+  leaveOnServer: z
+    .boolean()
+    .optional()
+    .describe(
+      'Leave imported mail on the server (default true). For IMAP and Graph boxes afterImport says how (keep, mark-read) or what instead (move, delete); the two must agree.',
+    ),
   intake: z
     .enum(INTAKE_MODES)
     .default('poll')

@@ -261,13 +261,18 @@ describe('the settings API with IMAP boxes', () => {
     const onPop3 = await h.call('POST', '/email-boxes?verify=false', {
       body: box('v4', { type: 'pop3', folder: 'INBOX', afterImport: 'delete' }),
     });
+    // Said both ways: an explicit leaveOnServer true never lets mail be deleted or moved away.
+    const leaveButDelete = await h.call('POST', '/email-boxes?verify=false', {
+      body: box('v6', { afterImport: 'delete' }, { leaveOnServer: true }),
+    });
     // Assess
     expect(fields(keepButDelete)).toEqual(['connection.afterImport']);
     expect(fields(moveNowhere)).toEqual(['connection.moveToFolder']);
     expect(fields(moveStray)).toEqual(['connection.moveToFolder']);
     expect(fields(onPop3)).toEqual(['connection.folder', 'connection.afterImport']);
-    expect([keepButDelete, moveNowhere, moveStray, onPop3].map((r) => r.status)).toEqual([
-      400, 400, 400, 400,
+    expect(fields(leaveButDelete)).toEqual(['connection.afterImport']);
+    expect([keepButDelete, moveNowhere, moveStray, onPop3, leaveButDelete].map((r) => r.status)).toEqual([
+      400, 400, 400, 400, 400,
     ]);
   });
 
