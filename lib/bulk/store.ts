@@ -148,6 +148,12 @@ export class BulkStore {
     return item ? jobSchema.parse(strip(item)) : undefined;
   }
 
+  /** The batches already counted done (markBatchDone). */
+  async doneBatches(sid: string, jobId: string): Promise<Set<number>> {
+    const item = await this.table.get({ PK: jobPk(sid, jobId), SK: 'JOB' });
+    return new Set([...((item?.doneBatches as Set<number> | undefined) ?? [])].map(Number));
+  }
+
   async requireJob(sid: string, jobId: string): Promise<Job> {
     const j = await this.getJob(sid, jobId);
     if (!j) throw new NotFoundError('bulk email', jobId);

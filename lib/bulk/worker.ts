@@ -158,8 +158,11 @@ export class BulkWorker {
     if (job.status === 'scheduled') await this.d.store.setStatus(sid, jobId, ['scheduled'], 'running');
     else if (job.status !== 'running') return;
     if (job.waitingUntil) await this.d.store.setJob(sid, jobId, {}, ['waitingUntil']);
-    const { toRun: batches, idle } = await this.d.store.batchesByWork(sid, jobId);
-    for (const batch of idle) await this.d.store.markBatchDone(sid, jobId, batch);
+    const [{ toRun: batches, idle }, done] = await Promise.all([
+      this.d.store.batchesByWork(sid, jobId),
+      this.d.store.doneBatches(sid, jobId),
+    ]);
+    for (const batch of idle) if (!done.has(batch)) await this.d.store.markBatchDone(sid, jobId, batch);
     if (batches.length === 0) return void (await this.completeIfDone(sid, jobId));
     for (let i = 0; i < batches.length; i += 10)
       await this.d.queue.send(

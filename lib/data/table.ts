@@ -249,10 +249,13 @@ export class Table {
     const out: T[] = [];
     for (let i = 0; i < keys.length; i += 100) {
       let pending: Key[] | undefined = keys.slice(i, i + 100);
-      for (let attempt = 0; pending && pending.length > 0; attempt++) {
-        if (attempt >= BATCH_GET_ATTEMPTS)
-          throw new Error(`DynamoDB left ${pending.length} keys unprocessed after ${attempt} tries.`);
-        if (attempt > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** attempt)));
+      // `tries` counts rounds that made no progress (a throttle that persists); a round that
+      // returned items (large items cut at the 16 MB answer limit, or a partial throttle) is not
+      // held against it. Every later round still waits a little, so a throttle is not hammered.
+      for (let round = 0, tries = 0; pending && pending.length > 0; round++) {
+        if (tries >= BATCH_GET_ATTEMPTS)
+          throw new Error(`DynamoDB left ${pending.length} keys unprocessed after ${tries} tries.`);
+        if (round > 0) await new Promise((r) => setTimeout(r, Math.min(1000, 50 * 2 ** Math.max(tries, 1))));
         const res = await this.doc.send(
           new BatchGetCommand({
             RequestItems: { [this.name]: { Keys: pending, ConsistentRead: consistent } },
@@ -261,9 +264,7 @@ export class Table {
         const got = (res.Responses?.[this.name] ?? []) as T[];
         out.push(...got);
         pending = res.UnprocessedKeys?.[this.name]?.Keys as Key[] | undefined;
-        // A round that returned items made progress (large items hit the 16 MB answer limit, not
-        // a throttle): no backoff, and it does not count against the tries.
-        if (got.length > 0) attempt = -1;
+        if (got.length === 0) tries++;
       }
     }
     return out;

@@ -418,6 +418,9 @@ export class ImapSession implements MailSession {
         // No FETCH answer at all part-way (the message went, or the server dropped it): a cut, not
         // the end; never stored as complete. (RFC822.SIZE is not trusted for this: Exchange's is an
         // estimate.) An empty answer is the end of a message that filled its last chunk exactly.
+        // NIL exactly at a chunk boundary is the end of a message that filled its last chunk
+        // (some servers answer NIL, not "", for a range past the end).
+        if (data === undefined && offset % STREAM_CHUNK === 0) break;
         if (data === undefined)
           throw new ImapError(
             'server',
@@ -426,6 +429,8 @@ export class ImapSession implements MailSession {
           );
         if (data.length === 0) break;
         offset += data.length;
+        // The reader went away while this FETCH was out: stop, nothing will drain.
+        if (ended || out.destroyed) break;
         if (!out.write(data))
           await new Promise<void>((resolve) => {
             // Settles when the reader wants more, or is gone (the pump then stops: `ended`).

@@ -521,7 +521,8 @@ async function keepStored(ctx: ImportContext, stored: number[]): Promise<void> {
     // failure: every message is stored, and the next run tries again.
     const refused =
       (isSessionError(error) && error.kind === 'server') ||
-      (error instanceof GraphError && (error.kind === 'access-denied' || error.kind === 'server'));
+      (error instanceof GraphError &&
+        (error.kind === 'access-denied' || error.kind === 'server' || error.kind === 'throttled'));
     if (!refused) throw error;
     ctx.errors.add({
       kind: 'after-import-failed',

@@ -39,9 +39,9 @@ export interface OAuthDeps {
   notificationSender: string;
 }
 
-/** A callback the service refuses: bad or expired state, or the provider said no. 400. */
 export { ProviderNotConfiguredError };
 
+/** A callback the service refuses: bad or expired state, or the provider said no. 400. */
 export class OAuthCallbackError extends AppError {
   override readonly name = 'OAuthCallbackError';
   override readonly status = 400;

@@ -584,13 +584,16 @@ function diagnoseGraphSend(error: GraphError, ctx: DiagnosisContext): Diagnosis 
         'Check the app credentials, or sign in again; if this repeats, create a new client secret.',
       );
     case 'throttled':
-      return d(
-        'transport.method',
-        'throttled',
-        'Microsoft Graph is throttling this mailbox.',
-        'Nothing was sent; try again in a few minutes.',
-        true,
-      );
+      // 429 comes before Exchange takes the message; a 503 may come after it did.
+      if (error.details.status !== 503)
+        return d(
+          'transport.method',
+          'throttled',
+          'Microsoft Graph is throttling this mailbox.',
+          'Nothing was sent; try again in a few minutes.',
+          true,
+        );
+      return mayHaveGone(d, error.message);
     case 'network':
       return d(
         'transport.method',
@@ -607,14 +610,28 @@ function diagnoseGraphSend(error: GraphError, ctx: DiagnosisContext): Diagnosis 
           error.message,
           'Put those recipients in To or Cc, or send them a separate email.',
         );
+      // A 5xx to sendMail may come after Exchange took the message: never "try again" blindly.
+      if (error.kind === 'server') return mayHaveGone(d, error.message);
       return d(
         'transport.method',
-        error.kind === 'server' ? 'temporary' : 'unknown',
+        'unknown',
         `Microsoft Graph failed: ${error.message}`,
         'Try again; if it fails again, send a test email from the email settings.',
-        error.kind === 'server',
       );
   }
+}
+
+/** Graph answered a send with a server error: the message may have been sent, so it is not retried. */
+function mayHaveGone(
+  d: (field: string, kind: DiagnosisKind, problem: string, advice: string) => Diagnosis,
+  message: string,
+): Diagnosis {
+  return d(
+    'transport.method',
+    'unknown',
+    `Microsoft Graph failed after the message was handed over (${message}); it may have been sent.`,
+    "Check the mailbox's Sent Items before sending it again.",
+  );
 }
 
 /** The OAuth2 sign-in of the transport cannot give a token (never signed in, refused, unreachable). */

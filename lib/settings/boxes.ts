@@ -614,8 +614,20 @@ export async function patchBox(
 ): Promise<BoxView> {
   const stored = await ctx.repos.emailBoxes.require(sid, id);
   // The sign-in facts are the server's (replaceBox carries them over), never part of the input.
-  const { oauth: _oauth, ...connection } = stored.connection;
-  const editable = { ...stored, connection };
+  const { oauth: _oauth, afterImport, ...rest } = stored.connection;
+  // leaveOnServer and afterImport say one thing two ways: a patch naming only one of them has the
+  // other worked out again from it, not kept from the stored record to contradict it.
+  const body = (req.body ?? {}) as { leaveOnServer?: unknown; connection?: unknown };
+  const names = (o: unknown, key: string) => typeof o === 'object' && o !== null && key in o;
+  const newAfterImport = names(body.connection, 'afterImport');
+  const newLeave = names(body, 'leaveOnServer');
+  const connection = { ...rest, ...(afterImport && !(newLeave && !newAfterImport) ? { afterImport } : {}) };
+  const { leaveOnServer, ...others } = stored;
+  const editable = {
+    ...others,
+    ...(newAfterImport && !newLeave ? {} : { leaveOnServer }),
+    connection,
+  };
   return patchRecord(req, {
     label: `the email box "${id}"`,
     stored: editable,

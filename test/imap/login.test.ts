@@ -276,6 +276,25 @@ describe('the settings API with IMAP boxes', () => {
     ]);
   });
 
+  it('works the other of afterImport and leaveOnServer out again when a PATCH names only one', async () => {
+    // Prepare
+    const saved = await h.call('POST', '/email-boxes?verify=false', { body: box('v7', {}) });
+    const patch = (body: unknown, etag: string) =>
+      h.call('PATCH', '/email-boxes/v7?verify=false', {
+        body,
+        headers: { 'content-type': 'application/merge-patch+json', 'if-match': etag },
+      });
+    // Act
+    const toDelete = await patch({ connection: { afterImport: 'delete' } }, `"${saved.body.version}"`);
+    const backToLeave = await patch({ leaveOnServer: true }, `"${toDelete.body.version}"`);
+    // Assess
+    expect(saved.body).toMatchObject({ leaveOnServer: true, connection: { afterImport: 'keep' } });
+    expect(toDelete.status).toBe(200);
+    expect(toDelete.body).toMatchObject({ leaveOnServer: false, connection: { afterImport: 'delete' } });
+    expect(backToLeave.status).toBe(200);
+    expect(backToLeave.body).toMatchObject({ leaveOnServer: true, connection: { afterImport: 'keep' } });
+  });
+
   it('stores leaveOnServer false for move and delete, whatever the default said', async () => {
     // Act
     const res = await h.call('POST', '/email-boxes?verify=false', {

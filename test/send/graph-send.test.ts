@@ -88,8 +88,10 @@ describe('sending through Microsoft Graph sendMail (method graph)', () => {
     graph.throttle(1, 0, 503);
     // Act
     const res = await send('POST', '/settings/company/email/test', { body: { to: 'client@example.com' } });
-    // Assess: answered as a failure that may be retried by the caller, nothing posted twice
-    expect(res.status).not.toBe(200);
+    // Assess: nothing posted twice, and the caller is told it may have gone (not "try again")
+    expect(res.status).toBe(422);
+    expect(res.body.diagnosis).toMatchObject({ retryable: false, kind: 'unknown' });
+    expect(res.body.diagnosis.advice).toMatch(/Sent Items/);
     expect(graph.sent(MAILBOX).length - before).toBe(0);
   });
 
