@@ -5,26 +5,18 @@
  * call is mapped here. No password or token is ever part of one (imapflow hides them too).
  */
 import type { ImapFlowError } from 'imapflow';
-import { fromSocketError, type Pop3ErrorKind, type Pop3Phase } from '#lib/pop3/errors';
+import { fromSocketError, type Pop3ErrorDetails, type Pop3ErrorKind, type Pop3Phase } from '#lib/pop3/errors';
 
 export type ImapErrorKind = Pop3ErrorKind | 'folder';
 
-export interface ImapErrorDetails {
-  /** The IMAP command, e.g. `FETCH`, `AUTHENTICATE`, `SELECT`. */
-  readonly command?: string | undefined;
-  /** Mechanism or detail of the command, e.g. `AUTHENTICATE NTLM`. */
-  readonly commandLine?: string | undefined;
-  /** The server's text of its NO/BAD answer. */
-  readonly serverText?: string | undefined;
-  /** The response code in brackets, e.g. `AUTHENTICATIONFAILED`, `NONEXISTENT`. */
-  readonly responseCode?: string | undefined;
-  /** A system, TLS, SASL (lib/pop3 SaslCode) or imapflow code. */
-  readonly code?: string | undefined;
-  readonly phase?: Pop3Phase | undefined;
+/**
+ * POP3's details (command, serverText, responseCode, code, phase), read the IMAP way: the command
+ * is e.g. `FETCH` or `AUTHENTICATE`, the response code e.g. `AUTHENTICATIONFAILED`, `NONEXISTENT`.
+ */
+export interface ImapErrorDetails extends Pop3ErrorDetails {
   /** The folder a `folder` error is about, and the field naming it. */
   readonly folder?: string | undefined;
   readonly field?: 'connection.folder' | 'connection.moveToFolder' | undefined;
-  readonly cause?: unknown;
 }
 
 export class ImapError extends Error {

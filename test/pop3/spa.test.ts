@@ -150,21 +150,24 @@ describe('SPA: AUTH NTLM against Dovecot with a Windows domain', () => {
   });
 });
 
+/** A stored SPA connection to the test server's POP3S port, as a poll reads it. */
+const spaConnection = (type: 'pop3' | 'exchange') => ({
+  type,
+  server: spa.host,
+  port: spa.pop3sPort,
+  ssl: true,
+  emailAddress: 'sales@lumen.test',
+  userName: user,
+  passwordRef: 'local:secret:unused',
+  spa: true,
+  authentication: 'ntlm' as const,
+  domain: DOMAIN,
+});
+
 describe('the poller opens an SPA box with NTLM', () => {
   it("logs in with the box's domain through openBox, as a poll does", async () => {
     // Prepare
-    const conn = {
-      type: 'pop3' as const,
-      server: spa.host,
-      port: spa.pop3sPort,
-      ssl: true,
-      emailAddress: 'sales@lumen.test',
-      userName: user,
-      passwordRef: 'local:secret:unused',
-      spa: true,
-      authentication: 'ntlm' as const,
-      domain: DOMAIN,
-    };
+    const conn = spaConnection('pop3');
     // Act
     const client = await openBox(conn, PASSWORD, { ca: spa.caCertPem });
     const { count } = await client.stat();
@@ -181,18 +184,7 @@ describe('the poller opens an SPA box with NTLM', () => {
 describe('an on-premises Exchange box (type exchange) is read through its POP3 endpoint with SPA', () => {
   it('logs in with NTLM and its domain as a poll opens it, and refuses the wrong domain', async () => {
     // Prepare
-    const conn = {
-      type: 'exchange' as const,
-      server: spa.host,
-      port: spa.pop3sPort,
-      ssl: true,
-      emailAddress: 'sales@lumen.test',
-      userName: user,
-      passwordRef: 'local:secret:unused',
-      spa: true,
-      authentication: 'ntlm' as const,
-      domain: DOMAIN,
-    };
+    const conn = spaConnection('exchange');
     // Act
     const session = await openMailbox({ connection: conn, leaveOnServer: true }, PASSWORD, {
       pop3: { ca: spa.caCertPem },
